@@ -1,0 +1,53 @@
+"""Frozen configuration objects. Defaults are the values measured on LFW (see docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    # Photos are decoded at reduced scale so their long side is at most this for detection.
+    max_side: int = 1280
+    score_threshold: float = 0.6
+    nms_threshold: float = 0.3
+    top_k: int = 5000
+    # Faces narrower than this (in original-image pixels) are ignored: too small to recognise.
+    min_face_px: int = 20
+    # Pixels the aligned crop should have per face width; decides the JPEG draft scale for crops.
+    crop_face_px: int = 160
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    batch_size: int = 32
+    threads: int = 0  # 0 = onnxruntime's default (all cores)
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    # Photos per database transaction: a killed import loses at most one batch of work.
+    commit_every: int = 32
+    # Refuse images above this many pixels (decompression-bomb guard).
+    max_pixels: int = 200_000_000
+    max_file_bytes: int = 512 * 1024 * 1024
+    cluster_after: bool = True
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    # Squared L2 distance between unit embeddings under which two faces may join one person.
+    # Chosen on LFW (docs/benchmarks.md): squared distance 2 - 2*cos.
+    threshold: float = 1.0
+    k: int = 30
+    # Recognition: a new face joins a named person if its k-NN vote is at least this close.
+    recognise_threshold: float = 0.95
+    min_group_size: int = 1
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    # Squared L2 threshold for "same person"; chosen on LFW 10-fold (mean of fold thresholds).
+    threshold: float = 1.26

@@ -1,0 +1,28 @@
+"""128-byte storage of unit embeddings: symmetric int8, one byte per dimension.
+
+Unit vectors have components in [-1, 1]; scaling by 127 keeps 8 bits of each. On LFW the
+10-fold accuracy is unchanged (docs/benchmarks.md), as the FaceNet paper reports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCALE = 127.0
+
+
+def quantize(emb: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(emb, np.float32) * SCALE), -127, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray) -> np.ndarray:
+    x = np.asarray(q, np.int8).astype(np.float32) / SCALE
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def to_bytes(emb: np.ndarray) -> bytes:
+    return quantize(emb).tobytes()
+
+
+def from_bytes(blob: bytes) -> np.ndarray:
+    return dequantize(np.frombuffer(blob, dtype=np.int8))
