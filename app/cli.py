@@ -1,0 +1,419 @@
+"""The `facenet-photos` command line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from engine.errors import FacenetPhotosError, LibraryInUseError
+
+cli = typer.Typer(
+    name="facenet-photos",
+    help="Find every face in your photos, group them into people, name and correct them - offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+eval_cli = typer.Typer(help="Evaluate the pipeline on public benchmarks.", no_args_is_help=True)
+cli.add_typer(eval_cli, name="eval")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    library: Optional[Path] = None
+
+
+state = State()
+
+
+@cli.callback()
+def _main(
+    library: Annotated[
+        Optional[Path],
+        typer.Option("--library", "-L", help="Library folder (default: your user data folder).", envvar="FACENET_PHOTOS_LIBRARY"),
+    ] = None,
+) -> None:
+    state.library = library
+
+
+def _open(create: bool = True):
+    from engine.library import Library
+
+    return Library(state.library, create=create)
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {msg}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _dump(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str, ensure_ascii=False))
+
+
+def _person_json(lib, p, with_faces: bool = True) -> dict:
+    d = {"id": p.id, "name": p.name, "hidden": p.hidden, "faces": p.faces, "photos": p.photos}
+    if with_faces:
+        d["face_list"] = [
+            {"id": f.id, "photo": f.path, "box": [round(v, 1) for v in f.box], "assignment": f.assignment}
+            for f in lib.faces_of(p.id)
+        ]
+    return d
+
+
+@cli.command("import")
+def import_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Folders or photo files to import.")],
+    no_cluster: Annotated[bool, typer.Option("--no-cluster", help="Import only; group later.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Scan folders, find and embed faces, and group them into people."""
+    from engine.config import ImportConfig
+
+    cancel = threading.Event()
+    old = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(*_):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err.print("[yellow]Stopping after the current batch (Ctrl+C again to abort)...[/]")
+
+    signal.signal(signal.SIGINT, on_sigint)
+    cfg = ImportConfig(cluster_after=not no_cluster)
+    last = None
+    try:
+        with _open() as lib:
+            cols = (
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"), TextColumn("faces: {task.fields[faces]}"),
+                TimeElapsedColumn(), TimeRemainingColumn(),
+            )
+            with Progress(*cols, console=err, transient=False, disable=json_out) as bar:
+                task = bar.add_task("Scanning", total=None, rate="", faces=0)
+                for p in lib.import_paths(paths, cfg, cancel=cancel):
+                    last = p
+                    label = {"scan": "Scanning", "analyse": "Finding faces", "recognise": "Recognising",
+                             "cluster": "Grouping people", "done": "Done", "cancelled": "Cancelled"}[p.stage]
+                    total = p.total if p.stage != "scan" else None
+                    bar.update(task, description=label, total=total, completed=p.done,
+                               rate=f"{p.rate:.1f} photos/s" if p.rate else "", faces=p.faces)
+            stats = lib.stats()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert last is not None
+    summary = {
+        "status": last.stage, "photos_processed": last.done, "faces_found": last.faces,
+        "already_imported": last.skipped, "duplicates": last.duplicates, "relinked": last.relinked,
+        "failed": len(last.failures), "seconds": round(last.elapsed, 1),
+        "library": stats, "failures": [{"path": a, "reason": b} for a, b in last.failures],
+    }
+    if json_out:
+        _dump(summary)
+    else:
+        out.print(
+            f"{last.done} photos processed in {last.elapsed:.1f}s ({last.rate:.1f}/s): {last.faces} faces found, "
+            f"{last.skipped} already in the library, {last.duplicates} duplicates skipped, "
+            f"{last.relinked} moved files re-linked."
+        )
+        out.print(f"Library: {stats['photos']} photos, {stats['faces']} faces, {stats['people']} people "
+                  f"({stats['named']} named).")
+        if last.failures:
+            err.print(f"[yellow]{len(last.failures)} file(s) could not be imported:[/]")
+            for path, reason in last.failures:
+                err.print(f"  {path}: {reason}", highlight=False, markup=False)
+    if last.stage == "cancelled":
+        raise typer.Exit(130)
+
+
+@cli.command()
+def people(
+    json_out: Annotated[bool, typer.Option("--json", help="People with their faces' photo paths, as JSON.")] = False,
+    hidden: Annotated[bool, typer.Option("--hidden", help="Include hidden people.")] = False,
+    named: Annotated[bool, typer.Option("--named", help="Only people with a name.")] = False,
+    search: Annotated[Optional[str], typer.Option("--search", "-s", help="Filter by name.")] = None,
+    min_faces: Annotated[int, typer.Option("--min-faces", help="Only groups with at least this many faces.")] = 1,
+) -> None:
+    """List person groups: id, name, faces, photos."""
+    with _open() as lib:
+        rows = lib.people(include_hidden=hidden, named=True if named else None, search=search, min_faces=min_faces)
+        if json_out:
+            _dump([_person_json(lib, p) for p in rows])
+            return
+        t = Table("id", "name", "faces", "photos", *(["hidden"] if hidden else []))
+        for p in rows:
+            t.add_row(str(p.id), p.name or "[dim]unnamed[/]", str(p.faces), str(p.photos),
+                      *(["yes" if p.hidden else ""] if hidden else []))
+        out.print(t)
+        out.print(f"{len(rows)} people")
+
+
+@cli.command()
+def show(
+    person: Annotated[str, typer.Argument(help="Person id or name.")],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one person's faces and the photos they are in."""
+    with _open() as lib:
+        p = lib.find_person(person)
+        if json_out:
+            _dump(_person_json(lib, p))
+            return
+        out.print(f"[bold]{p.label}[/] (id {p.id}): {p.faces} faces in {p.photos} photos"
+                  + (" [hidden]" if p.hidden else ""))
+        t = Table("face", "photo", "box (x, y, w, h)", "how")
+        for f in lib.faces_of(p.id):
+            t.add_row(str(f.id), f.path, ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "")
+        out.print(t)
+
+
+def _ids(values: list[str]) -> list[int]:
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        _fail("face ids must be numbers")
+        raise
+
+
+@cli.command()
+def merge(
+    target: Annotated[str, typer.Argument(help="Person (id or name) that keeps the faces.")],
+    others: Annotated[list[str], typer.Argument(help="People (ids or names) merged into it.")],
+) -> None:
+    """Merge people into one."""
+    with _open() as lib:
+        t = lib.find_person(target)
+        srcs = [lib.find_person(o).id for o in others]
+        lib.merge(t.id, srcs)
+        p = lib.person(t.id)
+        out.print(f"Merged into {p.label} (id {p.id}): {p.faces} faces.")
+
+
+@cli.command()
+def split(
+    faces: Annotated[list[str], typer.Argument(help="Face ids to move into a new person.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Name of the new person.")] = None,
+) -> None:
+    """Move faces into a new person."""
+    with _open() as lib:
+        pid = lib.split(_ids(faces), name)
+        out.print(f"New person {pid} with {len(faces)} face(s).")
+
+
+@cli.command()
+def move(
+    person: Annotated[str, typer.Argument(help="Target person (id or name).")],
+    faces: Annotated[list[str], typer.Argument(help="Face ids.")],
+) -> None:
+    """Move faces to an existing person."""
+    with _open() as lib:
+        p = lib.find_person(person)
+        lib.move_faces(_ids(faces), p.id)
+        out.print(f"Moved {len(faces)} face(s) to {p.label}.")
+
+
+@cli.command()
+def rename(
+    person: Annotated[str, typer.Argument(help="Person id or current name.")],
+    name: Annotated[str, typer.Argument(help="New name ('' removes the name).")],
+) -> None:
+    """Name or rename a person."""
+    with _open() as lib:
+        p = lib.find_person(person)
+        lib.rename(p.id, name or None)
+        out.print(f"Person {p.id} is now {lib.person(p.id).label}.")
+
+
+@cli.command()
+def hide(people_: Annotated[list[str], typer.Argument(metavar="PEOPLE")]) -> None:
+    """Hide people from the people list."""
+    with _open() as lib:
+        lib.set_hidden([lib.find_person(x).id for x in people_], True)
+        out.print(f"Hidden {len(people_)} people.")
+
+
+@cli.command()
+def unhide(people_: Annotated[list[str], typer.Argument(metavar="PEOPLE")]) -> None:
+    """Show hidden people again."""
+    with _open() as lib:
+        lib.set_hidden([lib.find_person(x).id for x in people_], False)
+        out.print(f"Unhidden {len(people_)} people.")
+
+
+@cli.command("not-person")
+def not_person(faces: Annotated[list[str], typer.Argument(help="Face ids that are not their current person.")]) -> None:
+    """Say "this is not that person": the faces leave it and never come back by clustering."""
+    with _open() as lib:
+        lib.not_this_person(_ids(faces))
+        out.print(f"Removed {len(faces)} face(s) from their person.")
+
+
+@cli.command()
+def confirm(faces: Annotated[list[str], typer.Argument(help="Face ids whose person is right.")]) -> None:
+    """Confirm faces: clustering will never move them."""
+    with _open() as lib:
+        lib.confirm(_ids(faces))
+        out.print(f"Confirmed {len(faces)} face(s).")
+
+
+@cli.command()
+def undo() -> None:
+    """Undo the last edit."""
+    with _open() as lib:
+        d = lib.undo()
+        out.print(f"Undone: {d}" if d else "Nothing to undo.")
+
+
+@cli.command()
+def redo() -> None:
+    """Redo the last undone edit."""
+    with _open() as lib:
+        d = lib.redo()
+        out.print(f"Redone: {d}" if d else "Nothing to redo.")
+
+
+@cli.command()
+def history(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The journal of edits, newest first."""
+    with _open() as lib:
+        rows = lib.history()
+        if json_out:
+            _dump([{"id": i, "edit": d, "undone": u} for i, d, u in rows])
+            return
+        for i, d, u in rows:
+            out.print(f"{i:5d}  {d}" + ("  [dim](undone)[/]" if u else ""), highlight=False)
+
+
+@cli.command()
+def recluster(
+    threshold: Annotated[Optional[float], typer.Option(help="Squared-L2 grouping threshold.")] = None,
+    save: Annotated[bool, typer.Option("--save", help="Keep this threshold for future imports.")] = False,
+) -> None:
+    """Group all faces again (names, confirmed faces and "not this person" are kept)."""
+    with _open() as lib:
+        if save and threshold is not None:
+            lib.set_setting("cluster_threshold", threshold)
+        r = lib.recluster(threshold)
+        out.print(f"{r.get('faces', 0)} faces in {r.get('groups', 0)} groups; {r.get('changed', 0)} faces changed group.")
+
+
+@cli.command()
+def verify(
+    image1: Path,
+    image2: Path,
+    threshold: Annotated[Optional[float], typer.Option(help="Squared-L2 threshold (default: calibrated on LFW).")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Are the main faces of two images the same person?"""
+    from engine.library import verify_images
+
+    r = verify_images(image1, image2, threshold)
+    if json_out:
+        _dump({"same": r.same, "distance": r.distance, "threshold": r.threshold, "faces": r.faces})
+    else:
+        verdict = "[green]same person[/]" if r.same else "[red]different people[/]"
+        out.print(f"{verdict} (squared distance {r.distance:.3f}, threshold {r.threshold:.3f})")
+    raise typer.Exit(0 if r.same else 2)
+
+
+@cli.command()
+def status(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What the library holds, and the last import."""
+    with _open() as lib:
+        s = lib.stats()
+        last = lib.last_import()
+        if json_out:
+            _dump({"library": str(lib.root), **s, "last_import": last})
+            return
+        out.print(f"Library {lib.root}")
+        out.print(f"{s['photos']} photos, {s['faces']} faces, {s['people']} people ({s['named']} named), "
+                  f"{s['failed']} failed, {s['missing']} missing")
+
+
+@cli.command()
+def failures(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Photos that could not be imported, with the reason."""
+    with _open() as lib:
+        rows = lib.failures()
+        if json_out:
+            _dump([{"path": p, "reason": r} for p, r in rows])
+            return
+        for p, r in rows:
+            out.print(f"{p}: {r}", highlight=False, markup=False)
+        out.print(f"{len(rows)} failed")
+
+
+@eval_cli.command("lfw")
+def eval_lfw(
+    lfw: Annotated[Path, typer.Option(help="LFW folder with images/ and pairs.txt.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the JSON result and ROC plot.")] = Path(
+        "results/lfw"
+    ),
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N pairs of each fold (quick check).")] = None,
+) -> None:
+    """LFW 10-fold accuracy and VAL@FAR=1e-3 through the whole pipeline on the original images."""
+    from engine.evaluation.lfw import run_lfw_eval
+
+    res = run_lfw_eval(lfw, out_dir, limit_per_fold=limit, progress=_bar_progress)
+    out.print(
+        f"LFW accuracy {100 * res['accuracy_mean']:.2f} ± {100 * res['accuracy_std']:.2f} %  "
+        f"VAL@FAR=1e-3 {100 * res['val_mean']:.2f} %  threshold {res['threshold_mean']:.3f}"
+    )
+    out.print(f"Wrote {out_dir / 'lfw_result.json'} and {out_dir / 'lfw_roc.png'}")
+
+
+def _bar_progress(iterable, total: int, description: str):
+    with Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+        task = bar.add_task(description, total=total)
+        for item in iterable:
+            bar.advance(task)
+            yield item
+
+
+@cli.command()
+def gui() -> None:
+    """Open the desktop app."""
+    from app.main import main as gui_main
+
+    raise typer.Exit(gui_main([sys.argv[0]] + (["--library", str(state.library)] if state.library else [])))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli(args=argv, standalone_mode=False)
+    except LibraryInUseError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 3
+    except FacenetPhotosError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""The small service API that the CLI and the GUI call. Qt-free; long operations are generators."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+
+from . import edits
+from .config import ClusterConfig, ImportConfig, VerifyConfig
+from .embed import Embedder
+from .errors import EditError, FacenetPhotosError
+from .importer import ImportProgress, run_import
+from .people import recluster
+from .quantize import from_bytes
+from .store.library import LibraryStore, default_library_path
+from .store.schema import (
+    BY_SUGGESTION,
+    DONE,
+    FAILED,
+    MISSING,
+    Face,
+    ImportRun,
+    Person,
+    Photo,
+    Setting,
+)
+from .thumbs import thumbnail_path
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    id: int
+    name: str | None
+    hidden: bool
+    faces: int
+    photos: int
+    cover_face_id: int | None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"Unnamed #{self.id}"
+
+
+@dataclass(frozen=True)
+class FaceInfo:
+    id: int
+    photo_id: int
+    path: str
+    box: tuple[float, float, float, float]
+    score: float
+    person_id: int | None
+    person_name: str | None
+    assignment: str | None
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    id: int
+    path: str
+    width: int | None
+    height: int | None
+    taken_at: datetime | None
+    status: str
+    error: str | None
+    faces: int
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    distance: float
+    same: bool
+    threshold: float
+    faces: tuple[int, int]
+
+
+class Library:
+    """One open library. Thread-safe: readers run concurrently, writers are serialised."""
+
+    def __init__(self, path: Path | str | None = None, *, create: bool = True):
+        self.store = LibraryStore(Path(path) if path else default_library_path(), create=create)
+        self._embedder: Embedder | None = None
+        self._embedder_lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return self.store.root
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def embedder(self) -> Embedder:
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = Embedder()
+            return self._embedder
+
+    # -- settings ----------------------------------------------------------------------------
+    def get_setting(self, key: str, default=None):
+        with self.store.session() as s:
+            row = s.get(Setting, key)
+            return default if row is None else row.value
+
+    def set_setting(self, key: str, value) -> None:
+        with self.store.transaction() as s:
+            row = s.get(Setting, key)
+            if row is None:
+                s.add(Setting(key=key, value=value))
+            else:
+                row.value = value
+
+    def cluster_config(self) -> ClusterConfig:
+        base = ClusterConfig()
+        t = self.get_setting("cluster_threshold")
+        return ClusterConfig(threshold=float(t), k=base.k, recognise_threshold=base.recognise_threshold) if t else base
+
+    # -- import -------------------------------------------------------------------------------
+    def import_paths(
+        self, paths: list[Path | str], config: ImportConfig | None = None, cancel: threading.Event | None = None
+    ) -> Iterator[ImportProgress]:
+        """Generator of progress; the last item has stage "done" or "cancelled"."""
+        yield from run_import(
+            self.store, [Path(p) for p in paths], config, embedder=self.embedder(), cancel=cancel
+        )
+
+    def recluster(self, threshold: float | None = None) -> dict:
+        cfg = self.cluster_config()
+        if threshold is not None:
+            cfg = ClusterConfig(threshold=threshold, k=cfg.k, recognise_threshold=cfg.recognise_threshold)
+        return recluster(self.store, cfg, scope="all")
+
+    def last_import(self) -> dict | None:
+        with self.store.session() as s:
+            run = s.scalars(select(ImportRun).order_by(ImportRun.id.desc()).limit(1)).first()
+            if run is None:
+                return None
+            return {"id": run.id, "status": run.status, "roots": run.roots, **(run.stats or {})}
+
+    # -- queries ------------------------------------------------------------------------------
+    def people(
+        self,
+        *,
+        include_hidden: bool = False,
+        only_hidden: bool = False,
+        named: bool | None = None,
+        search: str | None = None,
+        min_faces: int = 1,
+    ) -> list[PersonSummary]:
+        """People sorted by number of faces, largest first."""
+        with self.store.session() as s:
+            q = (
+                select(
+                    Person.id,
+                    Person.name,
+                    Person.hidden,
+                    func.count(Face.id),
+                    func.count(func.distinct(Face.photo_id)),
+                    Person.cover_face_id,
+                )
+                .join(Face, Face.person_id == Person.id, isouter=True)
+                .group_by(Person.id)
+            )
+            if only_hidden:
+                q = q.where(Person.hidden.is_(True))
+            elif not include_hidden:
+                q = q.where(Person.hidden.is_(False))
+            if named is True:
+                q = q.where(Person.name.is_not(None))
+            elif named is False:
+                q = q.where(Person.name.is_(None))
+            if search:
+                q = q.where(Person.name.ilike(f"%{search}%"))
+            q = q.having(func.count(Face.id) >= min_faces) if min_faces > 0 else q
+            rows = s.execute(q.order_by(func.count(Face.id).desc(), Person.id)).all()
+            return [PersonSummary(r[0], r[1], bool(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def person(self, person_id: int) -> PersonSummary:
+        with self.store.session() as s:
+            p = s.get(Person, person_id)
+            if p is None:
+                raise EditError(f"no person with id {person_id}")
+            n, ph = s.execute(
+                select(func.count(Face.id), func.count(func.distinct(Face.photo_id))).where(Face.person_id == p.id)
+            ).one()
+            return PersonSummary(p.id, p.name, p.hidden, n, ph, p.cover_face_id)
+
+    def find_person(self, ref: str) -> PersonSummary:
+        """A person by id or by (case-insensitive) name."""
+        if str(ref).isdigit():
+            return self.person(int(ref))
+        with self.store.session() as s:
+            hits = s.scalars(select(Person.id).where(func.lower(Person.name) == str(ref).lower())).all()
+        if not hits:
+            raise EditError(f"no person named {ref!r}")
+        if len(hits) > 1:
+            raise EditError(f"several people are named {ref!r}; use an id: {', '.join(map(str, hits))}")
+        return self.person(hits[0])
+
+    def _face_query(self):
+        return (
+            select(
+                Face.id, Face.photo_id, Photo.path, Face.x, Face.y, Face.w, Face.h, Face.score,
+                Face.person_id, Person.name, Face.assignment, Face.confidence,
+            )
+            .join(Photo, Photo.id == Face.photo_id)
+            .join(Person, Person.id == Face.person_id, isouter=True)
+        )
+
+    @staticmethod
+    def _face_info(r) -> FaceInfo:
+        return FaceInfo(r[0], r[1], r[2], (r[3], r[4], r[5], r[6]), r[7], r[8], r[9], r[10], r[11])
+
+    def faces_of(self, person_id: int, offset: int = 0, limit: int | None = None) -> list[FaceInfo]:
+        with self.store.session() as s:
+            q = self._face_query().where(Face.person_id == person_id).order_by(Photo.taken_at, Face.id)
+            q = q.offset(offset).limit(limit) if limit else q.offset(offset)
+            return [self._face_info(r) for r in s.execute(q)]
+
+    def faces_in_photo(self, photo_id: int) -> list[FaceInfo]:
+        with self.store.session() as s:
+            return [self._face_info(r) for r in s.execute(self._face_query().where(Face.photo_id == photo_id))]
+
+    def face(self, face_id: int) -> FaceInfo:
+        with self.store.session() as s:
+            r = s.execute(self._face_query().where(Face.id == face_id)).first()
+            if r is None:
+                raise EditError(f"no face with id {face_id}")
+            return self._face_info(r)
+
+    def photos(self, status: str | None = None, folder: str | None = None) -> list[PhotoInfo]:
+        with self.store.session() as s:
+            q = (
+                select(Photo, func.count(Face.id))
+                .join(Face, Face.photo_id == Photo.id, isouter=True)
+                .group_by(Photo.id)
+                .order_by(Photo.path)
+            )
+            if status:
+                q = q.where(Photo.status == status)
+            if folder:
+                q = q.where(Photo.path.like(str(folder).rstrip("/") + "/%"))
+            return [
+                PhotoInfo(p.id, p.path, p.width, p.height, p.taken_at, p.status, p.error, n)
+                for p, n in s.execute(q)
+            ]
+
+    def failures(self) -> list[tuple[str, str]]:
+        with self.store.session() as s:
+            return [(p, e or "") for p, e in s.execute(select(Photo.path, Photo.error).where(Photo.status == FAILED))]
+
+    def stats(self) -> dict:
+        with self.store.session() as s:
+            def count(q):
+                return s.scalar(q) or 0
+
+            return {
+                "photos": count(select(func.count(Photo.id)).where(Photo.status == DONE)),
+                "failed": count(select(func.count(Photo.id)).where(Photo.status == FAILED)),
+                "missing": count(select(func.count(Photo.id)).where(Photo.status == MISSING)),
+                "faces": count(select(func.count(Face.id))),
+                "people": count(select(func.count(Person.id))),
+                "named": count(select(func.count(Person.id)).where(Person.name.is_not(None))),
+            }
+
+    def thumbnail(self, face_id: int) -> Path | None:
+        """Path of the face's thumbnail, regenerated from the photo when the cache lost it."""
+        p = thumbnail_path(self.store.thumbs_dir, face_id)
+        if p.exists():
+            return p
+        try:
+            from .imageio import decode
+            from .pipeline import face_thumbnail
+            from .thumbs import write_thumbnail
+
+            f = self.face(face_id)
+            img, scale = decode(Path(f.path), 2048)
+            box = tuple(v / scale for v in f.box)
+            return write_thumbnail(self.store.thumbs_dir, face_id, face_thumbnail(img, box))
+        except (FacenetPhotosError, OSError):
+            return None
+
+    def embeddings(self, face_ids: list[int]) -> np.ndarray:
+        with self.store.session() as s:
+            rows = dict(s.execute(select(Face.id, Face.embedding).where(Face.id.in_(face_ids))).all())
+        return np.stack([from_bytes(rows[f]) for f in face_ids]) if face_ids else np.zeros((0, 128), np.float32)
+
+    def review_queue(self, limit: int = 50) -> list[FaceInfo]:
+        """Suggested faces, least certain first: "Is this <name>?"."""
+        with self.store.session() as s:
+            q = (
+                self._face_query()
+                .where(Face.assignment == BY_SUGGESTION, Person.name.is_not(None))
+                .order_by(Face.confidence.desc())
+                .limit(limit)
+            )
+            return [self._face_info(r) for r in s.execute(q)]
+
+    # -- edits (journaled) --------------------------------------------------------------------
+    def merge(self, target_id: int, source_ids: list[int]) -> int:
+        return edits.merge(self.store, target_id, source_ids)
+
+    def split(self, face_ids: list[int], name: str | None = None) -> int:
+        return edits.split(self.store, face_ids, name)
+
+    def move_faces(self, face_ids: list[int], person_id: int) -> None:
+        edits.move_faces(self.store, face_ids, person_id)
+
+    def rename(self, person_id: int, name: str | None) -> None:
+        edits.rename(self.store, person_id, name)
+
+    def set_hidden(self, person_ids: list[int], hidden: bool) -> None:
+        edits.set_hidden(self.store, person_ids, hidden)
+
+    def set_cover(self, person_id: int, face_id: int) -> None:
+        edits.set_cover(self.store, person_id, face_id)
+
+    def not_this_person(self, face_ids: list[int]) -> list[int]:
+        return edits.not_this_person(self.store, face_ids)
+
+    def confirm(self, face_ids: list[int]) -> None:
+        edits.confirm(self.store, face_ids)
+
+    def undo(self) -> str | None:
+        return edits.undo(self.store)
+
+    def redo(self) -> str | None:
+        return edits.redo(self.store)
+
+    def history(self, limit: int = 50) -> list[tuple[int, str, bool]]:
+        return edits.history(self.store, limit)
+
+    # -- verification -------------------------------------------------------------------------
+    def verify_images(self, a: Path, b: Path, threshold: float | None = None) -> VerifyResult:
+        return verify_images(a, b, threshold, embedder=self.embedder())
+
+
+def embed_largest_face(path: Path, embedder: Embedder | None = None) -> tuple[np.ndarray, int]:
+    """Embedding of the most prominent face in an image, and how many faces it has."""
+    from .pipeline import FaceFinder
+
+    found = FaceFinder().find(Path(path))
+    if not found.faces:
+        raise FacenetPhotosError(f"no face found in {path}")
+    best = max(found.faces, key=lambda f: f.box[2] * f.box[3] * f.score)
+    emb = (embedder or Embedder()).embed(best.crop[None])[0]
+    return emb, len(found.faces)
+
+
+def verify_images(a: Path, b: Path, threshold: float | None = None, embedder: Embedder | None = None) -> VerifyResult:
+    """Are the most prominent faces of two images the same person? Squared L2 vs threshold."""
+    t = VerifyConfig().threshold if threshold is None else threshold
+    emb = embedder or Embedder()
+    ea, na = embed_largest_face(a, emb)
+    eb, nb = embed_largest_face(b, emb)
+    d = float(((ea - eb) ** 2).sum())
+    return VerifyResult(d, d < t, t, (na, nb))

@@ -1,0 +1,1 @@
+"""The library: one folder with a SQLite database and a thumbnail cache."""
