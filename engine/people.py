@@ -148,9 +148,14 @@ def recluster(store: LibraryStore, config: ClusterConfig | None = None, scope: s
                 claims.append((cnt, c, pid))
         taken = set(target.values())
         for _cnt, c, pid in sorted(claims, key=lambda x: (-x[0], x[1], x[2])):
-            if c in target or pid in taken or pid not in people:
+            if c in target or pid not in people:
                 continue
-            if scope == "unnamed" and pid in named:
+            if pid in named:
+                if scope == "unnamed":
+                    continue
+            elif pid in taken:
+                # A named person may take several groups (its faces stay with its name); an unnamed
+                # one only its largest.
                 continue
             target[c] = pid
             taken.add(pid)

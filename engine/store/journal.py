@@ -61,7 +61,7 @@ class ChangeSet:
 
     def created(self, obj) -> None:
         """Call after adding a new row (it is flushed here to get its id)."""
-        self.session.flush([obj])
+        self.session.flush()
         key = (_table(obj), obj.id)
         self._before.setdefault(key, None)
         self._objs[key] = obj

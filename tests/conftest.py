@@ -1,0 +1,81 @@
+"""Shared fixtures: the bundled sample portraits, fresh libraries, and the optional shared data."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "resources" / "sample"
+SHARED = ROOT.parent / "shared" / "data"
+LFW = SHARED / "lfw"
+ATT = SHARED / "att_faces"
+
+# Ardern x2, Macron x2, Obama, Sunak
+SAMPLE_PEOPLE = {
+    "ardern_2018.jpg": "ardern", "ardern_2022.jpg": "ardern", "macron_2014.jpg": "macron",
+    "macron_2025.jpg": "macron", "obama.jpg": "obama", "sunak.jpg": "sunak",
+}
+
+
+def needs_lfw():
+    return pytest.mark.skipif(not (LFW / "pairs.txt").exists(), reason=f"LFW data not found at {LFW}")
+
+
+def needs_att():
+    return pytest.mark.skipif(not ATT.exists(), reason=f"AT&T faces not found at {ATT}")
+
+
+@pytest.fixture
+def sample_dir(tmp_path) -> Path:
+    d = tmp_path / "photos"
+    d.mkdir()
+    for p in SAMPLE.glob("*.jpg"):
+        shutil.copy2(p, d / p.name)
+    return d
+
+
+@pytest.fixture
+def library(tmp_path):
+    from engine.library import Library
+
+    lib = Library(tmp_path / "library")
+    yield lib
+    lib.close()
+
+
+@pytest.fixture(scope="session")
+def _imported_template(tmp_path_factory):
+    """One import of the sample, copied for each test that needs it (saves ~2 s per test)."""
+    from engine.library import Library
+
+    base = tmp_path_factory.mktemp("imported")
+    photos = base / "photos"
+    shutil.copytree(SAMPLE, photos, ignore=shutil.ignore_patterns("*.md"))
+    with Library(base / "library") as lib:
+        for _ in lib.import_paths([photos]):
+            pass
+    return base
+
+
+@pytest.fixture
+def imported(tmp_path, _imported_template):
+    """A library holding the six sample portraits, with its photos folder at the same relative place."""
+    from engine.library import Library
+
+    # Photo paths are absolute, so keep using the template's photos folder (read-only use).
+    shutil.copytree(_imported_template / "library", tmp_path / "library", ignore=shutil.ignore_patterns(".lock"))
+    lib = Library(tmp_path / "library")
+    yield lib
+    lib.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_threads():
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    extra = [t for t in threading.enumerate() if t.ident not in before and t.is_alive() and not t.daemon]
+    assert not extra, f"threads left running: {[t.name for t in extra]}"

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import shutil
+import threading
+
+from conftest import SAMPLE
+from PIL import Image
+from sqlalchemy import func, select
+
+from engine.store.schema import Face, Photo
+
+
+def run(lib, paths, **kw):
+    progress = list(lib.import_paths(paths, **kw))
+    return progress[-1]
+
+
+def counts(lib):
+    with lib.store.session() as s:
+        return s.scalar(select(func.count(Photo.id))), s.scalar(select(func.count(Face.id)))
+
+
+def test_import_sample_groups_people(library, sample_dir):
+    res = run(library, [sample_dir])
+    assert res.stage == "done"
+    assert (res.done, res.faces, res.failures) == (6, 6, [])
+    people = library.people()
+    sizes = sorted(p.faces for p in people)
+    assert sizes == [1, 1, 2, 2]
+    for p in people:
+        names = {f.path.rsplit("/", 1)[-1].split("_")[0].removesuffix(".jpg") for f in library.faces_of(p.id)}
+        assert len(names) == 1, names  # no group mixes two people
+    # thumbnails exist for every face
+    with library.store.session() as s:
+        for (fid,) in s.execute(select(Face.id)):
+            assert library.thumbnail(fid).exists()
+
+
+def test_reimport_is_idempotent_and_duplicates_are_skipped(library, sample_dir):
+    run(library, [sample_dir])
+    before = counts(library)
+    res = run(library, [sample_dir])
+    assert res.skipped == 6 and res.done == 0
+    assert counts(library) == before
+    shutil.copy(sample_dir / "obama.jpg", sample_dir / "copy_of_obama.jpg")
+    res = run(library, [sample_dir])
+    assert res.duplicates == 1 and res.faces == 0
+    assert counts(library)[1] == before[1]
+
+
+def test_moved_file_is_relinked_keeping_labels(library, sample_dir):
+    run(library, [sample_dir])
+    obama = next(p for p in library.people() if "obama" in library.faces_of(p.id)[0].path)
+    library.rename(obama.id, "Barack Obama")
+    sub = sample_dir / "moved"
+    sub.mkdir()
+    (sample_dir / "obama.jpg").rename(sub / "renamed.jpg")
+    res = run(library, [sample_dir])
+    assert res.relinked == 1 and res.faces == 0
+    p = library.find_person("Barack Obama")
+    assert [f.path for f in library.faces_of(p.id)] == [str(sub / "renamed.jpg")]
+    assert counts(library) == (6, 6)
+
+
+def test_new_faces_are_recognised_as_named_people(library, sample_dir, tmp_path):
+    first = tmp_path / "first"
+    first.mkdir()
+    for name in ("ardern_2018.jpg", "macron_2014.jpg", "obama.jpg"):
+        shutil.move(sample_dir / name, first / name)
+    run(library, [first])
+    for p in library.people():
+        stem = library.faces_of(p.id)[0].path.rsplit("/", 1)[-1].split("_")[0].removesuffix(".jpg")
+        library.rename(p.id, stem.title())
+    run(library, [sample_dir])
+    ardern = library.find_person("Ardern")
+    faces = library.faces_of(ardern.id)
+    assert len(faces) == 2
+    new = [f for f in faces if f.path.endswith("ardern_2022.jpg")][0]
+    assert new.assignment == "suggestion" and new.confidence is not None
+    assert [f.id for f in library.review_queue()] and new.id in [f.id for f in library.review_queue()]
+    assert library.find_person("Macron").faces == 2
+
+
+def test_cancel_keeps_done_work_and_resumes(library, tmp_path):
+    src = tmp_path / "many"
+    src.mkdir()
+    base = Image.open(SAMPLE / "sunak.jpg")
+    for i in range(12):
+        base.rotate(i * 0.5).save(src / f"s{i:02d}.jpg", quality=80)
+    cancel = threading.Event()
+    from engine.config import ImportConfig
+
+    cfg = ImportConfig(commit_every=2)
+    seen = []
+    for p in library.import_paths([src], cfg, cancel=cancel):
+        seen.append(p.stage)
+        if p.stage == "analyse" and p.done >= 2:
+            cancel.set()
+    assert seen[-1] == "cancelled"
+    n_photos, _ = counts(library)
+    assert 2 <= n_photos < 12
+    res = run(library, [src], config=cfg)
+    assert res.stage == "done"
+    assert res.skipped == n_photos
+    assert counts(library) == (12, 12)

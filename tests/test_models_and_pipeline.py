@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.embed import Embedder
+from engine.errors import ModelError
+from engine.models import SFACE, YUNET, fold_constants, models_dir, verified_path
+from engine.pipeline import FaceFinder
+from engine.quantize import dequantize, from_bytes, quantize, to_bytes
+
+from conftest import SAMPLE, SAMPLE_PEOPLE
+
+
+@pytest.fixture(scope="module")
+def finder():
+    return FaceFinder()
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder()
+
+
+def embed_one(finder, embedder, path):
+    found = finder.find(path)
+    assert len(found.faces) == 1, f"{path.name}: {len(found.faces)} faces"
+    return embedder.embed(found.faces[0].crop[None])[0]
+
+
+def test_bundled_models_verify():
+    assert verified_path(YUNET).name == YUNET.filename
+    assert verified_path(SFACE).name == SFACE.filename
+
+
+def test_wrong_hash_and_corrupt_model_are_refused(tmp_path):
+    bad = tmp_path / SFACE.filename
+    shutil.copy(models_dir() / SFACE.filename, bad)
+    with open(bad, "r+b") as f:
+        f.seek(5000)
+        f.write(b"\x00" * 16)
+    with pytest.raises(ModelError, match="wrong checksum"):
+        Embedder(path=bad)
+    with pytest.raises(ModelError, match="not found"):
+        Embedder(path=tmp_path / "missing.onnx")
+    with pytest.raises(ModelError, match="not a valid ONNX"):
+        fold_constants(b"this is not a protobuf \xff\xfe" * 10)
+
+
+def test_sample_faces_group_by_person(finder, embedder):
+    paths = sorted(SAMPLE.glob("*.jpg"))
+    emb = np.stack([embed_one(finder, embedder, p) for p in paths])
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    d = ((emb[:, None] - emb[None]) ** 2).sum(-1)
+    names = [SAMPLE_PEOPLE[p.name] for p in paths]
+    same = [d[i, j] for i in range(6) for j in range(i + 1, 6) if names[i] == names[j]]
+    diff = [d[i, j] for i in range(6) for j in range(i + 1, 6) if names[i] != names[j]]
+    assert max(same) < 1.0 < min(diff), (same, diff)
+
+
+def test_exif_rotation_is_applied(tmp_path, finder, embedder):
+    src = SAMPLE / "obama.jpg"
+    ref = embed_one(finder, embedder, src)
+    img = Image.open(src)
+    # Store the pixels rotated and tell viewers (EXIF 6 = rotate 90 CW to display) to undo it.
+    rotated = img.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    p = tmp_path / "rotated.jpg"
+    rotated.save(p, quality=95, exif=exif.tobytes())
+    found = finder.find(p)
+    assert (found.width, found.height) == img.size
+    e = embedder.embed(found.faces[0].crop[None])[0]
+    assert ((e - ref) ** 2).sum() < 0.1
+
+
+def test_large_photo_reduced_decode_matches(tmp_path, finder, embedder):
+    """A 12 MP JPEG is detected at reduced scale and cropped sharp: same embedding as the original."""
+    src = SAMPLE / "macron_2025.jpg"
+    ref = embed_one(finder, embedder, src)
+    img = Image.open(src).convert("RGB")
+    canvas = Image.new("RGB", (4000, 3000), (90, 110, 120))
+    big = img.resize((img.width * 3, img.height * 3), Image.Resampling.LANCZOS)
+    canvas.paste(big.crop((0, 0, min(big.width, 4000), min(big.height, 3000))), (800, 0))
+    p = tmp_path / "big.jpg"
+    canvas.save(p, quality=92)
+    found = finder.find(p)
+    assert (found.width, found.height) == (4000, 3000)
+    assert len(found.faces) == 1
+    x, y, w, h = found.faces[0].box
+    assert w > 500  # reported in original pixels
+    e = embedder.embed(found.faces[0].crop[None])[0]
+    assert ((e - ref) ** 2).sum() < 0.15
+
+
+def test_batch_axis_is_dynamic(finder, embedder):
+    crops = np.stack([finder.find(p).faces[0].crop for p in sorted(SAMPLE.glob("*.jpg"))])
+    one_by_one = np.stack([embedder.embed(c[None])[0] for c in crops])
+    batched = embedder.embed(crops)
+    assert batched.shape == (6, 128)
+    assert np.abs(batched - one_by_one).max() < 1e-4
+
+
+def test_quantisation_keeps_distances():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 128)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = quantize(x)
+    assert q.dtype == np.int8 and q.nbytes == 200 * 128
+    assert len(to_bytes(x[0])) == 128
+    y = dequantize(q)
+    d_true = ((x[:100] - x[100:]) ** 2).sum(-1)
+    d_q = ((y[:100] - y[100:]) ** 2).sum(-1)
+    # half a step (1/254) per component bounds the error of a squared distance near 2
+    assert np.abs(d_true - d_q).max() < 0.03
+    assert np.abs(d_true - d_q).mean() < 0.006
+    assert np.allclose(from_bytes(to_bytes(x[3])), y[3])
