@@ -391,7 +391,7 @@ def gui() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli(args=argv, standalone_mode=False)
+        rc = cli(args=argv, standalone_mode=False)
     except LibraryInUseError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 3
@@ -403,16 +403,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        # Usage errors from click (typer may vendor its own copy, so match by shape, not by class).
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             return 130
         raise
-    return 0
+    # click returns the code of a typer.Exit when not in standalone mode
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ class Library:
         cfg = self.cluster_config()
         if threshold is not None:
             cfg = ClusterConfig(threshold=threshold, k=cfg.k, recognise_threshold=cfg.recognise_threshold)
-        return recluster(self.store, cfg, scope="all")
+        return recluster(self.store, cfg)
 
     def last_import(self) -> dict | None:
         with self.store.session() as s:

@@ -86,57 +86,69 @@ def recognise(
     return out_p, out_d
 
 
-def cluster_new_faces(store: LibraryStore, new_face_ids: list[int], config: ClusterConfig | None = None) -> None:
-    """After an import: match new faces to named people, then re-group everything unnamed."""
+def cluster_new_faces(store: LibraryStore, face_ids: list[int], config: ClusterConfig | None = None) -> dict:
+    """Recognition, then grouping: faces are first matched to named people by k-NN (as suggestions
+    the user can confirm); every face that is not with a named person is then grouped again."""
     cfg = config or ClusterConfig()
     with store.transaction() as s:
         named = {p.id for p in s.scalars(select(Person).where(Person.name.is_not(None)))}
         forbid = _is_not(s)
-        if named:
+        if named and face_ids:
             known = load_faces(s, Face.person_id.in_(named) & Face.assignment.in_([BY_USER, BY_CLUSTER]))
-            new = load_faces(s, Face.id.in_(new_face_ids))
-            pids, dists = recognise(
-                known, new.emb, cfg.recognise_threshold, forbidden=[forbid.get(int(f), set()) for f in new.ids]
+            new = load_faces(
+                s, Face.id.in_(face_ids) & ((Face.assignment != BY_USER) | Face.assignment.is_(None))
             )
-            for fid, pid, d in zip(new.ids, pids, dists, strict=True):
+            new_keep = [i for i, pid in enumerate(new.person_ids) if pid not in named]
+            pids, dists = recognise(
+                known,
+                new.emb[new_keep],
+                cfg.recognise_threshold,
+                forbidden=[forbid.get(int(new.ids[i]), set()) for i in new_keep],
+            )
+            for i, pid, d in zip(new_keep, pids, dists, strict=True):
                 if pid >= 0:
-                    face = s.get(Face, int(fid))
+                    face = s.get(Face, int(new.ids[i]))
                     face.person_id, face.assignment, face.confidence = int(pid), BY_SUGGESTION, float(d)
-    recluster(store, cfg, scope="unnamed")
+    return _regroup_unnamed(store, cfg)
 
 
-def recluster(store: LibraryStore, config: ClusterConfig | None = None, scope: str = "all") -> dict:
-    """Group faces into people.
+def recluster(store: LibraryStore, config: ClusterConfig | None = None) -> dict:
+    """Group the library again, e.g. with a new threshold.
 
-    scope="all": every face except user-confirmed ones may move; scope="unnamed": only faces that
-    are not with a named person. Faces the user put somewhere never move; each new group takes over
-    the existing person it overlaps most, so names survive.
+    Faces with a named person stay there (they change only by the user's edits); all other faces
+    are matched to named people, then grouped. Faces the user placed never move.
     """
-    cfg = config or ClusterConfig()
+    with store.session() as s:
+        named = list(s.scalars(select(Person.id).where(Person.name.is_not(None))))
+        q = select(Face.id)
+        if named:
+            q = q.where(Face.person_id.is_(None) | ~Face.person_id.in_(named))
+        ids = list(s.scalars(q))
+    return cluster_new_faces(store, ids, config)
+
+
+def _regroup_unnamed(store: LibraryStore, cfg: ClusterConfig) -> dict:
+    """Cluster every face that is not with a named person. Each new group takes over the unnamed
+    person it overlaps most; faces the user placed in an unnamed person keep it."""
     with store.transaction() as s:
         people = {p.id: p for p in s.scalars(select(Person))}
-        named = {pid for pid, p in people.items() if p.name}
-        if scope == "unnamed":
-            named_ids = list(named)
-            where = ~Face.person_id.in_(named_ids) | Face.person_id.is_(None) if named_ids else None
-        else:
-            where = None
-        t = load_faces(s, where)
-        n = len(t.ids)
-        if n == 0:
+        named = [pid for pid, p in people.items() if p.name]
+        t = load_faces(s, (Face.person_id.is_(None) | ~Face.person_id.in_(named)) if named else None)
+        if len(t.ids) == 0:
             _drop_empty(s, people)
-            return {"faces": 0, "people": 0}
+            return {"faces": 0, "groups": 0, "changed": 0}
         fixed = np.array(
             [pid if a == BY_USER and pid >= 0 else -1 for pid, a in zip(t.person_ids, t.assignment, strict=True)],
             np.int64,
         )
         labels = cluster_faces(t.emb, cfg.threshold, photo_ids=t.photo_ids, fixed=fixed, k=cfg.k)
         forbid = _is_not(s)
-        # Map clusters to people: fixed person first, otherwise the biggest overlap, greedily.
         members: dict[int, list[int]] = defaultdict(list)
         for i, c in enumerate(labels):
             members[int(c)].append(i)
-        target: dict[int, int | None] = {}
+        # A group with user-placed faces belongs to their person; otherwise the unnamed person it
+        # overlaps most takes it (largest overlaps first), so group ids stay stable across runs.
+        target: dict[int, int] = {}
         claims: list[tuple[int, int, int]] = []
         for c, idx in members.items():
             fixed_p = {int(fixed[i]) for i in idx if fixed[i] >= 0}
@@ -144,21 +156,12 @@ def recluster(store: LibraryStore, config: ClusterConfig | None = None, scope: s
                 target[c] = fixed_p.pop()
                 continue
             overlap = Counter(int(t.person_ids[i]) for i in idx if t.person_ids[i] >= 0)
-            for pid, cnt in overlap.items():
-                claims.append((cnt, c, pid))
+            claims.extend((cnt, c, pid) for pid, cnt in overlap.items())
         taken = set(target.values())
         for _cnt, c, pid in sorted(claims, key=lambda x: (-x[0], x[1], x[2])):
-            if c in target or pid not in people:
-                continue
-            if pid in named:
-                if scope == "unnamed":
-                    continue
-            elif pid in taken:
-                # A named person may take several groups (its faces stay with its name); an unnamed
-                # one only its largest.
-                continue
-            target[c] = pid
-            taken.add(pid)
+            if c not in target and pid not in taken and pid in people:
+                target[c] = pid
+                taken.add(pid)
         updates: dict[tuple[int, str], list[int]] = defaultdict(list)
         for c, idx in members.items():
             pid = target.get(c)
@@ -168,23 +171,20 @@ def recluster(store: LibraryStore, config: ClusterConfig | None = None, scope: s
                 fid = int(t.ids[i])
                 if fixed[i] >= 0:
                     continue
-                new_pid, asg = pid, BY_CLUSTER
+                new_pid = pid
                 if pid in forbid.get(fid, ()):  # the user said no: leave it on its own
                     new_pid = _new_person(s, people)
-                if t.person_ids[i] == new_pid and t.assignment[i] == BY_SUGGESTION:
-                    asg = BY_SUGGESTION
-                if t.person_ids[i] != new_pid or t.assignment[i] != asg:
-                    updates[(new_pid, asg)].append(fid)
+                if t.person_ids[i] != new_pid or t.assignment[i] != BY_CLUSTER:
+                    updates[(new_pid, BY_CLUSTER)].append(fid)
         for (pid, asg), fids in updates.items():
             for j in range(0, len(fids), 900):
                 s.execute(
                     update(Face).where(Face.id.in_(fids[j : j + 900])).values(person_id=pid, assignment=asg),
                     execution_options={"synchronize_session": False},
                 )
-        changed = sum(len(v) for v in updates.values())
         s.flush()
         _drop_empty(s, people)
-        return {"faces": n, "groups": len(members), "changed": changed}
+        return {"faces": len(t.ids), "groups": len(members), "changed": sum(len(v) for v in updates.values())}
 
 
 def _new_person(s, people: dict[int, Person]) -> int:

@@ -1,0 +1,74 @@
+"""The command line as a user runs it: exit codes, listings, JSON, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, SAMPLE
+
+
+def fp(*args, lib=None, check=None):
+    cmd = [sys.executable, "-m", "app.cli", *(["--library", str(lib)] if lib else []), *map(str, args)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    if check is not None:
+        assert r.returncode == check, (r.returncode, r.stdout, r.stderr)
+    return r
+
+
+def test_cli_end_to_end(tmp_path, sample_dir):
+    lib = tmp_path / "lib"
+    r = fp("import", sample_dir, lib=lib, check=0)
+    assert "6 photos processed" in r.stdout and "6 faces found" in r.stdout
+    people = json.loads(fp("people", "--json", lib=lib, check=0).stdout)
+    assert sorted(p["faces"] for p in people) == [1, 1, 2, 2]
+    assert all(f["photo"].startswith(str(sample_dir)) for p in people for f in p["face_list"])
+    big = [p for p in people if p["faces"] == 2]
+    ardern = next(p for p in big if "ardern" in p["face_list"][0]["photo"])
+    fp("rename", ardern["id"], "Jacinda Ardern", lib=lib, check=0)
+    shown = json.loads(fp("show", "Jacinda Ardern", "--json", lib=lib, check=0).stdout)
+    assert shown["name"] == "Jacinda Ardern" and shown["faces"] == 2
+    table = fp("people", lib=lib, check=0).stdout
+    assert "Jacinda Ardern" in table and "4 people" in table
+    # merge two people, undo it
+    singles = [p["id"] for p in people if p["faces"] == 1]
+    fp("merge", singles[0], singles[1], lib=lib, check=0)
+    assert len(json.loads(fp("people", "--json", lib=lib).stdout)) == 3
+    assert "Undone: Merge" in fp("undo", lib=lib, check=0).stdout
+    assert len(json.loads(fp("people", "--json", lib=lib).stdout)) == 4
+    # split a face out, then regroup: the split is the user's and stays
+    face = ardern["face_list"][0]["id"]
+    fp("split", face, "--name", "Someone Else", lib=lib, check=0)
+    fp("recluster", lib=lib, check=0)
+    assert json.loads(fp("show", "Someone Else", "--json", lib=lib, check=0).stdout)["faces"] == 1
+    st = json.loads(fp("status", "--json", lib=lib, check=0).stdout)
+    assert st["photos"] == 6 and st["faces"] == 6
+
+
+def test_cli_errors_are_one_line_with_exit_codes(tmp_path, sample_dir):
+    lib = tmp_path / "lib"
+    r = fp("show", "Nobody", lib=lib, check=1)
+    assert "error: no person named 'Nobody'" in r.stderr and "Traceback" not in r.stderr
+    r = fp("import", tmp_path / "missing", lib=lib, check=0)
+    assert "no such file or folder" in r.stderr
+    r = fp("verify", SAMPLE / "macron_2014.jpg", sample_dir / "nothing.jpg", check=1)
+    assert "error:" in r.stderr and "Traceback" not in r.stderr
+    r = fp("bogus-command", check=2)
+
+
+def test_cli_verify():
+    same = fp("verify", SAMPLE / "ardern_2018.jpg", SAMPLE / "ardern_2022.jpg", "--json", check=0)
+    assert json.loads(same.stdout)["same"] is True
+    diff = fp("verify", SAMPLE / "obama.jpg", SAMPLE / "sunak.jpg", check=2)
+    assert "different people" in diff.stdout
+
+
+def test_library_in_use(tmp_path):
+    from engine.library import Library
+
+    with Library(tmp_path / "lib"):
+        r = fp("people", lib=tmp_path / "lib", check=3)
+        assert "library is in use" in r.stderr
