@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -31,7 +31,7 @@ err = Console(stderr=True)
 
 
 class State:
-    library: Optional[Path] = None
+    library: Path | None = None
 
 
 state = State()
@@ -40,8 +40,10 @@ state = State()
 @cli.callback()
 def _main(
     library: Annotated[
-        Optional[Path],
-        typer.Option("--library", "-L", help="Library folder (default: your user data folder).", envvar="FACENET_PHOTOS_LIBRARY"),
+        Path | None,
+        typer.Option(
+            "--library", "-L", help="Library folder (default: your user data folder).", envvar="FACENET_PHOTOS_LIBRARY"
+        ),
     ] = None,
 ) -> None:
     state.library = library
@@ -59,7 +61,16 @@ def _fail(msg: str, code: int = 1) -> None:
 
 
 def _dump(obj) -> None:
-    print(json.dumps(obj, indent=2, default=str, ensure_ascii=False))
+    # surrogateescape writes non-UTF-8 file names back as the exact bytes they came from
+    text = json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n"
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    sys.stdout.flush()
+
+
+def _shown(path: str) -> str:
+    """A path safe to print: undecodable bytes become U+FFFD."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _person_json(lib, p, with_faces: bool = True) -> dict:
@@ -132,7 +143,7 @@ def import_cmd(
         if last.failures:
             err.print(f"[yellow]{len(last.failures)} file(s) could not be imported:[/]")
             for path, reason in last.failures:
-                err.print(f"  {path}: {reason}", highlight=False, markup=False)
+                err.print(f"  {_shown(path)}: {reason}", highlight=False, markup=False)
     if last.stage == "cancelled":
         raise typer.Exit(130)
 
@@ -142,7 +153,7 @@ def people(
     json_out: Annotated[bool, typer.Option("--json", help="People with their faces' photo paths, as JSON.")] = False,
     hidden: Annotated[bool, typer.Option("--hidden", help="Include hidden people.")] = False,
     named: Annotated[bool, typer.Option("--named", help="Only people with a name.")] = False,
-    search: Annotated[Optional[str], typer.Option("--search", "-s", help="Filter by name.")] = None,
+    search: Annotated[str | None, typer.Option("--search", "-s", help="Filter by name.")] = None,
     min_faces: Annotated[int, typer.Option("--min-faces", help="Only groups with at least this many faces.")] = 1,
 ) -> None:
     """List person groups: id, name, faces, photos."""
@@ -174,7 +185,7 @@ def show(
                   + (" [hidden]" if p.hidden else ""))
         t = Table("face", "photo", "box (x, y, w, h)", "how")
         for f in lib.faces_of(p.id):
-            t.add_row(str(f.id), f.path, ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "")
+            t.add_row(str(f.id), _shown(f.path), ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "")
         out.print(t)
 
 
@@ -203,7 +214,7 @@ def merge(
 @cli.command()
 def split(
     faces: Annotated[list[str], typer.Argument(help="Face ids to move into a new person.")],
-    name: Annotated[Optional[str], typer.Option("--name", help="Name of the new person.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Name of the new person.")] = None,
 ) -> None:
     """Move faces into a new person."""
     with _open() as lib:
@@ -297,7 +308,7 @@ def history(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @cli.command()
 def recluster(
-    threshold: Annotated[Optional[float], typer.Option(help="Squared-L2 grouping threshold.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Squared-L2 grouping threshold.")] = None,
     save: Annotated[bool, typer.Option("--save", help="Keep this threshold for future imports.")] = False,
 ) -> None:
     """Group all faces again (names, confirmed faces and "not this person" are kept)."""
@@ -305,14 +316,17 @@ def recluster(
         if save and threshold is not None:
             lib.set_setting("cluster_threshold", threshold)
         r = lib.recluster(threshold)
-        out.print(f"{r.get('faces', 0)} faces in {r.get('groups', 0)} groups; {r.get('changed', 0)} faces changed group.")
+        out.print(
+            f"{r.get('faces', 0)} faces regrouped into {r.get('groups', 0)} groups; "
+            f"{r.get('changed', 0)} faces changed group."
+        )
 
 
 @cli.command()
 def verify(
     image1: Path,
     image2: Path,
-    threshold: Annotated[Optional[float], typer.Option(help="Squared-L2 threshold (default: calibrated on LFW).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Squared-L2 threshold (default: calibrated on LFW).")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Are the main faces of two images the same person?"""
@@ -350,8 +364,30 @@ def failures(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
             _dump([{"path": p, "reason": r} for p, r in rows])
             return
         for p, r in rows:
-            out.print(f"{p}: {r}", highlight=False, markup=False)
+            out.print(f"{_shown(p)}: {r}", highlight=False, markup=False)
         out.print(f"{len(rows)} failed")
+
+
+@cli.command()
+def doctor(
+    check_only: Annotated[bool, typer.Option("--check", help="Report only; change nothing.")] = False,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check the library (database integrity, missing files, orphans) and repair what it can."""
+    with _open(create=False) as lib:
+        r = lib.doctor(repair=not check_only)
+    if json_out:
+        _dump({"ok": r.ok, "integrity": r.integrity, "problems": r.problems, "repaired": r.repaired})
+    else:
+        out.print(f"Database integrity: {r.integrity}")
+        for p in r.problems:
+            out.print(f"[yellow]problem:[/] {p}", highlight=False)
+        for p in r.repaired:
+            out.print(f"[green]repaired:[/] {p}", highlight=False)
+        if r.ok:
+            out.print("[green]No problems found.[/]")
+    if r.integrity != "ok":
+        raise typer.Exit(1)
 
 
 @eval_cli.command("lfw")
@@ -360,7 +396,7 @@ def eval_lfw(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the JSON result and ROC plot.")] = Path(
         "results/lfw"
     ),
-    limit: Annotated[Optional[int], typer.Option(help="Use only the first N pairs of each fold (quick check).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N pairs of each fold (quick check).")] = None,
 ) -> None:
     """LFW 10-fold accuracy and VAL@FAR=1e-3 through the whole pipeline on the original images."""
     from engine.evaluation.lfw import run_lfw_eval
@@ -374,7 +410,8 @@ def eval_lfw(
 
 
 def _bar_progress(iterable, total: int, description: str):
-    with Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+    cols = (TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*cols, console=err) as bar:
         task = bar.add_task(description, total=total)
         for item in iterable:
             bar.advance(task)

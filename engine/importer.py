@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .config import ImportConfig
 from .embed import Embedder
-from .errors import FacenetPhotosError
+from .errors import FacenetPhotosError, LibraryError
 from .imageio import read_info
 from .pipeline import FaceFinder, PhotoFaces
 from .quantize import to_bytes
@@ -172,8 +173,8 @@ def run_import(
                 batch.append(w)
                 prog.current = str(w.path)
                 if len(batch) >= cfg.commit_every or not pending:
-                    _commit_batch(store, batch, embedder, prog)
-                    batch = []
+                    full, batch = batch, []
+                    _commit_batch(store, full, embedder, prog)
                     prog.elapsed = time.monotonic() - t0
                     yield prog
                 if cancel.is_set():
@@ -211,6 +212,22 @@ def run_import(
 
 
 def _commit_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, prog: ImportProgress) -> None:
+    """Write one batch in one transaction. A write failure (disk full, I/O error) rolls the batch
+    back and stops the import with a clear message; everything committed before stays."""
+    done, faces, n_ids, n_fail = prog.done, prog.faces, len(prog.new_face_ids), len(prog.failures)
+    try:
+        _write_batch(store, batch, embedder, prog)
+    except (SQLAlchemyError, OSError) as exc:
+        prog.done, prog.faces, prog.failed = done, faces, prog.failed - (len(prog.failures) - n_fail)
+        del prog.new_face_ids[n_ids:], prog.failures[n_fail:]
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise LibraryError(
+            f"cannot write to the library ({reason}); this batch was not saved. "
+            "Free some disk space and import again: it resumes where it stopped."
+        ) from None
+
+
+def _write_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, prog: ImportProgress) -> None:
     crops = [f.crop for w in batch if w.faces for f in w.faces.faces]
     embs = embedder.embed(np.stack(crops)) if crops else np.zeros((0, embedder.dim), np.float32)
     i = 0

@@ -342,6 +342,11 @@ class Library:
     def history(self, limit: int = 50) -> list[tuple[int, str, bool]]:
         return edits.history(self.store, limit)
 
+    def doctor(self, repair: bool = True):
+        from .doctor import run_doctor
+
+        return run_doctor(self.store, repair)
+
     # -- verification -------------------------------------------------------------------------
     def verify_images(self, a: Path, b: Path, threshold: float | None = None) -> VerifyResult:
         return verify_images(a, b, threshold, embedder=self.embedder())

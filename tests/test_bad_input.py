@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from conftest import SAMPLE
 from engine.store.schema import Face, Photo
+
+from conftest import SAMPLE
 
 
 def make_corpus(d):

@@ -3,11 +3,12 @@ from __future__ import annotations
 import shutil
 import threading
 
-from conftest import SAMPLE
 from PIL import Image
 from sqlalchemy import func, select
 
 from engine.store.schema import Face, Photo
+
+from conftest import SAMPLE
 
 
 def run(lib, paths, **kw):

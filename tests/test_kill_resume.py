@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from conftest import ROOT, SAMPLE
 from engine.library import Library
 from engine.store.schema import Face, Photo
+
+from conftest import ROOT, SAMPLE
 
 IMPORT = """
 import sys

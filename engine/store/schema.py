@@ -17,6 +17,39 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# File names that are not valid UTF-8 reach Python as lone surrogates (U+DC80..U+DCFF, PEP 383),
+# which SQLite's UTF-8 text cannot hold. They are stored shifted into a private-use plane and
+# shifted back on reading, so every path round-trips exactly.
+_SURROGATE_SHIFT = 0x10FC80 - 0xDC80
+
+
+def _to_db(s: str) -> str:
+    if not any("\udc80" <= c <= "\udcff" for c in s):
+        return s
+    return "".join(chr(ord(c) + _SURROGATE_SHIFT) if "\udc80" <= c <= "\udcff" else c for c in s)
+
+
+def _from_db(s: str) -> str:
+    if not any(c >= "\U0010fc80" for c in s):
+        return s
+    return "".join(
+        chr(ord(c) - _SURROGATE_SHIFT) if "\U0010fc80" <= c <= "\U0010fcff" else c for c in s
+    )
+
+
+class PathText(TypeDecorator):
+    """TEXT column for file-system paths, lossless for any file name."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else _to_db(str(value))
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else _from_db(value)
 
 
 def utcnow() -> datetime:
@@ -38,7 +71,7 @@ IS, IS_NOT = "is", "is_not"
 class Photo(Base):
     __tablename__ = "photos"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(Text, unique=True)
+    path: Mapped[str] = mapped_column(PathText, unique=True)
     content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(Integer, default=0)
     mtime: Mapped[float] = mapped_column(Float, default=0.0)
