@@ -193,7 +193,7 @@ def run_import(
         prog.stage = "recognise"
         prog.elapsed = time.monotonic() - t0
         yield prog
-        if cfg.cluster_after and prog.new_face_ids:
+        if cfg.cluster_after:
             prog.stage = "cluster"
             yield prog
             cluster_new_faces(store, prog.new_face_ids)

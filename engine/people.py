@@ -93,6 +93,8 @@ def cluster_new_faces(store: LibraryStore, face_ids: list[int], config: ClusterC
     with store.transaction() as s:
         named = {p.id for p in s.scalars(select(Person).where(Person.name.is_not(None)))}
         forbid = _is_not(s)
+        # Faces in no group yet, e.g. committed by an import that was killed before grouping.
+        face_ids = sorted(set(face_ids) | set(s.scalars(select(Face.id).where(Face.person_id.is_(None)))))
         if named and face_ids:
             known = load_faces(s, Face.person_id.in_(named) & Face.assignment.in_([BY_USER, BY_CLUSTER]))
             new = load_faces(
