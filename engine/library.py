@@ -16,6 +16,7 @@ from .config import ClusterConfig, ImportConfig, VerifyConfig
 from .embed import Embedder
 from .errors import EditError, FacenetPhotosError
 from .importer import ImportProgress, run_import
+from .models import BUILTIN
 from .people import recluster
 from .quantize import from_bytes
 from .store.library import LibraryStore, default_library_path
@@ -26,6 +27,7 @@ from .store.schema import (
     MISSING,
     Face,
     ImportRun,
+    ModelRecord,
     Person,
     Photo,
     Setting,
@@ -87,6 +89,32 @@ class Library:
         self.store = LibraryStore(Path(path) if path else default_library_path(), create=create)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
+        try:
+            self._register_builtin_models()
+        except Exception:
+            self.store.close()
+            raise
+
+    def _register_builtin_models(self) -> None:
+        """Record the bundled models; the embedder is active unless a trained one was activated."""
+        with self.store.transaction() as s:
+            any_active = s.scalar(
+                select(ModelRecord.id).where(ModelRecord.active.is_(True), ModelRecord.kind == "embedder")
+            )
+            for spec in BUILTIN.values():
+                if s.get(ModelRecord, spec.model_id) is None:
+                    s.add(ModelRecord(
+                        id=spec.model_id, kind=spec.kind, filename=spec.filename, sha256=spec.sha256,
+                        dim=spec.embedding_dim, active=spec.kind == "detector" or not any_active,
+                    ))
+
+    def models(self) -> list[dict]:
+        with self.store.session() as s:
+            return [
+                {"id": m.id, "kind": m.kind, "file": m.filename, "sha256": m.sha256, "dim": m.dim, "active": m.active,
+                 "compatible_with": m.compatible_with}
+                for m in s.scalars(select(ModelRecord).order_by(ModelRecord.created_at))
+            ]
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -348,6 +376,15 @@ class Library:
         return run_doctor(self.store, repair)
 
     # -- verification -------------------------------------------------------------------------
+    def verify_faces(self, face_a: int, face_b: int, threshold: float | None = None) -> VerifyResult:
+        """Are two faces of the library the same person? Squared L2 of their stored embeddings."""
+        t = VerifyConfig().threshold if threshold is None else threshold
+        for f in (face_a, face_b):
+            self.face(f)  # clear error for an unknown id
+        ea, eb = self.embeddings([face_a, face_b])
+        d = float(((ea - eb) ** 2).sum())
+        return VerifyResult(d, d < t, t, (1, 1))
+
     def verify_images(self, a: Path, b: Path, threshold: float | None = None) -> VerifyResult:
         return verify_images(a, b, threshold, embedder=self.embedder())
 

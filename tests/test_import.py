@@ -104,3 +104,19 @@ def test_cancel_keeps_done_work_and_resumes(library, tmp_path):
     assert res.stage == "done"
     assert res.skipped == n_photos
     assert counts(library) == (12, 12)
+
+
+def test_heic_photos_and_model_records(library, tmp_path):
+    d = tmp_path / "heic"
+    d.mkdir()
+    Image.open(SAMPLE / "obama.jpg").save(d / "obama.heic")
+    Image.open(SAMPLE / "sunak.jpg").save(d / "sunak.webp")
+    Image.open(SAMPLE / "ardern_2018.jpg").save(d / "ardern.tiff")
+    last = run(library, [d])
+    assert last.failures == [] and last.faces == 3
+    models = {m["id"]: m for m in library.models()}
+    assert models["sface-2021dec-int8bq"]["active"] and models["sface-2021dec-int8bq"]["dim"] == 128
+    with library.store.session() as s:
+        assert set(s.scalars(select(Face.model_id))) == {"sface-2021dec-int8bq"}
+    a, b, c = (f.id for p in library.people() for f in library.faces_of(p.id))
+    assert not library.verify_faces(a, b).same and library.verify_faces(a, a).distance < 1e-6
