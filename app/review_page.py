@@ -1,0 +1,258 @@
+"""Review: "Is this <name>?" for the least certain suggestions, answered with Y / N (S skips)."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .controller import INFO, plural
+from .learning import find_learner, run_learning
+from .widgets import PhotoViewer, load_photo
+
+BIG = 176
+
+
+class ReviewPage(QWidget):
+    loaded = Signal(int)  # suggestions left
+
+    def __init__(self, controller, big_thumbs, round_thumbs, parent=None):
+        super().__init__(parent)
+        self.controller = controller
+        self.big_thumbs, self.round_thumbs = big_thumbs, round_thumbs
+        self.queue: list = []
+        self.skipped: set[int] = set()
+        self.answered: set[int] = set()
+        self.current = None
+        self._generation = 0
+        self._photo_generation = 0
+        self._learn_job = None
+        self._learner_checked = False
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        title = QLabel("Review")
+        title.setObjectName("pageTitle")
+        self.left = QLabel()
+        self.left.setObjectName("muted")
+        self.question = QLabel()
+        self.question.setObjectName("question")
+        self.question.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.face_img = QLabel()
+        self.person_img = QLabel()
+        for w in (self.face_img, self.person_img):
+            w.setFixedSize(BIG, BIG)
+            w.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.face_caption = QLabel("This face")
+        self.person_caption = QLabel()
+        for w in (self.face_caption, self.person_caption):
+            w.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            w.setObjectName("muted")
+        self.yes_btn = QPushButton("Yes (Y)")
+        self.no_btn = QPushButton("No (N)")
+        self.skip_btn = QPushButton("Skip (S)")
+        self.yes_btn.setObjectName("yes")
+        self.no_btn.setObjectName("no")
+        self.viewer = PhotoViewer(self)
+        self.viewer.setMinimumHeight(220)
+        self.empty = QLabel("Nothing to review. Suggestions appear here when new photos of people you named arrive.")
+        self.empty.setObjectName("emptyHint")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.learn_btn = QPushButton("Learn from my corrections")
+        self.learn_btn.setToolTip("Fine-tune the face model on the people you named and corrected (background job)")
+        self.learn_status = QLabel("")
+        self.learn_status.setObjectName("muted")
+        self.learn_status.setWordWrap(True)
+
+        pair = QGridLayout()
+        pair.addWidget(self.face_img, 0, 0)
+        pair.addWidget(self.person_img, 0, 1)
+        pair.addWidget(self.face_caption, 1, 0)
+        pair.addWidget(self.person_caption, 1, 1)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for b in (self.yes_btn, self.no_btn, self.skip_btn):
+            b.setMinimumWidth(110)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        self.card = QFrame()
+        self.card.setObjectName("card")
+        cl = QVBoxLayout(self.card)
+        cl.addWidget(self.question)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addLayout(pair)
+        row.addStretch(1)
+        cl.addLayout(row)
+        cl.addLayout(buttons)
+        top = QHBoxLayout()
+        top.addWidget(title)
+        top.addWidget(self.left)
+        top.addStretch(1)
+        learn = QHBoxLayout()
+        learn.addWidget(self.learn_btn)
+        learn.addWidget(self.learn_status, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(12, 10, 12, 8)
+        lay.addLayout(top)
+        lay.addWidget(self.card)
+        lay.addWidget(self.empty)
+        lay.addWidget(self.viewer, 1)
+        lay.addLayout(learn)
+
+        def act(text, key, slot):
+            a = QAction(text, self)
+            a.setShortcut(QKeySequence(key))
+            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            return a
+
+        self.yes_action = act("Yes", "Y", self.answer_yes)
+        self.no_action = act("No", "N", self.answer_no)
+        self.skip_action = act("Skip", "S", self.skip)
+        self.yes_btn.clicked.connect(self.answer_yes)
+        self.no_btn.clicked.connect(self.answer_no)
+        self.skip_btn.clicked.connect(self.skip)
+        self.learn_btn.clicked.connect(self.learn)
+        big_thumbs.ready.connect(self._thumb_ready)
+        round_thumbs.ready.connect(self._thumb_ready)
+        self._show_current()
+
+    # -- queue ---------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        self._generation += 1
+        gen = self._generation
+
+        def load(lib):
+            covers: dict[int, int | None] = {}
+            out = []
+            for f in lib.review_queue(200):
+                if f.person_id not in covers:
+                    covers[f.person_id] = lib.person(f.person_id).cover_face_id
+                out.append((f, covers[f.person_id]))
+            return out
+
+        self.controller.query(load, on_result=lambda rows: self._loaded(gen, rows))
+        if not self._learner_checked:
+            self._learner_checked = True
+            self.learn_btn.setEnabled(False)
+            self.learn_status.setText("Checking whether learning is available…")
+            self.controller.jobs.start(find_learner, on_result=self._learner_found, name="find_learner")
+
+    def _loaded(self, gen: int, rows) -> None:
+        if gen != self._generation:
+            return
+        self.queue = [(f, cover) for f, cover in rows if f.id not in self.skipped and f.id not in self.answered]
+        self.answered &= {f.id for f, _c in rows}
+        if not self.queue and self.skipped and rows:
+            self.skipped.clear()  # went round once: offer the skipped ones again
+            self.queue = [(f, c) for f, c in rows if f.id not in self.answered]
+        self._show_current()
+        self.loaded.emit(len(self.queue))
+
+    def _show_current(self) -> None:
+        has = bool(self.queue)
+        self.card.setVisible(has)
+        self.viewer.setVisible(has)
+        self.empty.setVisible(not has)
+        for a in (self.yes_action, self.no_action, self.skip_action):
+            a.setEnabled(has)
+        self.left.setText(f"{plural(len(self.queue), 'suggestion')} to check" if has else "")
+        if not has:
+            self.current = None
+            return
+        face, cover = self.queue[0]
+        if self.current is not None and self.current[0].id == face.id:
+            return
+        self.current = (face, cover)
+        name = html.escape(face.person_name or f"#{face.person_id}")
+        self.question.setText(f"Is this <b>{name}</b>?")
+        self.person_caption.setText(name)
+        self.face_caption.setText("This face")
+        self._set_images()
+        self._photo_generation += 1
+        gen = self._photo_generation
+        self.controller.query(load_photo, face.photo_id, face.id,
+                              on_result=lambda r: gen == self._photo_generation and self.viewer.set_photo(
+                                  r[0], r[1], r[2], face.id, r[3], r[4]))
+
+    def _set_images(self) -> None:
+        if self.current is None:
+            return
+        face, cover = self.current
+        pm = self.big_thumbs.get(face.id)
+        self.face_img.setPixmap(pm) if pm is not None else self.face_img.clear()
+        pc = self.round_thumbs.get(cover)
+        self.person_img.setPixmap(pc) if pc is not None else self.person_img.clear()
+
+    def _thumb_ready(self, face_id: int) -> None:
+        if self.current is not None and face_id in (self.current[0].id, self.current[1]):
+            self._set_images()
+
+    # -- answers -------------------------------------------------------------------------------------
+    def _advance(self) -> None:
+        if self.queue:
+            self.queue.pop(0)
+        self._show_current()
+        if not self.queue:
+            self.refresh()
+
+    def answer_yes(self) -> None:
+        if self.current is not None:
+            face = self.current[0]
+            self.answered.add(face.id)
+            self.controller.confirm([face.id])
+            self._advance()
+
+    def answer_no(self) -> None:
+        if self.current is not None:
+            face = self.current[0]
+            self.answered.add(face.id)
+            self.controller.not_this_person([face.id])
+            self._advance()
+
+    def skip(self) -> None:
+        if self.current is not None:
+            self.skipped.add(self.current[0].id)
+            self._advance()
+
+    # -- learning ------------------------------------------------------------------------------------
+    def _learner_found(self, result) -> None:
+        fn, why = result
+        self.learn_btn.setEnabled(fn is not None)
+        self.learn_status.setText("" if fn is not None else f"Learning from corrections is {why}.")
+
+    def learn(self) -> None:
+        if self._learn_job is not None:
+            self._learn_job.cancel()
+            self.learn_status.setText("Stopping…")
+            return
+        self.learn_btn.setText("Stop learning")
+        self.learn_status.setText("Learning from your corrections…")
+        self._learn_job = self.controller.jobs.start(
+            run_learning, self.controller.library, stream=True, pass_cancel=True, min_interval=0.2,
+            on_progress=lambda item: self.learn_status.setText(str(item)),
+            on_result=self._learned, on_error=lambda msg: self.learn_status.setText(msg),
+            on_finished=self._learn_finished, name="learn",
+        )
+
+    def _learned(self, summary) -> None:
+        self.learn_status.setText(f"Done: {summary}")
+        self.controller.message.emit("Learning from corrections finished", INFO)
+        self.controller.notify_changed()
+
+    def _learn_finished(self) -> None:
+        self._learn_job = None
+        self.learn_btn.setText("Learn from my corrections")

@@ -1,0 +1,481 @@
+"""The desktop app with real widgets (offscreen), the real engine and the bundled sample portraits."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QUrl  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QLineEdit  # noqa: E402
+
+from engine.library import Library  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample"
+WAIT = 30_000  # ms; imports and edits normally take well under a few seconds
+
+
+def _copy_sample(dest: Path, names=None) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in sorted(SAMPLE.glob("*.jpg")):
+        if names is None or p.name in names:
+            shutil.copy2(p, dest / p.name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def _template(tmp_path_factory):
+    """The six portraits imported once for this module; tests get copies of the library."""
+    base = tmp_path_factory.mktemp("gui_template")
+    photos = _copy_sample(base / "photos")
+    with Library(base / "library") as lib:
+        for _ in lib.import_paths([photos]):
+            pass
+    return base
+
+
+@pytest.fixture
+def lib(tmp_path, _template):
+    shutil.copytree(_template / "library", tmp_path / "library", ignore=shutil.ignore_patterns(".lock"))
+    library = Library(tmp_path / "library")
+    yield library
+    library.close()
+
+
+@pytest.fixture
+def empty_lib(tmp_path):
+    library = Library(tmp_path / "empty-library")
+    yield library
+    library.close()
+
+
+def _open_window(qtbot, library):
+    from app.main_window import MainWindow
+
+    threads_before = {t.ident for t in threading.enumerate()}
+    w = MainWindow(library, owns_library=False)
+    w.resize(1100, 760)
+    w.show()
+    w.activateWindow()
+    qtbot.waitExposed(w)
+    return w, threads_before
+
+
+def _close_window(qtbot, w, threads_before) -> None:
+    w.close()
+    qtbot.waitUntil(lambda: w.is_closed, timeout=WAIT)
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    extra = [t for t in threading.enumerate()
+             if t.ident not in threads_before and t.is_alive() and not isinstance(t, threading._DummyThread)]
+    assert not extra, [t.name for t in extra]
+    w.deleteLater()
+    QApplication.processEvents()
+
+
+@pytest.fixture
+def window(qtbot, lib):
+    w, before = _open_window(qtbot, lib)
+    qtbot.waitUntil(lambda: len(w.people_page.model.rows) == 4, timeout=WAIT)
+    yield w
+    if not w.is_closed:
+        _close_window(qtbot, w, before)
+
+
+@pytest.fixture
+def empty_window(qtbot, empty_lib):
+    w, before = _open_window(qtbot, empty_lib)
+    yield w
+    if not w.is_closed:
+        _close_window(qtbot, w, before)
+
+
+def _idle(qtbot, w) -> None:
+    """Wait until no edit, import or query is running and every reload has landed."""
+    qtbot.waitUntil(lambda: not w.controller.editing and not w.controller.importing and not w.jobs.active,
+                    timeout=WAIT)
+    QApplication.processEvents()
+
+
+def _people_shown(w) -> list[tuple[str, int]]:
+    return [(p.label, p.faces) for p in w.people_page.model.rows]
+
+
+def _drop(widget, paths) -> QDropEvent:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = widget.rect().center()
+    enter = QDragEnterEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return drop
+
+
+def _index_of(w, name_part: str):
+    """The people grid's index of the person whose photos' file names contain ``name_part``."""
+    lib = w.controller.library
+    for row, p in enumerate(w.people_page.model.rows):
+        if all(name_part in Path(f.path).name for f in lib.faces_of(p.id)):
+            return w.people_page.model.index(row)
+    raise AssertionError(f"nobody like {name_part} in {_people_shown(w)}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_dropping_a_folder_imports_it_and_shows_the_people(qtbot, empty_window, tmp_path):
+    w = empty_window
+    photos = _copy_sample(tmp_path / "drop")
+    (photos / "broken.jpg").write_bytes(b"this is not a photo")
+    qtbot.waitUntil(lambda: w.people_page.stack.currentWidget() is w.people_page.empty, timeout=WAIT)
+    with qtbot.waitSignal(w.controller.import_finished, timeout=60_000) as finished:
+        drop = _drop(w, [photos])
+        assert drop.isAccepted()
+    result = finished.args[0]
+    assert result.stage == "done" and result.done == 7 and result.faces == 6
+    qtbot.waitUntil(lambda: len(w.people_page.model.rows) == 4, timeout=WAIT)
+    assert sorted(n for _l, n in _people_shown(w)) == [1, 1, 2, 2]
+    assert w.people_page.stack.currentWidget() is w.people_page.view
+    # The import panel says it is done, and lists the file it could not read, with the reason.
+    panel = w.import_page.panel
+    assert panel.head.text() == "Import finished"
+    assert "7 photos" in panel.details.text() and "6 faces found" in panel.details.text()
+    assert not panel.cancel_btn.isEnabled()
+    rows = w.import_page.failures_model.rows
+    assert len(rows) == 1 and rows[0][0].endswith("broken.jpg") and rows[0][1]
+    assert not w.import_page.failures.isHidden()
+    qtbot.waitUntil(lambda: w._items["people"].text() == "People  (4)", timeout=WAIT)
+    assert w.controller.library.stats()["people"] == 4
+
+
+def test_drop_on_the_people_grid_reaches_the_window(qtbot, window, tmp_path):
+    w = window
+    photos = _copy_sample(tmp_path / "more", names={"obama.jpg"})
+    shutil.copy2(SAMPLE / "sunak.jpg", photos / "sunak_again.jpg")
+    with qtbot.waitSignal(w.controller.import_finished, timeout=60_000) as finished:
+        # The grid takes only people and faces; files dropped on it go up to the window, which imports them.
+        _drop(w.people_page.view.viewport(), [photos])
+    assert finished.args[0].duplicates == 2  # both are already in the library
+
+
+def test_merge_by_selection_and_by_drag_then_undo_redo(qtbot, window):
+    w = window
+    lib = w.controller.library
+    page = w.people_page
+    obama, sunak = _index_of(w, "obama"), _index_of(w, "sunak")
+    sel = page.view.selectionModel()
+    sel.select(obama, sel.SelectionFlag.Select)
+    sel.select(sunak, sel.SelectionFlag.Select)
+    assert page.merge_btn.isEnabled() and page.merge_btn.text() == "Merge 2"
+    page.merge_selected()
+    qtbot.waitUntil(lambda: len(page.model.rows) == 3, timeout=WAIT)
+    assert sorted(n for _l, n in _people_shown(w)) == [2, 2, 2]
+    assert len(lib.people()) == 3
+    qtbot.waitUntil(lambda: w.undo_action.text().startswith("Undo Merge"), timeout=WAIT)
+
+    # Ctrl+Z on the grid undoes it; Ctrl+Shift+Z redoes it.
+    page.view.setFocus()
+    qtbot.keyClick(page.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(page.model.rows) == 4, timeout=WAIT)
+    assert len(lib.people()) == 4
+    qtbot.keyClick(page.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: len(page.model.rows) == 3, timeout=WAIT)
+    assert len(lib.people()) == 3
+    w.undo_action.trigger()
+    qtbot.waitUntil(lambda: len(page.model.rows) == 4, timeout=WAIT)
+    _idle(qtbot, w)
+
+    # Drag one person onto another: the model's drop merges the dragged person into the target.
+    ardern, macron = _index_of(w, "ardern"), _index_of(w, "macron")
+    target_id = ardern.data(Qt.ItemDataRole.UserRole + 2)
+    mime = page.model.mimeData([macron])
+    assert page.model.canDropMimeData(mime, Qt.DropAction.CopyAction, -1, -1, ardern)
+    assert not page.model.canDropMimeData(mime, Qt.DropAction.CopyAction, -1, -1, macron)  # not onto itself
+    assert page.model.dropMimeData(mime, Qt.DropAction.CopyAction, -1, -1, ardern)
+    qtbot.waitUntil(lambda: len(page.model.rows) == 3, timeout=WAIT)
+    assert lib.person(target_id).faces == 4
+    assert _people_shown(w)[0][1] == 4  # biggest first
+    w.controller.undo()
+    qtbot.waitUntil(lambda: len(page.model.rows) == 4, timeout=WAIT)
+    assert lib.person(target_id).faces == 2
+
+
+def test_rename_inline_search_and_hide(qtbot, window):
+    w = window
+    lib = w.controller.library
+    page = w.people_page
+    ix = _index_of(w, "ardern")
+    pid = ix.data(Qt.ItemDataRole.UserRole + 2)
+    # F2 opens the inline editor; typing a name and Enter renames.
+    page.view.setFocus()
+    page.view.setCurrentIndex(ix)
+    qtbot.keyClick(page.view, Qt.Key.Key_F2)
+    qtbot.waitUntil(lambda: page.view.state() == page.view.State.EditingState, timeout=WAIT)
+    editor = page.view.indexWidget(ix)
+    assert isinstance(editor, QLineEdit) and editor.text() == ""
+    editor.selectAll()
+    qtbot.keyClicks(editor, "Jacinda Ardern")
+    # A thumbnail arriving while typing (the row changes) must not wipe the text.
+    page.model.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])
+    assert editor.text() == "Jacinda Ardern"
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: lib.person(pid).name == "Jacinda Ardern", timeout=WAIT)
+    _idle(qtbot, w)
+    assert ("Jacinda Ardern", 2) in _people_shown(w)
+
+    # Search by name.
+    page.search.setText("jacinda")
+    qtbot.waitUntil(lambda: _people_shown(w) == [("Jacinda Ardern", 2)], timeout=WAIT)
+    page.search.clear()
+    qtbot.waitUntil(lambda: len(page.model.rows) == 4, timeout=WAIT)
+
+    # Unnamed leaves her out.
+    w.show_section("unnamed")
+    qtbot.waitUntil(lambda: len(page.model.rows) == 3, timeout=WAIT)
+    w.show_section("people")
+    qtbot.waitUntil(lambda: len(page.model.rows) == 4, timeout=WAIT)
+
+    # Ctrl+H hides the selection; it moves to Hidden, where Ctrl+H shows it again.
+    obama = _index_of(w, "obama")
+    obama_id = obama.data(Qt.ItemDataRole.UserRole + 2)
+    page.view.setCurrentIndex(obama)
+    page.view.setFocus()
+    qtbot.keyClick(page.view, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(page.model.rows) == 3, timeout=WAIT)
+    assert lib.person(obama_id).hidden
+    w.show_section("hidden")
+    qtbot.waitUntil(lambda: [p.id for p in page.model.rows] == [obama_id], timeout=WAIT)
+    assert page.hide_btn.text() == "Unhide"
+    page.view.setCurrentIndex(page.model.index(0))
+    page.toggle_hidden()
+    qtbot.waitUntil(lambda: page.model.rows == [], timeout=WAIT)
+    assert not lib.person(obama_id).hidden
+
+    # Undo twice: hidden again, then shown again... and the rename stays until its own undo.
+    w.controller.undo()
+    qtbot.waitUntil(lambda: lib.person(obama_id).hidden, timeout=WAIT)
+    w.controller.undo()
+    w.controller.undo()
+    qtbot.waitUntil(lambda: lib.person(pid).name is None, timeout=WAIT)
+    assert not lib.person(obama_id).hidden
+
+
+def test_person_page_split_move_not_this_person_and_confirm(qtbot, window):
+    w = window
+    lib = w.controller.library
+    ardern = _index_of(w, "ardern")
+    pid = ardern.data(Qt.ItemDataRole.UserRole + 2)
+    lib.rename(pid, "Jacinda Ardern")
+    w.open_person(pid)
+    page = w.person_page
+    qtbot.waitUntil(lambda: len(page.faces_model.rows) == 2, timeout=WAIT)
+    assert page.name_edit.text() == "Jacinda Ardern"
+    assert page.stats.text() == "2 faces in 2 photos"
+    # The photo viewer shows the current face's whole photo with its box.
+    qtbot.waitUntil(lambda: page.viewer.image is not None and len(page.viewer.faces) == 1, timeout=WAIT)
+    assert page.viewer.faces[0].person_name == "Jacinda Ardern"
+
+    # Split one face into a new person (Ctrl+Shift+N).
+    first = page.faces_model.rows[0].id
+    page.faces_view.setCurrentIndex(page.faces_model.index(0))
+    page.faces_view.setFocus()
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(page.faces_view, Qt.Key.Key_N, ctrl_shift)
+    qtbot.waitUntil(lambda: len(page.faces_model.rows) == 1, timeout=WAIT)
+    new_pid = lib.face(first).person_id
+    assert new_pid != pid and lib.face(first).assignment == "user"
+    assert len(lib.people()) == 5
+
+    # Move it back by typing the name in the "Move to" box (completer).
+    w.open_person(new_pid)
+    qtbot.waitUntil(lambda: [f.id for f in page.faces_model.rows] == [first], timeout=WAIT)
+    qtbot.waitUntil(lambda: "Jacinda Ardern" in page.completer_model.stringList(), timeout=WAIT)
+    page.faces_view.selectAll()
+    page.move_edit.setText("jacinda ardern")
+    page.move_edit.returnPressed.emit()
+    # The person is gone (its only face moved): the window goes back to the people.
+    qtbot.waitUntil(lambda: w.stack.currentWidget() is w.people_page, timeout=WAIT)
+    assert lib.face(first).person_id == pid
+    qtbot.waitUntil(lambda: len(w.people_page.model.rows) == 4, timeout=WAIT)
+
+    # "Not this person" (Delete) takes a face out into a person of its own.
+    w.open_person(pid)
+    qtbot.waitUntil(lambda: len(page.faces_model.rows) == 2, timeout=WAIT)
+    page.faces_view.setCurrentIndex(page.faces_model.index(1))
+    other = page.faces_model.rows[1].id
+    page.faces_view.setFocus()
+    qtbot.keyClick(page.faces_view, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: [f.id for f in page.faces_model.rows] == [first], timeout=WAIT)
+    assert lib.face(other).person_id != pid
+    w.controller.undo()
+    qtbot.waitUntil(lambda: len(page.faces_model.rows) == 2, timeout=WAIT)
+    assert lib.face(other).person_id == pid
+
+    # Drag faces onto a person in the side list: they move there.
+    macron_row = next(i for i, p in enumerate(page.drop_model.rows)
+                      if "macron" in Path(lib.faces_of(p.id)[0].path).name)
+    macron_id = page.drop_model.rows[macron_row].id
+    mime = page.faces_model.mimeData([page.faces_model.index(page.faces_model.row_of(other))])
+    assert page.drop_model.dropMimeData(mime, Qt.DropAction.CopyAction, -1, -1, page.drop_model.index(macron_row))
+    qtbot.waitUntil(lambda: lib.face(other).person_id == macron_id, timeout=WAIT)
+    qtbot.waitUntil(lambda: len(page.faces_model.rows) == 1, timeout=WAIT)
+    w.controller.undo()
+    qtbot.waitUntil(lambda: len(page.faces_model.rows) == 2, timeout=WAIT)
+
+    # Confirm (Ctrl+Return) marks the face as the user's.
+    page.faces_view.setCurrentIndex(page.faces_model.index(page.faces_model.row_of(other)))
+    qtbot.keyClick(page.faces_view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: lib.face(other).assignment == "user", timeout=WAIT)
+    _idle(qtbot, w)
+
+
+def test_review_answers_with_y_and_n(qtbot, tmp_path):
+    a = _copy_sample(tmp_path / "a", names={"ardern_2018.jpg", "macron_2014.jpg", "obama.jpg", "sunak.jpg"})
+    b = _copy_sample(tmp_path / "b", names={"ardern_2022.jpg", "macron_2025.jpg"})
+    library = Library(tmp_path / "lib")
+    try:
+        list(library.import_paths([a]))
+        for p in library.people():
+            library.rename(p.id, Path(library.faces_of(p.id)[0].path).stem.split("_")[0].title())
+        list(library.import_paths([b]))
+        assert len(library.review_queue()) == 2
+        w, before = _open_window(qtbot, library)
+        w.show_section("review")
+        page = w.review_page
+        qtbot.waitUntil(lambda: len(page.queue) == 2 and page.current is not None, timeout=WAIT)
+        first = page.current[0]
+        assert page.question.text() == f"Is this <b>{first.person_name}</b>?"
+        page.setFocus()
+        qtbot.keyClick(page, Qt.Key.Key_Y)
+        qtbot.waitUntil(lambda: library.face(first.id).assignment == "user", timeout=WAIT)
+        qtbot.waitUntil(lambda: page.current is not None and page.current[0].id != first.id, timeout=WAIT)
+        second = page.current[0]
+        qtbot.keyClick(page, Qt.Key.Key_N)
+        qtbot.waitUntil(lambda: library.face(second.id).person_id != second.person_id, timeout=WAIT)
+        qtbot.waitUntil(lambda: not page.card.isVisible() and page.empty.isVisible(), timeout=WAIT)
+        assert library.review_queue() == []
+        # Without the training package's entry point the button says so instead of failing.
+        from app.learning import find_learner
+
+        qtbot.waitUntil(lambda: page.learn_status.text() != "Checking whether learning is available…",
+                        timeout=WAIT)
+        if find_learner()[0] is None:
+            assert not page.learn_btn.isEnabled()
+            assert "not available" in page.learn_status.text()
+        _close_window(qtbot, w, before)
+    finally:
+        library.close()
+
+
+def test_closing_during_an_import_cancels_and_loses_nothing(qtbot, empty_lib, tmp_path):
+    photos = tmp_path / "many"
+    photos.mkdir()
+    # Distinct files (a different byte at the end), so none is a duplicate of another.
+    srcs = sorted(SAMPLE.glob("*.jpg"))
+    for i in range(30):
+        data = srcs[i % len(srcs)].read_bytes() + bytes([i])
+        (photos / f"p{i:03d}.jpg").write_bytes(data)
+    w, before = _open_window(qtbot, empty_lib)
+    w.controller.import_paths([photos])
+    qtbot.waitUntil(lambda: w.import_page.panel.bar.value() > 0, timeout=60_000)
+    assert w.controller.importing
+    _close_window(qtbot, w, before)
+    assert empty_lib.last_import()["status"] == "cancelled"
+    kept = empty_lib.stats()["photos"]
+    assert 0 < kept < 30
+    # Nothing lost: importing again reads only what the first run had not finished.
+    last = list(empty_lib.import_paths([photos]))[-1]
+    assert last.skipped == kept and last.done == 30 - kept
+    assert empty_lib.stats()["photos"] == 30
+
+
+def test_faces_grid_loads_only_what_is_on_screen(qtbot):
+    from PySide6.QtCore import QObject, Signal
+
+    from app.models import FacesModel
+    from app.widgets import FacesView
+    from engine.library import FaceInfo
+
+    class CountingThumbs(QObject):
+        ready = Signal(int)
+
+        def __init__(self):
+            super().__init__()
+            self.asked: set[int] = set()
+
+        def get(self, face_id):
+            self.asked.add(face_id)
+            return None
+
+    thumbs = CountingThumbs()
+    model = FacesModel(thumbs)
+    rows = [FaceInfo(i, i, f"/p/{i}.jpg", (0, 0, 10, 10), 0.9, 1, None, "cluster", None) for i in range(10_000)]
+    model.set_rows(rows)
+    view = FacesView()
+    view.setModel(model)
+    view.resize(600, 400)
+    view.show()
+    qtbot.addWidget(view)
+    qtbot.waitExposed(view)
+    QApplication.processEvents()
+    assert 0 < len(thumbs.asked) < 200
+    # The layout runs in batches; once done, the end of the list is reachable and only it gets painted.
+    qtbot.waitUntil(lambda: (view.scrollToBottom(), view.viewport().repaint(), 9_999 in thumbs.asked)[-1],
+                    timeout=10_000)
+    assert len(thumbs.asked) < 400
+
+
+def test_settings_preview_and_regroup(qtbot, window):
+    w = window
+    lib = w.controller.library
+    dlg = w.open_settings()
+    qtbot.waitUntil(lambda: dlg.preview.text().startswith("≈ 4 people from 6 faces"), timeout=WAIT)
+    assert dlg.library_edit.text() == str(lib.root)
+    assert not dlg.gpu.isEnabled() or dlg.gpu.isCheckable()
+    dlg.spin.setValue(0.30)
+    qtbot.waitUntil(lambda: "at 0.30" in dlg.preview.text(), timeout=WAIT)
+    n = int(dlg.preview.text().split()[1])
+    assert 4 <= n <= 6
+    dlg.accept()
+    qtbot.waitUntil(lambda: lib.get_setting("cluster_threshold") == pytest.approx(0.30), timeout=WAIT)
+    qtbot.waitUntil(lambda: len(w.people_page.model.rows) == n, timeout=WAIT)
+    _idle(qtbot, w)
+
+
+def test_photos_page_shows_folders_and_faces(qtbot, window):
+    w = window
+    w.show_section("photos")
+    page = w.photos_page
+    qtbot.waitUntil(lambda: len(page.folders_model.rows) == 1 and len(page.photos_model.rows) == 6, timeout=WAIT)
+    assert page.folders_model.rows[0].photos == 6 and page.folders_model.rows[0].faces == 6
+    qtbot.waitUntil(lambda: page.viewer.image is not None and len(page.viewer.faces) == 1, timeout=WAIT)
+    # Clicking a face box opens that person.
+    face = page.viewer.faces[0]
+    center = page.viewer.face_rect(face).center().toPoint()
+    qtbot.mouseClick(page.viewer, Qt.MouseButton.LeftButton, pos=center)
+    qtbot.waitUntil(lambda: w.stack.currentWidget() is w.person_page and w.person_page.person_id == face.person_id,
+                    timeout=WAIT)
+    _idle(qtbot, w)
+
+
+def test_main_refuses_a_library_in_use(qtbot, lib, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.main import main
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: shown.append(a[1:3]))
+    assert main(["facenet-photos-gui", "--library", str(lib.root)]) == 3
+    assert shown and shown[0][0] == "Library in use"
