@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from .controller import plural
 from .models import Column, RowsTableModel
-from .widgets import duration
+from .widgets import display_path, duration
 
 STAGES = {
     "scan": "Looking for photos…",
@@ -139,7 +139,7 @@ class ImportPage(QWidget):
         self.failures_title.setObjectName("sectionTitle")
         self.failures_model = RowsTableModel([
             Column("File", lambda r: Path(r[0]).name, tooltip=lambda r: r[0]),
-            Column("Folder", lambda r: str(Path(r[0]).parent)),
+            Column("Folder", lambda r: display_path(str(Path(r[0]).parent))),
             Column("Reason", lambda r: r[1]),
         ], self)
         self.failures = QTableView()
@@ -160,8 +160,9 @@ class ImportPage(QWidget):
         lay.addWidget(self.panel)
         lay.addWidget(self.failures_title)
         lay.addWidget(self.failures, 1)
-        self.failures_title.hide()
-        self.failures.hide()
+        self.filler = QWidget()  # keeps the panel at the top while there is no failure to list
+        lay.addWidget(self.filler, 1)
+        self._show_failures([])
         self.folder_btn.clicked.connect(self.import_folder)
         self.files_btn.clicked.connect(self.import_files)
         self.panel.cancel.connect(controller.cancel_import)
@@ -171,23 +172,27 @@ class ImportPage(QWidget):
 
     def _started(self, paths) -> None:
         self.panel.started()
-        self.failures_model.set_rows([])
-        self.failures_title.hide()
-        self.failures.hide()
+        self._show_failures([])
 
     def _progress(self, p) -> None:
         self.panel.update_progress(p)
+        if len(p.failures) != len(self.failures_model.rows):  # list failures as they happen
+            self._show_failures(p.failures)
+
+    def _show_failures(self, failures) -> None:
+        self.failures_model.set_rows(failures)
+        if failures:
+            self.failures_title.setText(f"Could not import {plural(len(failures), 'file')}:")
+        self.failures_title.setVisible(bool(failures))
+        self.failures.setVisible(bool(failures))
+        self.filler.setVisible(not failures)
 
     def _finished(self, p) -> None:
         if p is None:
             self.panel.set_idle("Import failed")
             return
         self.panel.update_progress(p)
-        self.failures_model.set_rows(p.failures)
-        if p.failures:
-            self.failures_title.setText(f"Could not import {plural(len(p.failures), 'file')}:")
-        self.failures_title.setVisible(bool(p.failures))
-        self.failures.setVisible(bool(p.failures))
+        self._show_failures(p.failures)
 
 
 class ImportStatus(QWidget):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("facenet-photos")
     app.setApplicationDisplayName("facenet-photos")
     app.setWindowIcon(icon("app"))
-    settings = QSettings()
+    # The app's own preferences (last library, window geometry); an ini file of your choice with this variable.
+    ini = os.environ.get("FACENET_PHOTOS_GUI_SETTINGS")
+    settings = QSettings(ini, QSettings.Format.IniFormat) if ini else QSettings()
     path = args.library or settings.value("library") or default_library_path()
     try:
         library = Library(Path(path))

@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         # -- pages --
         self.people_page = PeoplePage(self.controller, self.round_thumbs)
         self.person_page = PersonPage(self.controller, self.face_thumbs, self.round_thumbs, self.small_thumbs)
-        self.review_page = ReviewPage(self.controller, self.big_thumbs, self.round_thumbs)
+        self.review_page = ReviewPage(self.controller, self.big_thumbs)
         self.photos_page = PhotosPage(self.controller)
         self.import_page = ImportPage(self.controller)
         self.stack = QStackedWidget()

@@ -19,7 +19,7 @@ from engine.gui_support import folder_summary
 
 from .controller import plural
 from .models import ROW_ROLE, Column, RowsTableModel
-from .widgets import PhotoViewer, load_photo
+from .widgets import PhotoViewer, display_path, load_photo
 
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 STATUS = {"done": "", "error": "could not be read", "missing": "file is missing", "pending": "not read yet"}
@@ -52,7 +52,7 @@ class PhotosPage(QWidget):
         self.count = QLabel()
         self.count.setObjectName("muted")
         self.folders_model = RowsTableModel([
-            Column("Folder", lambda r: r.folder, tooltip=lambda r: r.folder),
+            Column("Folder", lambda r: display_path(r.folder), tooltip=lambda r: r.folder),
             Column("Photos", lambda r: r.photos, RIGHT),
             Column("Faces", lambda r: r.faces, RIGHT),
             Column("Failed", lambda r: r.failed or "", RIGHT),

@@ -26,10 +26,10 @@ BIG = 176
 class ReviewPage(QWidget):
     loaded = Signal(int)  # suggestions left
 
-    def __init__(self, controller, big_thumbs, round_thumbs, parent=None):
+    def __init__(self, controller, big_thumbs, parent=None):
         super().__init__(parent)
         self.controller = controller
-        self.big_thumbs, self.round_thumbs = big_thumbs, round_thumbs
+        self.big_thumbs = big_thumbs
         self.queue: list = []
         self.skipped: set[int] = set()
         self.answered: set[int] = set()
@@ -52,7 +52,7 @@ class ReviewPage(QWidget):
         for w in (self.face_img, self.person_img):
             w.setFixedSize(BIG, BIG)
             w.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.face_caption = QLabel("This face")
+        self.face_caption = QLabel("This face")  # next to the person's cover face, same size
         self.person_caption = QLabel()
         for w in (self.face_caption, self.person_caption):
             w.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -127,7 +127,6 @@ class ReviewPage(QWidget):
         self.skip_btn.clicked.connect(self.skip)
         self.learn_btn.clicked.connect(self.learn)
         big_thumbs.ready.connect(self._thumb_ready)
-        round_thumbs.ready.connect(self._thumb_ready)
         self._show_current()
 
     # -- queue ---------------------------------------------------------------------------------------
@@ -194,7 +193,7 @@ class ReviewPage(QWidget):
         face, cover = self.current
         pm = self.big_thumbs.get(face.id)
         self.face_img.setPixmap(pm) if pm is not None else self.face_img.clear()
-        pc = self.round_thumbs.get(cover)
+        pc = self.big_thumbs.get(cover)
         self.person_img.setPixmap(pc) if pc is not None else self.person_img.clear()
 
     def _thumb_ready(self, face_id: int) -> None:

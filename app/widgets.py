@@ -29,6 +29,14 @@ def duration(seconds: float | None) -> str:
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
 
 
+def display_path(path: str) -> str:
+    """A path for people to read: the home folder shortened to ~."""
+    home = str(Path.home())
+    if home not in ("", "/") and (path == home or path.startswith(home + "/")):
+        return "~" + path[len(home):]
+    return path
+
+
 class _Grid(QListView):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -228,13 +236,21 @@ class PhotoViewer(QWidget):
         f.setBold(True)
         p.setFont(f)
         fm = p.fontMetrics()
-        for face in self.faces:
-            r = t.mapRect(QRectF(*face.box))
-            chosen = face.id == self.highlight
-            colour = QColor("#ffb300") if chosen else QColor("#8ab4f8") if face.id == self._hover else QColor("white")
-            p.setPen(QPen(colour, 3 if chosen else 2))
+        # Boxes first, then the names on top of them; the chosen face last, so nothing hides it.
+        faces = sorted(self.faces, key=lambda x: x.id == self.highlight)
+
+        def colour_of(face) -> QColor:
+            if face.id == self.highlight:
+                return QColor("#ffb300")
+            return QColor("#8ab4f8") if face.id == self._hover else QColor("white")
+
+        for face in faces:
+            p.setPen(QPen(colour_of(face), 3 if face.id == self.highlight else 2))
             p.setBrush(Qt.BrushStyle.NoBrush)
-            p.drawRoundedRect(r, 4, 4)
+            p.drawRoundedRect(t.mapRect(QRectF(*face.box)), 4, 4)
+        for face in faces:
+            r = t.mapRect(QRectF(*face.box))
+            colour = colour_of(face)
             label = face.person_name or (f"Unnamed #{face.person_id}" if face.person_id else "")
             if label:
                 w = fm.horizontalAdvance(label) + 10

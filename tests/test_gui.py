@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLineEdit  # noqa: E402
 
@@ -468,6 +468,41 @@ def test_photos_page_shows_folders_and_faces(qtbot, window):
     qtbot.waitUntil(lambda: w.stack.currentWidget() is w.person_page and w.person_page.person_id == face.person_id,
                     timeout=WAIT)
     _idle(qtbot, w)
+
+
+def test_switching_library_from_settings(qtbot, window, tmp_path):
+    w = window
+    w.apply_settings({"library": str(tmp_path / "other")})
+    qtbot.waitUntil(lambda: w.controller.library.root == (tmp_path / "other").resolve(), timeout=WAIT)
+    qtbot.waitUntil(lambda: w.people_page.stack.currentWidget() is w.people_page.empty, timeout=WAIT)
+    assert str(tmp_path / "other") in w.windowTitle()
+    assert w.owns_library  # the window opened it, the window closes it
+    _idle(qtbot, w)
+
+
+def test_main_opens_the_window_and_remembers_the_library(qtbot, tmp_path, monkeypatch):
+    from app.main import main
+    from app.main_window import MainWindow
+
+    ini = tmp_path / "gui.ini"
+    monkeypatch.setenv("FACENET_PHOTOS_GUI_SETTINGS", str(ini))
+    seen = []
+
+    def close_it():
+        wins = [x for x in QApplication.topLevelWidgets() if isinstance(x, MainWindow) and x.isVisible()]
+        if not wins:
+            QTimer.singleShot(50, close_it)
+            return
+        seen.append(wins[0].windowTitle())
+        wins[0].close()
+
+    QTimer.singleShot(50, close_it)
+    assert main(["facenet-photos-gui", "--library", str(tmp_path / "lib")]) == 0
+    assert seen and str(tmp_path / "lib") in seen[0]
+    assert str(tmp_path / "lib") in ini.read_text()
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    # The library was closed: it can be opened again.
+    Library(tmp_path / "lib").close()
 
 
 def test_main_refuses_a_library_in_use(qtbot, lib, monkeypatch):

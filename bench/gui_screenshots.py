@@ -1,0 +1,187 @@
+"""Screenshots of the desktop app for docs/gui.md, taken from a real library built from LFW.
+
+    python bench/gui_screenshots.py [--lfw ../shared/data/lfw/images] [--out docs/screenshots]
+
+40 LFW people with 6-20 photos each, up to 12 photos per person (~400 photos): about 70 % are imported with the
+command line, the biggest groups get their LFW names, and the rest is imported in the app (so the import panel
+and the review queue have something to show). Runs offscreen; the PNGs are palette-reduced to stay small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def spin_until(cond, timeout_s: float) -> bool:
+    loop = QEventLoop()
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        QTimer.singleShot(10, loop.quit)
+        loop.exec()
+    return True
+
+
+def spin(seconds: float) -> None:
+    spin_until(lambda: False, seconds)
+
+
+def pick_photos(lfw: Path, people: int, per_person: int, first_share: float) -> tuple[list[Path], list[Path]]:
+    cands = sorted((p for p in lfw.iterdir() if p.is_dir() and 6 <= len(list(p.glob("*.jpg"))) <= 20),
+                   key=lambda p: p.name)
+    step = max(1, len(cands) // people)
+    chosen = cands[::step][:people]
+    first, second = [], []
+    for person in chosen:
+        imgs = sorted(person.glob("*.jpg"))[:per_person]
+        k = max(4, round(len(imgs) * first_share))
+        first += imgs[:k]
+        second += imgs[k:]
+    return first, second
+
+
+def link_all(files: list[Path], dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for f in files:
+        os.symlink(f.resolve(), dest / f.name)
+    return dest
+
+
+def lfw_name(path: str) -> str:
+    return re.sub(r"_\d{4}$", "", Path(path).stem).replace("_", " ")
+
+
+def name_people(lib_path: Path, how_many: int) -> list[str]:
+    from engine.library import Library
+
+    named = []
+    with Library(lib_path) as lib:
+        for p in lib.people():
+            votes = Counter(lfw_name(f.path) for f in lib.faces_of(p.id))
+            name, n = votes.most_common(1)[0]
+            if n >= 4 and n / p.faces >= 0.8 and name not in named:
+                lib.rename(p.id, name)
+                named.append(name)
+            if len(named) >= how_many:
+                break
+    return named
+
+
+def save(widget, path: Path, colours: int = 256) -> int:
+    from PIL import Image
+
+    tmp = path.with_suffix(".raw.png")
+    widget.grab().save(str(tmp))
+    img = Image.open(tmp).convert("RGB")
+    img.quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    tmp.unlink()
+    return path.stat().st_size
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "data" / "lfw" / "images")
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    ap.add_argument("--people", type=int, default=40)
+    ap.add_argument("--per-person", type=int, default=12)
+    ap.add_argument("--keep", type=Path, default=None, help="build the library here and keep it")
+    args = ap.parse_args()
+    if not args.lfw.exists():
+        print(f"LFW not found at {args.lfw}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="gui-shots-"))
+    root = args.keep or tmp
+    first, second = pick_photos(args.lfw, args.people, args.per_person, 0.7)
+    # The app shows paths under the home folder as ~/…: make the temporary folder "home" for the pictures.
+    os.environ["HOME"] = str(root)
+    a = link_all(first, root / "Pictures" / "2019")
+    b = link_all(second, root / "Pictures" / "2020")
+    # Two files that cannot be imported (first in the folder, so the panel lists them early).
+    (b / "000_scan.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (b / "000_holiday.png").write_bytes(b"")
+    lib_path = root / "library"
+    print(f"importing {len(first)} photos with the command line…", flush=True)
+    t = time.monotonic()
+    subprocess.run([sys.executable, "-m", "app.cli", "-L", str(lib_path), "import", str(a)], check=True,
+                   cwd=REPO, stdout=subprocess.DEVNULL)
+    print(f"  {time.monotonic() - t:.0f} s", flush=True)
+    named = name_people(lib_path, 14)
+    print(f"named {len(named)} people: {', '.join(named)}", flush=True)
+
+    from app.main_window import MainWindow
+    from engine.library import Library
+
+    app = QApplication.instance() or QApplication([])
+    app.setStyle("Fusion")
+    lib = Library(lib_path)
+    w = MainWindow(lib, owns_library=True)
+    w.resize(1180, 760)
+    w.show()
+    spin_until(lambda: len(w.people_page.model.rows) > 0, 60)
+    spin(3)
+    sizes = {}
+    sizes["people.png"] = save(w, args.out / "people.png")
+
+    # A person page: a named person, two faces selected, the photo of the current one.
+    person = next(p for p in w.people_page.model.rows if p.name)
+    w.open_person(person.id)
+    spin_until(lambda: len(w.person_page.faces_model.rows) == person.faces, 60)
+    fv = w.person_page.faces_view
+    sel = fv.selectionModel()
+    for row in (1, 2):
+        if row < len(w.person_page.faces_model.rows):
+            sel.select(w.person_page.faces_model.index(row), sel.SelectionFlag.Select)
+    fv.setCurrentIndex(w.person_page.faces_model.index(1))
+    sel.select(w.person_page.faces_model.index(2), sel.SelectionFlag.Select)
+    spin(3)
+    sizes["person.png"] = save(w, args.out / "person.png")
+
+    # The import panel, halfway through an import started in the app.
+    w.show_section("import")
+    done = []
+    w.controller.import_finished.connect(done.append)
+    w.controller.import_paths([b])
+    total = len(second) + 2
+    spin_until(lambda: w.import_page.panel.bar.value() >= total * 0.45 or done, 600)
+    spin(0.3)
+    sizes["import.png"] = save(w, args.out / "import.png")
+    spin_until(lambda: bool(done), 600)
+    spin(1)
+
+    # The review queue: suggestions for the named people from the second import.
+    w.show_section("review")
+    spin_until(lambda: w.review_page.current is not None, 30)
+    spin(2.5)
+    if w.review_page.current is not None:
+        sizes["review.png"] = save(w, args.out / "review.png")
+    w.close()
+    spin_until(lambda: w.is_closed, 120)
+    for name, size in sizes.items():
+        print(f"{args.out / name}: {size / 1024:.0f} KiB")
+    if args.keep is None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
