@@ -63,15 +63,15 @@ class PhotosPage(QWidget):
             Column("Status", lambda r: r.error or STATUS.get(r.status, r.status)),
         ], self)
         self.folders = _table(self.folders_model)
-        self.folders.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.folders.horizontalHeader().setStretchLastSection(False)
-        self.folders.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        self.folders.setTextElideMode(Qt.TextElideMode.ElideLeft)  # the end of a path says most
         self.photos = _table(self.photos_model)
         self.viewer = PhotoViewer(self)
         split = QSplitter(Qt.Orientation.Horizontal)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.folders)
         left.addWidget(self.photos)
+        left.setStretchFactor(0, 1)
+        left.setStretchFactor(1, 3)
         split.addWidget(left)
         split.addWidget(self.viewer)
         split.setStretchFactor(0, 2)

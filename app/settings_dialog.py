@@ -34,7 +34,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.controller = controller
         self._data = None
-        self._gen = 0
+        self._counting = self._recount = False
         self.initial = {"library": library_path, "threshold": None, "use_gpu": False}
 
         self.library_edit = QLineEdit(library_path)
@@ -82,7 +82,7 @@ class SettingsDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.buttons)
-        self.resize(620, 0)
+        self.setMinimumWidth(660)
 
         self._timer = QTimer(self, singleShot=True, interval=250)
         self._timer.timeout.connect(self._preview)
@@ -122,17 +122,30 @@ class SettingsDialog(QDialog):
         self._timer.start()
 
     def _preview(self) -> None:
+        """Count people at the current value; one count at a time (a big library takes a while), the
+        latest value next."""
         if self._data is None:
             return
-        self._gen += 1
-        gen, t = self._gen, self.spin.value()
+        if self._counting:
+            self._recount = True
+            return
+        self._counting, self._recount = True, False
+        t, data = self.spin.value(), self._data
         self.preview.setText("Counting…")
 
         def count(_lib):
-            return count_people(self._data, t)
+            return count_people(data, t)
 
-        self.controller.query(count, on_result=lambda n: gen == self._gen and self.preview.setText(
-            f"≈ {plural(n, 'person', 'people')} from {plural(len(self._data), 'face')} at {t:.2f}"))
+        def shown(n):
+            if not self._recount:
+                self.preview.setText(f"≈ {plural(n, 'person', 'people')} from {plural(len(data), 'face')} at {t:.2f}")
+
+        def finished():
+            self._counting = False
+            if self._recount:
+                self._preview()
+
+        self.controller.query(count, on_result=shown, on_finished=finished)
 
     def _choose_library(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Library folder", self.library_edit.text())
