@@ -440,7 +440,7 @@ def run_lfw_eval(
         ),
         "accuracy_mean": round(ev32.accuracy_mean, 6),
         "accuracy_std": round(ev32.accuracy_std, 6),
-        "threshold_mean": round(ev32.threshold_mean, 4),
+        "threshold_mean": round(ev32.threshold_mean, 5),
         "val_mean": round(ev32.val_mean, 6),
         "val_std": round(ev32.val_std, 6),
         "far_mean": round(ev32.far_mean, 6),
