@@ -396,26 +396,38 @@ def eval_lfw(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the JSON result and ROC plot.")] = Path(
         "results/lfw"
     ),
-    limit: Annotated[int | None, typer.Option(help="Use only the first N pairs of each fold (quick check).")] = None,
+    pairs: Annotated[str, typer.Option(help="Pairs file inside the LFW folder.")] = "pairs.txt",
+    flip: Annotated[bool, typer.Option("--flip", help="Average each face with its mirror image (2x slower).")] = False,
+    reuse: Annotated[bool, typer.Option("--reuse", help="Reuse embeddings already in --out.")] = False,
 ) -> None:
     """LFW 10-fold accuracy and VAL@FAR=1e-3 through the whole pipeline on the original images."""
+    from engine.config import EmbedConfig
     from engine.evaluation.lfw import run_lfw_eval
 
-    res = run_lfw_eval(lfw, out_dir, limit_per_fold=limit, progress=_bar_progress)
+    if not (lfw / pairs).is_file():
+        _fail(f"{lfw / pairs} not found (pass --lfw with the folder that holds {pairs} and images/)")
+    cols = (TextColumn("[bold]Embedding LFW"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn())
+    with Progress(*cols, console=err, transient=True) as bar:
+        task = bar.add_task("lfw", total=None, rate="")
+
+        def show(p) -> None:
+            bar.update(task, total=p.total, completed=p.done, rate=f"{p.rate:.1f} img/s")
+
+        res = run_lfw_eval(lfw, out_dir, pairs_file=pairs, embed_config=EmbedConfig(flip=flip),
+                           reuse_embeddings=reuse, on_progress=show)
+    f32, i8 = res["float32"], res["int8"]
     out.print(
-        f"LFW accuracy {100 * res['accuracy_mean']:.2f} ± {100 * res['accuracy_std']:.2f} %  "
-        f"VAL@FAR=1e-3 {100 * res['val_mean']:.2f} %  threshold {res['threshold_mean']:.3f}"
+        f"LFW 10-fold accuracy {100 * f32['accuracy_mean']:.2f} ± {100 * f32['accuracy_std']:.2f} % "
+        f"(128-byte int8: {100 * i8['accuracy_mean']:.2f} ± {100 * i8['accuracy_std']:.2f} %), "
+        f"VAL@FAR=1e-3 {100 * f32['val_mean']:.2f} ± {100 * f32['val_std']:.2f} %, "
+        f"threshold {f32['threshold_mean']:.3f}"
     )
+    det = res.get("detection", {})
+    if det:
+        out.print("Detection: " + ", ".join(f"{k} {v}" for k, v in det.get("counts", det).items()
+                                            if isinstance(v, int)))
     out.print(f"Wrote {out_dir / 'lfw_result.json'} and {out_dir / 'lfw_roc.png'}")
-
-
-def _bar_progress(iterable, total: int, description: str):
-    cols = (TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*cols, console=err) as bar:
-        task = bar.add_task(description, total=total)
-        for item in iterable:
-            bar.advance(task)
-            yield item
 
 
 @cli.command()

@@ -55,5 +55,9 @@ class Embedder:
         bs = max(1, self.config.batch_size)
         for i in range(0, len(faces), bs):
             x = faces[i : i + bs].astype(np.float32).transpose(0, 3, 1, 2)
-            out.append(self._sess.run(None, {self._input: np.ascontiguousarray(x)})[0])
+            y = self._sess.run(None, {self._input: np.ascontiguousarray(x)})[0]
+            if self.config.flip:
+                mirrored = np.ascontiguousarray(x[:, :, :, ::-1])
+                y = l2_normalise(y) + l2_normalise(self._sess.run(None, {self._input: mirrored})[0])
+            out.append(y)
         return l2_normalise(np.concatenate(out).astype(np.float32))
