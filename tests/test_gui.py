@@ -18,6 +18,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QTimer, QUrl  # 
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLineEdit  # noqa: E402
 
+import app.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt call: see that module)
 from engine.library import Library  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample"
