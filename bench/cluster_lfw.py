@@ -13,6 +13,7 @@ used for alignment) and ``score`` (detector score, 0 when not detected).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -197,34 +198,87 @@ def best_per_method(rows: list[dict]) -> list[dict]:
     return sorted(best.values(), key=lambda r: -r["bcubed_f1"])
 
 
+def pivot(rows: list[dict], methods: list[str]) -> str:
+    """One row per threshold; per method 'BCubed F1 / pairwise F1 / clusters'."""
+    cells: dict[float, dict[str, str]] = {}
+    for r in rows:
+        if r["method"] not in methods or not r["param"].startswith("t=") and " t=" not in r["param"]:
+            continue
+        if " k=" in r["param"] or r["param"].startswith("mcs=3"):
+            continue
+        t = float(r["param"].split("t=")[1])
+        cells.setdefault(t, {})[r["method"]] = (
+            f"{r['bcubed_f1']:.4f} / {r['pairwise_f1']:.4f} / {r['n_clusters']:,}"
+        )
+    best = {m: max((r for r in rows if r["method"] == m and " k=" not in r["param"]
+                    and not r["param"].startswith("mcs=3")), key=lambda r: r["bcubed_f1"], default=None)
+            for m in methods}
+    lines = ["| threshold | " + " | ".join(methods) + " |", "|---:|" + "---:|" * len(methods)]
+    for t in sorted(cells):
+        row = []
+        for m in methods:
+            c = cells[t].get(m, "")
+            b = best.get(m)
+            if c and b is not None and float(b["param"].split("t=")[1]) == t:
+                c = f"**{c}**"
+            row.append(c)
+        lines.append(f"| {t:.2f} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def report(rows: list[dict], sub: list[dict], info: dict) -> str:
+    out = [f"LFW: {info['n_faces']:,} faces, {info['n_ids']:,} identities, "
+           f"{info['not_detected']} without detection (centre-aligned)", ""]
+    best = markdown(best_per_method(rows), 0, info["n_ids"])
+    out += ["#### Best threshold per method (all of LFW)", "", best, ""]
+    methods = [m for m in ("average (k-NN graph)", "average (full matrix)", "single (k-NN graph)", "HDBSCAN")
+               if any(r["method"] == m for r in rows)]
+    out += ["#### Threshold sweep (all of LFW): BCubed F1 / pairwise F1 / clusters", "",
+            "HDBSCAN: min_cluster_size 2, min_samples 1, cluster_selection_epsilon = sqrt(threshold); "
+            "'eps=0' is plain HDBSCAN (its row is listed as threshold 0).", "",
+            pivot([dict(r, param=r["param"].replace("eps=0", "t=0")) for r in rows], methods), ""]
+    ks = [r for r in rows if " k=" in r["param"]]
+    if ks:
+        out += ["#### Neighbours per face (average, best threshold)", "", markdown(ks, 0, info["n_ids"]), ""]
+    if sub:
+        out += [f"#### LFW people with >= 2 images ({info['sub_faces']:,} faces, {info['sub_ids']:,} "
+                "identities): BCubed F1 / pairwise F1 / clusters", "",
+                pivot(sub, ["average (k-NN graph)", "single (k-NN graph)"]), ""]
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--make-cache", action="store_true", help="build the LFW embedding cache and exit")
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--quick", action="store_true", help="skip HDBSCAN and the full-matrix reference")
+    ap.add_argument("--json", type=Path, default=REPO / ".cache" / "cluster_lfw.json",
+                    help="where the raw rows are saved")
+    ap.add_argument("--from-json", action="store_true", help="only re-print the tables from --json")
     args = ap.parse_args(argv)
     if args.make_cache:
         make_cache(args.lfw, args.cache)
         return
+    if args.from_json:
+        d = json.loads(args.json.read_text())
+        print(report(d["rows"], d["sub"], d["info"]))
+        return
     c = load_cache(args.cache)
     emb, names = c["emb"], c["names"]
-    print(f"LFW: {len(emb):,} faces, {len(np.unique(names)):,} identities "
-          f"({int((~c['detected']).sum())} without detection, centre-aligned)")
-    rows = sweep(emb, names, quick=args.quick)
     _, cnt = np.unique(names, return_counts=True)
-    print("\n### All of LFW: best threshold per method\n")
-    print(markdown(best_per_method(rows), len(emb), len(cnt)))
-    print("\n### All of LFW: sweep\n")
-    print(markdown(rows, len(emb), len(cnt)))
-
+    print(f"LFW: {len(emb):,} faces, {len(cnt):,} identities", flush=True)
+    rows = sweep(emb, names, quick=args.quick)
     # The same on the people with at least two images (closer to a photo library, where people recur).
     multi = np.isin(names, np.unique(names)[cnt >= 2])
-    sub = [r for r in sweep(emb[multi], names[multi], quick=True, log=lambda *_: None)
-           if r["method"].startswith("average") or r["method"].startswith("single")]
-    n_ids = len(np.unique(names[multi]))
-    print(f"\n### LFW people with >= 2 images ({int(multi.sum()):,} faces, {n_ids:,} identities)\n")
-    print(markdown([r for r in sub if " k=" not in r["param"]], int(multi.sum()), n_ids))
+    sub = sweep(emb[multi], names[multi], quick=True, log=lambda *_: None)
+    sub = [r for r in sub if " k=" not in r["param"]]
+    info = {"n_faces": len(emb), "n_ids": len(cnt), "not_detected": int((~c["detected"]).sum()),
+            "sub_faces": int(multi.sum()), "sub_ids": int((cnt >= 2).sum())}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"rows": rows, "sub": sub, "info": info}, indent=1))
+    print()
+    print(report(rows, sub, info))
 
 
 if __name__ == "__main__":

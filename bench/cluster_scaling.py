@@ -231,29 +231,41 @@ def plot(results: list[dict], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    methods = sorted({r["method"] for r in results if "seconds" in r}, key=list(METHOD_MAX_N).index)
-    for ax, key, label in ((axes[0], "seconds", "time (s)"), (axes[1], "peak_rss_mb", "peak RSS (MB)")):
+    ok = [r for r in results if "seconds" in r]
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4))
+    methods = sorted({r["method"] for r in ok}, key=list(METHOD_MAX_N).index)
+    colours = dict(zip(METHOD_MAX_N, ("C0", "C1", "C2", "C3"), strict=True))
+    ns = sorted({r["n"] for r in ok})
+    for ax, key in ((axes[0], "seconds"), (axes[1], "peak_rss_mb")):
         for m in methods:
-            rs = sorted((r for r in results if r["method"] == m and key in r), key=lambda r: r["n"])
-            ax.plot([r["n"] for r in rs], [r[key] for r in rs], "o-", label=m)
-        ns = sorted({r["n"] for r in results if "n" in r})
-        if len(ns) > 1:
-            ref = [r for r in results if r.get("method") == "average" and key in r]
-            if ref:
-                r0 = min(ref, key=lambda r: r["n"])
+            rs = sorted((r for r in ok if r["method"] == m), key=lambda r: r["n"])
+            ax.plot([r["n"] for r in rs], [r[key] for r in rs], "o-", color=colours[m], label=m)
+            if key == "seconds":
+                ax.plot([r["n"] for r in rs], [r["cpu_seconds"] for r in rs], "x--", color=colours[m], lw=0.8,
+                        label=f"{m} (CPU time)")
+            if len(rs) == 1 and len(ns) > 1 and m.startswith("sklearn-full"):
+                xs = np.array([rs[0]["n"], ns[-1]], float)
+                ys = rs[0][key] * (xs / rs[0]["n"]) ** 2
+                ax.plot(xs, ys, ":", color=colours[m], label=f"{m}, N^2 extrapolated")
+        if key == "seconds" and ns:
+            r0 = min((r for r in ok if r["method"] == "average"), key=lambda r: r["n"], default=None)
+            if r0 is not None:
                 xs = np.array([ns[0], ns[-1]], float)
                 ax.plot(xs, r0[key] * xs / r0["n"], "k:", lw=1, label="O(N) from average")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("faces")
-        ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].axhline(60, color="r", lw=0.8, ls="--")
     axes[1].axhline(2048, color="r", lw=0.8, ls="--")
-    axes[0].legend(fontsize=8)
-    axes[0].set_title("clustering time (2 cores)")
-    axes[1].set_title("peak resident memory of the process")
+    axes[0].set_ylabel("seconds")
+    axes[1].set_ylabel("peak RSS (MB)")
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
+    loads = [r["load_1min"] for r in ok if "load_1min" in r]
+    load = f", 1-min load {min(loads):.0f}-{max(loads):.0f}" if loads else ""
+    axes[0].set_title(f"wall time (solid) and CPU time (dashed), {os.cpu_count()} cores{load}", fontsize=9)
+    axes[1].set_title("peak resident memory of the clustering process (limit 2 GB dashed)", fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -279,6 +291,25 @@ def table(results: list[dict], base: dict | None) -> str:
     return "\n".join(lines)
 
 
+def report(results: list[dict], methods: list[str]) -> None:
+    ok = [r for r in results if "seconds" in r]
+    base = next((r for r in ok if r["method"] == "sklearn-full"), None) or next(
+        (r for r in ok if r["method"] == "single"), None
+    )
+    print()
+    if base:
+        print(f"baseline: {base['method']} at {base['n']:,} faces, {base['seconds']:.1f} s, "
+              f"{base['peak_rss_mb']:.0f} MB peak")
+    print(table(results, base))
+    for m in methods:
+        rs = sorted((r for r in ok if r["method"] == m), key=lambda r: r["n"])
+        if len(rs) >= 2:
+            e = np.polyfit(np.log([r["n"] for r in rs]), np.log([r["seconds"] for r in rs]), 1)[0]
+            c = np.polyfit(np.log([r["n"] for r in rs]), np.log([r["cpu_seconds"] for r in rs]), 1)[0]
+            span = f"{rs[0]['n']:,}..{rs[-1]['n']:,}"
+            print(f"{m}: wall time grows as N^{e:.2f}, CPU time as N^{c:.2f} over {span}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000, 200_000])
@@ -290,6 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--timeout", type=float, default=600, help="seconds per (method, size) run")
     ap.add_argument("--out", type=Path, default=DOCS, help="folder for cluster_scaling.png / .json")
+    ap.add_argument("--replot", action="store_true", help="redraw the plot and table from the saved .json")
     ap.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--method", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -303,6 +335,11 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(worker(args.worker, args.method, threshold, k)))
         return
 
+    if args.replot:
+        results = json.loads((args.out / "cluster_scaling.json").read_text())["results"]
+        report(results, args.methods)
+        plot(results, args.out / "cluster_scaling.png")
+        return
     if not args.cache.exists():
         raise SystemExit(f"{args.cache} missing: run  python bench/cluster_lfw.py --make-cache")
     with np.load(args.cache) as z:
@@ -336,20 +373,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(json.dumps(r), flush=True)
             path.unlink()
 
-    ok = [r for r in results if "seconds" in r]
-    base = next((r for r in ok if r["method"] == "sklearn-full"), None) or next(
-        (r for r in ok if r["method"] == "single"), None
-    )
-    print()
-    if base:
-        print(f"baseline: {base['method']} at {base['n']:,} faces, {base['seconds']:.1f} s, "
-              f"{base['peak_rss_mb']:.0f} MB peak")
-    print(table(results, base))
-    for m in args.methods:
-        rs = sorted((r for r in ok if r["method"] == m), key=lambda r: r["n"])
-        if len(rs) >= 2:
-            e = np.polyfit(np.log([r["n"] for r in rs]), np.log([r["seconds"] for r in rs]), 1)[0]
-            print(f"{m}: time grows as N^{e:.2f} over {rs[0]['n']:,}..{rs[-1]['n']:,}")
+    report(results, args.methods)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {
         "threshold": threshold, "single_threshold": args.single_threshold, "k": k, "cpus": os.cpu_count(),
