@@ -241,14 +241,18 @@ def read_pairs(lfw_root: Path, filename: str = "pairs.txt") -> list[Pair]:
 def load_lfw_fold(
     lfw_root: Path, fold: int, cache_dir: Path | None = DEFAULT_CACHE, progress: bool = False
 ) -> FaceSet:
-    """All images of the identities in people.txt fold ``fold`` (1-based, 1..10), aligned."""
+    """All images of the identities in people.txt fold ``fold`` (1-based, 1..10), aligned.
+    Images listed in people.txt but absent from ``images/`` are skipped."""
     lfw_root = Path(lfw_root)
     people = read_people_folds(lfw_root)[fold - 1]
     files, keys, ident = [], [], []
     for name, count in people:
         for k in range(1, count + 1):
             key = lfw_image_key(name, k)
-            files.append(lfw_root / "images" / name / f"{key}.jpg")
+            path = lfw_root / "images" / name / f"{key}.jpg"
+            if not path.is_file():  # some copies of LFW lack an image people.txt counts
+                continue
+            files.append(path)
             keys.append(key)
             ident.append(name)
     return _aligned(files, keys, ident, f"lfw-fold{fold:02d}", cache_dir, progress)

@@ -197,10 +197,13 @@ def train(
     model: nn.Module | None = None,
     old_embeddings: np.ndarray | None = None,
     callback: Callable[[StepLog, nn.Module], None] | None = None,
+    frozen_features: np.ndarray | torch.Tensor | None = None,
 ) -> TrainResult:
     """Train ``model`` (default: ``create(config.model, config.pretrained)``) on aligned crops.
 
     ``old_embeddings`` (N, D), one per crop: the old model's embeddings for the harmonic loss.
+    ``frozen_features``: the frozen prefix's outputs for the crops, precomputed by the caller (with
+    ``split_model(model, config.train_last)[0]``) to share them between runs.
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -223,7 +226,12 @@ def train(
     if config.train_last is not None:
         prefix, suffix, trainable = split_model(model, config.train_last)
         params = freeze(model, trainable)
-        if config.cache_frozen and prefix.cut > 0:
+        if frozen_features is not None:
+            if len(frozen_features) != len(crops):
+                raise ValueError("frozen_features must have one row per crop")
+            features = torch.as_tensor(frozen_features)
+            forward = suffix
+        elif config.cache_frozen and prefix.cut > 0:
             features = precompute(prefix, crops, device, progress=config.progress)
             forward = suffix
     else:
