@@ -41,12 +41,14 @@ class ImportConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    # Squared L2 distance between unit embeddings under which two faces may join one person.
-    # Chosen on LFW (docs/benchmarks.md): squared distance 2 - 2*cos.
-    threshold: float = 1.0
+    # Average-linkage threshold on squared L2 (= 2 - 2 cos) up to which groups merge. 1.05 gives the
+    # best BCubed F1 on all 13,232 LFW faces (0.986, 5,822 groups for 5,748 people) and favours
+    # precision (0.992): a wrong merge is harder to fix than a split (docs/clustering.md).
+    threshold: float = 1.05
     k: int = 30
-    # Recognition: a new face joins a named person if its k-NN vote is at least this close.
-    recognise_threshold: float = 0.95
+    # Recognition: a new face is suggested for a named person when its nearest faces of that
+    # person vote for it within this squared distance (a little stricter than grouping).
+    recognise_threshold: float = 1.0
     min_group_size: int = 1
 
 
