@@ -73,14 +73,18 @@ def summary(lib: Library) -> tuple:
     return n_photos, n_paths, per_photo, people
 
 
-def killed_import(lib_path: Path, folder: Path, delay: float) -> None:
+def killed_import(lib_path: Path, folder: Path, after_reports: int, delay: float) -> None:
+    """Start an import and SIGKILL it once it has reported progress ``after_reports`` times, plus
+    ``delay`` seconds: kill points spread over scanning, batches, grouping and the end."""
     proc = subprocess.Popen(
         [sys.executable, "-c", IMPORT, str(lib_path), str(folder)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
-        proc.stdout.readline()  # the import has started
+        for _ in range(after_reports):
+            if not proc.stdout.readline():
+                break
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
     finally:
@@ -101,7 +105,7 @@ def test_kill_at_random_points_then_resume(tmp_path, photos, prepared):
     for trial in range(TRIALS):
         lib_path = tmp_path / f"killed{trial}"
         shutil.copytree(prepared, lib_path, ignore=shutil.ignore_patterns(".lock"))
-        killed_import(lib_path, photos, rng.uniform(0.0, 1.5))
+        killed_import(lib_path, photos, rng.randint(1, 9), rng.uniform(0.0, 0.3))
         with Library(lib_path) as lib:
             interrupted.append(lib.stats()["photos"])
             last = list(lib.import_paths([photos], CFG))[-1]
