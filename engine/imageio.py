@@ -33,6 +33,7 @@ IMAGE_EXTENSIONS = frozenset(
 Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
+_TRUNCATED = "file is truncated (an incomplete download or copy?)"
 _EXIF_DATETIME_ORIGINAL = 0x9003
 _EXIF_DATETIME = 0x0132
 _EXIF_IFD = 0x8769
@@ -77,6 +78,8 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError("not an image, or a format that cannot be read") from None
     except (OSError, ValueError) as exc:
+        if "truncated" in str(exc).lower():
+            raise ImageError(_TRUNCATED) from None
         raise ImageError(f"cannot open: {exc}") from None
     w, h = img.size
     if w <= 0 or h <= 0:
@@ -147,7 +150,7 @@ def decode(path: Path, max_side: int | None = None, max_pixels: int = 200_000_00
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         msg = str(exc) or exc.__class__.__name__
         if "truncated" in msg.lower():
-            msg = "file is truncated (incomplete download or copy?)"
+            raise ImageError(_TRUNCATED) from None
         raise ImageError(f"cannot decode: {msg}") from None
     except MemoryError:
         raise ImageError("image too large to decode in memory") from None
