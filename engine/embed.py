@@ -30,6 +30,8 @@ class Embedder:
         self.model_id = spec.model_id
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        # Spinning worker threads steal the cores that decode and detect photos meanwhile.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.config.threads:
             opts.intra_op_num_threads = self.config.threads
             opts.inter_op_num_threads = 1

@@ -153,7 +153,8 @@ def run_import(
     prog.elapsed = time.monotonic() - t0
     yield prog
 
-    n_workers = workers or max(1, min(4, os.cpu_count() or 1))
+    # Half the cores decode and detect; the embedder's threads use the rest.
+    n_workers = workers or max(1, min(4, (os.cpu_count() or 2) // 2))
     pending: deque[Future] = deque()
     batch: list[_Work] = []
     it = iter(todo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from . import edits
-from .config import ClusterConfig, ImportConfig, VerifyConfig
+from .config import ClusterConfig, EmbedConfig, ImportConfig, VerifyConfig
 from .embed import Embedder
 from .errors import EditError, FacenetPhotosError
 from .importer import ImportProgress, run_import
@@ -133,7 +134,10 @@ class Library:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
-                self._embedder = Embedder()
+                # Imports decode and detect on worker threads (half the cores) while the network
+                # runs: giving it the other half beats oversubscribing (docs/benchmarks.md).
+                half = max(1, (os.cpu_count() or 2) // 2)
+                self._embedder = Embedder(EmbedConfig(threads=half))
             return self._embedder
 
     # -- settings ----------------------------------------------------------------------------
