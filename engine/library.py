@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from . import edits
 from .config import ClusterConfig, EmbedConfig, ImportConfig, VerifyConfig
 from .embed import Embedder
-from .errors import EditError, FacenetPhotosError
+from .errors import EditError, FacenetPhotosError, ModelError
 from .importer import ImportProgress, run_import
-from .models import BUILTIN
+from .models import BUILTIN, SFACE, ModelSpec, sha256_file
 from .people import recluster
 from .quantize import from_bytes
 from .store.library import LibraryStore, default_library_path
@@ -34,6 +34,8 @@ from .store.schema import (
     Setting,
 )
 from .thumbs import thumbnail_path
+
+BUILTIN_EMBEDDER = SFACE.model_id
 
 
 @dataclass(frozen=True)
@@ -137,8 +139,99 @@ class Library:
                 # Imports decode and detect on worker threads (half the cores) while the network
                 # runs: giving it the other half beats oversubscribing (docs/benchmarks.md).
                 half = max(1, (os.cpu_count() or 2) // 2)
-                self._embedder = Embedder(EmbedConfig(threads=half))
+                spec, path = self._active_embedder_spec()
+                if path is None:
+                    self._embedder = Embedder(EmbedConfig(threads=half))
+                else:  # a registered model, hash-checked by verified_path
+                    self._embedder = Embedder(EmbedConfig(threads=half), spec=spec, path=path)
             return self._embedder
+
+    # -- embedding models -----------------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def _active_embedder_spec(self) -> tuple[ModelSpec | None, Path | None]:
+        """(spec, path) of the active registered embedder; (None, None) for the bundled one."""
+        with self.store.session() as s:
+            m = s.scalars(
+                select(ModelRecord)
+                .where(ModelRecord.active.is_(True), ModelRecord.kind == "embedder")
+                .order_by(ModelRecord.created_at.desc())
+            ).first()
+            if m is None or m.id in BUILTIN:
+                return None, None
+            spec = ModelSpec(m.id, m.filename, "embedder", m.sha256, m.dim or 128, 112)
+        return spec, self.models_dir / spec.filename
+
+    def active_model_id(self) -> str:
+        spec, _ = self._active_embedder_spec()
+        return spec.model_id if spec is not None else BUILTIN_EMBEDDER
+
+    def register_model(self, path: Path | str, model_id: str, compatible_with: str | None = None) -> str:
+        """Copy an ONNX embedder into the library's models folder and record its SHA-256 (not active yet).
+
+        The file must load as a 128-D embedder; otherwise ModelError and nothing is recorded."""
+        import shutil
+
+        if not model_id or any(c in model_id for c in "/\\:") or model_id.startswith("."):
+            raise ModelError(f"invalid model id {model_id!r}")
+        if model_id in BUILTIN:
+            raise ModelError(f"{model_id} is a bundled model")
+        src = Path(path)
+        if not src.is_file():
+            raise ModelError(f"model file not found: {src}")
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        filename = f"{model_id}.onnx"
+        dest = self.models_dir / filename
+        tmp = dest.with_name(filename + ".tmp")
+        shutil.copyfile(src, tmp)
+        digest = sha256_file(tmp)
+        with self.store.session() as s:
+            row = s.get(ModelRecord, model_id)
+            if row is not None and row.active and row.sha256 != digest:
+                tmp.unlink(missing_ok=True)
+                raise ModelError(f"{model_id} is active; register the new file under another id")
+        try:
+            probe = Embedder(EmbedConfig(threads=1), spec=ModelSpec(model_id, tmp.name, "embedder", digest, 128, 112),
+                             path=tmp)
+            out = probe.embed(np.zeros((1, 112, 112, 3), np.uint8))
+            if out.shape != (1, 128):
+                raise ModelError(f"{src.name} gives {out.shape[1]}-D embeddings, not 128-D")
+        except Exception:
+            tmp.unlink(missing_ok=True)
+            raise
+        tmp.replace(dest)
+        with self.store.transaction() as s:
+            row = s.get(ModelRecord, model_id)
+            if row is None:
+                s.add(ModelRecord(id=model_id, kind="embedder", filename=filename, sha256=digest, dim=128,
+                                  active=False, compatible_with=compatible_with))
+            else:
+                row.filename, row.sha256, row.compatible_with = filename, digest, compatible_with
+        return model_id
+
+    def activate_model(self, model_id: str) -> None:
+        """Make a registered (or the bundled) embedder the active one; its file is hash-checked first
+        (ModelError if it is missing, corrupt or altered). Faces embedded by the previous model keep
+        their embeddings, people and names until ``engine.model_upgrade.re_embed`` runs."""
+        with self.store.session() as s:
+            m = s.get(ModelRecord, model_id)
+            if m is None or m.kind != "embedder":
+                raise ModelError(f"no embedding model {model_id!r} in this library")
+            spec = BUILTIN.get(m.id) or ModelSpec(m.id, m.filename, "embedder", m.sha256, m.dim or 128, 112)
+        half = max(1, (os.cpu_count() or 2) // 2)
+        path = None if m.id in BUILTIN else self.models_dir / spec.filename
+        if path is not None:  # always re-hash here: the loader caches files it checked before
+            if not path.is_file():
+                raise ModelError(f"model file not found: {path}")
+            if sha256_file(path) != spec.sha256:
+                raise ModelError(f"model file {path.name} has the wrong checksum; refusing to load it")
+        candidate = Embedder(EmbedConfig(threads=half), spec=spec, path=path)
+        with self._embedder_lock, self.store.transaction() as s:
+            for row in s.scalars(select(ModelRecord).where(ModelRecord.kind == "embedder")):
+                row.active = row.id == model_id
+            self._embedder = candidate
 
     # -- settings ----------------------------------------------------------------------------
     def get_setting(self, key: str, default=None):

@@ -62,3 +62,113 @@ def test_library_examples_skip_vanished_photos(tmp_path, sample_dir):
         shutil.rmtree(sample_dir)
         crops, labels, person_ids, _ = library_examples(lib)
         assert len(crops) == 0 and person_ids == []
+
+
+def _snapshot(lib):
+    from sqlalchemy import select
+
+    from engine.store.schema import Constraint, Face, Person
+
+    with lib.store.session() as s:
+        people = sorted((p.id, p.name, p.hidden, p.cover_face_id) for p in s.scalars(select(Person)))
+        faces = sorted((f.id, f.person_id, f.assignment, f.confidence) for f in s.scalars(select(Face)))
+        cons = sorted((c.face_id, c.person_id, c.kind) for c in s.scalars(select(Constraint)))
+        models = {f.model_id for f in s.scalars(select(Face))}
+    return people, faces, cons, models
+
+
+def _new_model_file(tmp_path) -> Path:
+    """A stand-in for a trained model: a copy of the bundled embedder under another name."""
+    from engine.models import SFACE, models_dir
+
+    dst = tmp_path / "personal.onnx"
+    shutil.copyfile(models_dir() / SFACE.filename, dst)
+    return dst
+
+
+def test_register_activate_and_re_embed_keep_people(imported, tmp_path):
+    from engine.model_upgrade import re_embed, stale_face_count
+
+    lib = imported
+    ids = name_people(lib)
+    lib.confirm([f.id for f in lib.faces_of(ids["ardern"])])
+    lib.not_this_person([lib.faces_of(ids["sunak"])[0].id])
+    people, faces, cons, models = _snapshot(lib)
+    assert models == {"sface-2021dec-int8bq"}
+
+    assert lib.register_model(_new_model_file(tmp_path), "personal-1", compatible_with="sface-2021dec-int8bq")
+    listed = {m["id"]: m for m in lib.models()}
+    assert not listed["personal-1"]["active"] and listed["personal-1"]["compatible_with"] == "sface-2021dec-int8bq"
+    assert (lib.root / "models" / "personal-1.onnx").is_file()
+    lib.activate_model("personal-1")
+    assert lib.embedder().model_id == "personal-1" == lib.active_model_id()
+    assert [m["id"] for m in lib.models() if m["active"] and m["kind"] == "embedder"] == ["personal-1"]
+    assert stale_face_count(lib) == 6
+
+    cancel = __import__("threading").Event()
+    it = re_embed(lib, cancel, commit_every=1)
+    next(it), next(it)
+    cancel.set()
+    assert list(it)[-1].stage == "cancelled"
+    assert 0 < stale_face_count(lib) < 6  # committed part stays; the rest resumes
+    last = list(re_embed(lib))[-1]
+    assert last.stage == "done" and last.failed == 0 and last.done == last.total > 0
+    assert stale_face_count(lib) == 0
+
+    people2, faces2, cons2, models2 = _snapshot(lib)
+    assert models2 == {"personal-1"}
+    assert (people2, faces2, cons2) == (people, faces, cons)
+
+    # A fresh open of the library loads the active model, hash-checked.
+    from engine.library import Library
+
+    lib.close()
+    with Library(lib.root) as again:
+        assert again.embedder().model_id == "personal-1"
+
+
+def test_model_files_are_checked(library, tmp_path):
+    import pytest
+
+    from engine.errors import ModelError
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError):
+        library.register_model(bad, "bad")
+    assert "bad" not in {m["id"] for m in library.models()}
+    library.register_model(_new_model_file(tmp_path), "personal-1")
+    path = library.root / "models" / "personal-1.onnx"
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum"):
+        library.activate_model("personal-1")
+    assert library.embedder().model_id == "sface-2021dec-int8bq"
+    with pytest.raises(ModelError):
+        library.activate_model("nope")
+
+
+def test_recognition_after_upgrade(tmp_path, sample_dir):
+    from engine.library import Library
+    from engine.model_upgrade import re_embed
+
+    later = tmp_path / "later"
+    later.mkdir()
+    shutil.move(sample_dir / "ardern_2022.jpg", later / "ardern_2022.jpg")
+    with Library(tmp_path / "lib") as lib:
+        for _ in lib.import_paths([sample_dir]):
+            pass
+        ids = name_people(lib)
+        lib.register_model(_new_model_file(tmp_path), "personal-1")
+        lib.activate_model("personal-1")
+        assert list(re_embed(lib))[-1].stage == "done"
+        last = list(lib.import_paths([later]))[-1]
+        (face,) = last.new_face_ids
+        info = lib.face(face)
+        assert info.person_id == ids["ardern"], info
+        assert lib.person(ids["ardern"]).faces == 2
+        from engine.store.schema import Face
+
+        with lib.store.session() as s:
+            assert s.get(Face, face).model_id == "personal-1"
