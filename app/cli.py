@@ -323,6 +323,81 @@ def recluster(
 
 
 @cli.command()
+def models(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The library's models: which embedder is active, their checksums and lineage."""
+    with _open() as lib:
+        rows = lib.models()
+    if json_out:
+        _dump(rows)
+        return
+    table = Table("id", "kind", "active", "sha256", "compatible with")
+    for m in rows:
+        table.add_row(m["id"], m["kind"], "yes" if m["active"] else "", (m["sha256"] or "")[:12],
+                      m["compatible_with"] or "")
+    out.print(table)
+
+
+@cli.command()
+def train(
+    from_library: Annotated[
+        bool, typer.Option("--from-library", help="Learn from the people named and corrected in the library.")
+    ] = False,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps (small batches).")] = 30,
+    lfw: Annotated[bool, typer.Option("--lfw", help="Also compare on a small LFW pair subset, if present.")] = False,
+) -> None:
+    """Fine-tune the face model on your corrections; it is activated only if it is not worse."""
+    if not from_library:
+        _fail("nothing to train from: use --from-library", 2)
+    try:
+        import torch  # noqa: F401
+
+        from training.personalise import PersonaliseConfig, learn_from_corrections
+    except ImportError as exc:
+        if (getattr(exc, "name", "") or "").split(".")[0] == "torch":
+            _fail("training needs PyTorch, which is not installed (pip install 'facenet-photos[train]')")
+        raise
+    cancel = threading.Event()
+    old = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(*_):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err.print("[yellow]Stopping at the next safe point (Ctrl+C again to abort)...[/]")
+
+    signal.signal(signal.SIGINT, on_sigint)
+    last = None
+    try:
+        with _open() as lib:
+            cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[note]}"), TimeElapsedColumn())
+            with Progress(*cols, console=err, transient=False) as bar:
+                task = bar.add_task("Preparing", total=None, note="")
+                for p in learn_from_corrections(lib, cancel=cancel, config=PersonaliseConfig(steps=steps, lfw=lfw)):
+                    last = p
+                    if p.result is None:
+                        bar.update(task, description=p.stage.capitalize(), total=p.total or None, completed=p.step,
+                                   note=p.message)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    res = last.result if last is not None else None
+    if res is None:
+        _fail("training stopped without a result")
+    if res.before is not None and res.after is not None:
+        out.print(f"held-out faces ({res.heldout_faces}, learning from {res.train_faces} of {res.people} people):")
+        out.print(f"  before ({res.previous_model_id}): {res.before.line()}", highlight=False)
+        out.print(f"  after:  {res.after.line()}", highlight=False)
+    if res.lfw_before is not None and res.lfw_after is not None:
+        out.print(f"LFW subset accuracy: before {100 * res.lfw_before:.2f}%  after {100 * res.lfw_after:.2f}%")
+    if res.activated:
+        out.print(f"[green]activated[/] {res.model_id}; {res.re_embedded} faces re-embedded ({res.seconds:.0f}s)")
+    else:
+        out.print(f"[yellow]not activated[/]: {res.message}", highlight=False)
+    if last.stage == "cancelled":
+        raise typer.Exit(130)
+
+
+@cli.command()
 def verify(
     image1: Path,
     image2: Path,
