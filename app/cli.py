@@ -330,7 +330,9 @@ def models(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     if json_out:
         _dump(rows)
         return
-    table = Table("id", "kind", "active", "sha256", "compatible with")
+    table = Table()
+    for col in ("id", "kind", "active", "sha256", "compatible with"):
+        table.add_column(col, no_wrap=True)
     for m in rows:
         table.add_row(m["id"], m["kind"], "yes" if m["active"] else "", (m["sha256"] or "")[:12],
                       m["compatible_with"] or "")
