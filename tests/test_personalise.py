@@ -56,7 +56,7 @@ def test_split_holdout():
     assert np.bincount(labels[held], minlength=3).tolist() == [2, 1, 0]
 
 
-def test_learn_activates_a_model_that_is_not_worse(named):
+def test_learn_activates_a_model_that_is_not_worse(named, tmp_path):
     from training.personalise import PersonaliseConfig, learn_from_corrections
 
     lib = named
@@ -65,6 +65,8 @@ def test_learn_activates_a_model_that_is_not_worse(named):
     stages = [i.stage for i in items]
     assert {"examples", "train", "export", "evaluate"} <= set(stages)
     res = items[-1].result
+    if items[-1].stage != "done":
+        assert [(p.id, p.name, p.faces) for p in lib.people()] == people_before
     assert res is not None and res.before is not None and res.after is not None
     print(res.message)
     if items[-1].stage == "done":
@@ -73,9 +75,20 @@ def test_learn_activates_a_model_that_is_not_worse(named):
         assert res.re_embedded == lib.stats()["faces"]
         active = [m for m in lib.models() if m["active"] and m["kind"] == "embedder"]
         assert [m["compatible_with"] for m in active] == ["sface-2021dec-int8bq"]
+        assert [(p.id, p.name, p.faces) for p in lib.people()] == people_before
+        # A new photo is embedded by the new model and recognised as the named person.
+        from PIL import Image, ImageEnhance
+
+        from conftest import SAMPLE
+
+        later = tmp_path / "later"
+        later.mkdir()
+        img = Image.open(SAMPLE / "macron_2025.jpg").convert("RGB").rotate(4)
+        ImageEnhance.Brightness(img).enhance(1.2).save(later / "macron_new.jpg")
+        (face,) = list(lib.import_paths([later]))[-1].new_face_ids
+        assert lib.face(face).person_name == "macron"
     else:
         assert items[-1].stage == "refused" and not res.activated
-    assert [(p.id, p.name, p.faces) for p in lib.people()] == people_before
 
 
 def test_learn_refuses_a_model_that_is_not_better_enough(named):
