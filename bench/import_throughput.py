@@ -232,7 +232,8 @@ def print_rates(rows: list, n: int, rounds: int) -> None:
               f"| {cell(b['end_to_end'], f['library'])} | {b['end_to_end'] / base:.2f} |")
     f = rows[0][2]
     print()
-    print(f"faces embedded: plain loop {f['baseline']} (best face of each image), FaceFinder + Embedder "
+    which = "every face" if BASELINE_ALL_FACES else "best face of each image"
+    print(f"faces embedded: plain loop {f['baseline']} ({which}), FaceFinder + Embedder "
           f"{f['pipeline']} and library {f['library']} (every face); best of {rounds} interleaved rounds, "
           f"load average now {os.getloadavg()[0]:.1f}")
 
