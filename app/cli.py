@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,25 @@ def _fail(msg: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+@contextmanager
+def _cancel_on_sigint(message: str):
+    """First Ctrl+C asks the running job to stop at a safe point; a second one aborts."""
+    cancel = threading.Event()
+    old = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(*_):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err.print(f"[yellow]{message} (Ctrl+C again to abort)...[/]")
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _dump(obj) -> None:
     # surrogateescape writes non-UTF-8 file names back as the exact bytes they came from
     text = json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n"
@@ -92,19 +112,9 @@ def import_cmd(
     """Scan folders, find and embed faces, and group them into people."""
     from engine.config import ImportConfig
 
-    cancel = threading.Event()
-    old = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(*_):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        err.print("[yellow]Stopping after the current batch (Ctrl+C again to abort)...[/]")
-
-    signal.signal(signal.SIGINT, on_sigint)
     cfg = ImportConfig(cluster_after=not no_cluster)
     last = None
-    try:
+    with _cancel_on_sigint("Stopping after the current batch") as cancel:
         with _open() as lib:
             cols = (
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -121,8 +131,6 @@ def import_cmd(
                     bar.update(task, description=label, total=total, completed=p.done,
                                rate=f"{p.rate:.1f} photos/s" if p.rate else "", faces=p.faces)
             stats = lib.stats()
-    finally:
-        signal.signal(signal.SIGINT, old)
     assert last is not None
     summary = {
         "status": last.stage, "photos_processed": last.done, "faces_found": last.faces,
@@ -358,18 +366,8 @@ def train(
         if (getattr(exc, "name", "") or "").split(".")[0] == "torch":
             _fail("training needs PyTorch, which is not installed (pip install 'facenet-photos[train]')")
         raise
-    cancel = threading.Event()
-    old = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(*_):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        err.print("[yellow]Stopping at the next safe point (Ctrl+C again to abort)...[/]")
-
-    signal.signal(signal.SIGINT, on_sigint)
     last = None
-    try:
+    with _cancel_on_sigint("Stopping at the next safe point") as cancel:
         with _open() as lib:
             cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[note]}"), TimeElapsedColumn())
@@ -380,8 +378,6 @@ def train(
                     if p.result is None:
                         bar.update(task, description=p.stage.capitalize(), total=p.total or None, completed=p.step,
                                    note=p.message)
-    finally:
-        signal.signal(signal.SIGINT, old)
     res = last.result if last is not None else None
     if res is None:
         _fail("training stopped without a result")
