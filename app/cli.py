@@ -503,6 +503,81 @@ def eval_lfw(
     out.print(f"Wrote {out_dir / 'lfw_result.json'} and {out_dir / 'lfw_roc.png'}")
 
 
+@eval_cli.command("robustness")
+def eval_robustness(
+    lfw: Annotated[Path, typer.Option(help="LFW folder with images/ and pairs.txt.")],
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("results/robustness"),
+    cache: Annotated[Path, typer.Option(help="Per-condition embedding cache.")] = Path(".cache/robustness"),
+    folds: Annotated[str, typer.Option(help="1-based folds of pairs.txt to use.")] = "1,2,3",
+    conditions: Annotated[str | None, typer.Option(help="e.g. jpeg_10,width_40 (default: all).")] = None,
+    budget: Annotated[float | None, typer.Option(help="Stop embedding after this many seconds.")] = None,
+) -> None:
+    """FaceNet Tables 4/5: accuracy under JPEG quality 10-90 and image widths 120-40 px."""
+    from engine.evaluation.robustness import Condition, run_robustness_eval
+
+    conds = [Condition.parse(c.strip()) for c in conditions.split(",")] if conditions else None
+    res = run_robustness_eval(lfw, out_dir, cache, conditions=conds,
+                              folds=[int(f) - 1 for f in folds.split(",")], time_budget_s=budget)
+    out.print(f"Wrote the robustness table to {out_dir}")
+    if res.get("missing"):
+        err.print(f"[yellow]not finished within the budget: {', '.join(map(str, res['missing']))}[/]")
+        raise typer.Exit(3)
+
+
+@eval_cli.command("storage")
+def eval_storage(
+    lfw: Annotated[Path, typer.Option(help="LFW folder with pairs.txt and people.txt.")],
+    embeddings: Annotated[Path, typer.Option(help="lfw_embeddings.npz from 'eval lfw'.")] = Path(
+        "results/lfw/lfw_embeddings.npz"
+    ),
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("results/storage"),
+) -> None:
+    """Embedding storage: float32 vs 128-byte int8 vs fewer dimensions (PCA, truncation)."""
+    from engine.evaluation.storage import run_storage_eval
+
+    if not embeddings.is_file():
+        _fail(f"{embeddings} not found: run 'facenet-photos eval lfw' first")
+    run_storage_eval(lfw, out_dir, embeddings)
+    out.print(f"Wrote the storage table to {out_dir}")
+
+
+@eval_cli.command("cluster-sweep")
+def eval_cluster_sweep(
+    embeddings: Annotated[Path, typer.Option(help="All-LFW embeddings (bench/cluster_lfw.py --make-cache).")] = Path(
+        ".cache/lfw_embeddings.npz"
+    ),
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("results/cluster_sweep"),
+) -> None:
+    """Grouping quality on LFW (BCubed, pairwise, groups vs identities) over a threshold sweep."""
+    from engine.evaluation.clustering import run_cluster_sweep
+
+    if not embeddings.is_file():
+        _fail(f"{embeddings} not found: run 'python bench/cluster_lfw.py --make-cache' first")
+    run_cluster_sweep(embeddings, out_dir)
+    out.print(f"Wrote the sweep to {out_dir}")
+
+
+@eval_cli.command("baseline-dlib")
+def eval_baseline_dlib(
+    lfw: Annotated[Path, typer.Option(help="LFW folder with images/ and pairs.txt.")],
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("results/baseline"),
+    cache: Annotated[Path, typer.Option()] = Path(".cache"),
+    ours: Annotated[Path, typer.Option(help="Our lfw_embeddings.npz from 'eval lfw'.")] = Path(
+        "results/lfw/lfw_embeddings.npz"
+    ),
+    budget: Annotated[float | None, typer.Option(help="Stop after this many seconds (resumable).")] = None,
+    throughput: Annotated[int, typer.Option(help="Images for the side-by-side speed test.")] = 500,
+) -> None:
+    """Side by side with face_recognition/dlib: LFW accuracy, grouping F1, throughput (needs the bench extra)."""
+    from engine.evaluation.baseline import run_dlib_baseline
+
+    res = run_dlib_baseline(lfw, out_dir, cache, ours, time_budget_s=budget, throughput_images=throughput)
+    out.print(f"Wrote the comparison to {out_dir}")
+    if not res.get("complete", True):
+        err.print("[yellow]not finished within the budget; run again to continue[/]")
+        raise typer.Exit(3)
+
+
 @cli.command()
 def gui() -> None:
     """Open the desktop app."""
