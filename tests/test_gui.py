@@ -515,3 +515,30 @@ def test_main_refuses_a_library_in_use(qtbot, lib, monkeypatch):
     monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: shown.append(a[1:3]))
     assert main(["facenet-photos-gui", "--library", str(lib.root)]) == 3
     assert shown and shown[0][0] == "Library in use"
+
+
+def test_gui_import_with_every_socket_blocked(qtbot, empty_lib, tmp_path, monkeypatch):
+    """Privacy: the app imports, groups and shows people without any network access attempt."""
+    import socket
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network access attempted")
+
+    for name in ("connect", "connect_ex", "sendto"):
+        monkeypatch.setattr(socket.socket, name, refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    w, before = _open_window(qtbot, empty_lib)
+    try:
+        photos = _copy_sample(tmp_path / "offline")
+        with qtbot.waitSignal(w.controller.import_finished, timeout=60_000) as finished:
+            _drop(w, [photos])
+        assert finished.args[0].stage == "done" and finished.args[0].faces == 6
+        qtbot.waitUntil(lambda: len(w.people_page.model.rows) == 4, timeout=WAIT)
+        _idle(qtbot, w)
+    finally:
+        _close_window(qtbot, w, before)
+    assert attempts == []
