@@ -160,3 +160,38 @@ def test_people_of_a_merged_library_have_consistent_covers(imported):
             if p.cover_face_id is not None:
                 assert s.get(Face, p.cover_face_id).person_id == p.id
     assert np.isfinite(lib.embeddings([f.id for f in lib.faces_of(a)])).all()
+
+
+def test_migration_backs_up_the_database_first(tmp_path):
+    """A library made by an older version is upgraded, after a consistent backup, with its data."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from engine.store.library import DB_NAME, _alembic_config, head_revision
+
+    root = tmp_path / "old-library"
+    root.mkdir()
+    eng = create_engine(f"sqlite:///{root / DB_NAME}")
+    cfg = _alembic_config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(text("INSERT INTO people (id, name, hidden, created_at) VALUES (7, 'Grandma', 0, '2020-01-01')"))
+    eng.dispose()
+    assert head_revision() != "0001"
+    with Library(root) as lib:
+        assert lib.find_person("Grandma").id == 7
+        with lib.store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+    backups = list((root / "backups").glob("*.sqlite"))
+    assert len(backups) == 1
+    raw = sqlite3.connect(backups[0])
+    try:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        assert raw.execute("SELECT name FROM people WHERE id = 7").fetchone()[0] == "Grandma"
+    finally:
+        raw.close()
+    # opening it again migrates nothing and takes no new backup
+    with Library(root):
+        pass
+    assert len(list((root / "backups").glob("*.sqlite"))) == 1
