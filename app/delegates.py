@@ -22,6 +22,21 @@ def _selection_colours(option: QStyleOptionViewItem) -> tuple[QColor, QColor]:
     return hl, fill
 
 
+def draw_thumbnail(painter: QPainter, rect: QRect, index: QModelIndex, palette: QPalette, *, round_: bool,
+                   radius: float = 6) -> None:
+    """The item's thumbnail, or a placeholder shape while it is still loading."""
+    pm = index.data(Qt.ItemDataRole.DecorationRole)
+    if pm is not None and not pm.isNull():
+        painter.drawPixmap(rect, pm)
+        return
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(palette.color(QPalette.ColorRole.Midlight))
+    if round_:
+        painter.drawEllipse(rect)
+    else:
+        painter.drawRoundedRect(rect, radius, radius)
+
+
 class PersonDelegate(QStyledItemDelegate):
     def sizeHint(self, option, index) -> QSize:
         return PERSON_CELL
@@ -41,13 +56,7 @@ class PersonDelegate(QStyledItemDelegate):
             painter.setBrush(fill if selected else option.palette.color(QPalette.ColorRole.AlternateBase))
             painter.drawRoundedRect(QRectF(r).adjusted(3, 3, -3, -3), 10, 10)
         thumb = QRect(r.x() + (r.width() - PERSON_THUMB) // 2, r.y() + 10, PERSON_THUMB, PERSON_THUMB)
-        pm = index.data(Qt.ItemDataRole.DecorationRole)
-        if pm is not None and not pm.isNull():
-            painter.drawPixmap(thumb, pm)
-        else:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(option.palette.color(QPalette.ColorRole.Midlight))
-            painter.drawEllipse(thumb)
+        draw_thumbnail(painter, thumb, index, option.palette, round_=True)
         if person.hidden:
             painter.setPen(QPen(option.palette.color(QPalette.ColorRole.Mid), 2, Qt.PenStyle.DashLine))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -109,13 +118,7 @@ class FaceDelegate(QStyledItemDelegate):
         r = option.rect
         thumb = QRect(r.x() + (r.width() - FACE_THUMB) // 2, r.y() + (r.height() - FACE_THUMB) // 2,
                       FACE_THUMB, FACE_THUMB)
-        pm = index.data(Qt.ItemDataRole.DecorationRole)
-        if pm is not None and not pm.isNull():
-            painter.drawPixmap(thumb, pm)
-        else:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(option.palette.color(QPalette.ColorRole.Midlight))
-            painter.drawRoundedRect(thumb, 6, 6)
+        draw_thumbnail(painter, thumb, index, option.palette, round_=False)
         if option.state & QStyle.StateFlag.State_Selected:
             hl, fill = _selection_colours(option)
             painter.setBrush(fill)

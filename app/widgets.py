@@ -10,7 +10,7 @@ from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QSizePolicy, QStyle, QStyledItemDelegate, QWidget
 
 from . import pyside_compat  # noqa: F401  (must run before any Qt call)
-from .delegates import FACE_CELL, PERSON_CELL, FaceDelegate, PersonDelegate
+from .delegates import FACE_CELL, PERSON_CELL, FaceDelegate, PersonDelegate, draw_thumbnail
 from .models import ROW_ROLE
 
 
@@ -121,13 +121,7 @@ class CompactPersonDelegate(QStyledItemDelegate):
         elif option.state & QStyle.StateFlag.State_MouseOver:
             painter.fillRect(r, option.palette.color(QPalette.ColorRole.AlternateBase))
         thumb = QRect(r.x() + 6, r.y() + 4, self.SIZE, self.SIZE)
-        pm = index.data(Qt.ItemDataRole.DecorationRole)
-        if pm is not None and not pm.isNull():
-            painter.drawPixmap(thumb, pm)
-        else:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(option.palette.color(QPalette.ColorRole.Midlight))
-            painter.drawEllipse(thumb)
+        draw_thumbnail(painter, thumb, index, option.palette, round_=True)
         text = QRect(thumb.right() + 8, r.y(), r.right() - thumb.right() - 12, r.height())
         f = QFont(option.font)
         f.setBold(bool(p.name))
