@@ -220,29 +220,28 @@ def confirm(store: LibraryStore, face_ids: list[int]) -> None:
         cs.commit("confirm", f"Confirm {len(faces)} face(s)")
 
 
-def undo(store: LibraryStore) -> str | None:
-    """Undo the latest edit; returns its description, or None when there is nothing to undo."""
+def _replay(store: LibraryStore, undoing: bool) -> str | None:
+    """Undo the newest done edit, or redo the oldest undone one; None when there is none."""
+    order = JournalEntry.id.desc() if undoing else JournalEntry.id.asc()
     with store.transaction() as s:
         e = s.scalars(
-            select(JournalEntry).where(JournalEntry.undone.is_(False)).order_by(JournalEntry.id.desc()).limit(1)
+            select(JournalEntry).where(JournalEntry.undone.is_(not undoing)).order_by(order).limit(1)
         ).first()
         if e is None:
             return None
-        apply_states(s, e.changes, "before")
-        e.undone = True
+        apply_states(s, e.changes, "before" if undoing else "after")
+        e.undone = undoing
         return e.description
+
+
+def undo(store: LibraryStore) -> str | None:
+    """Undo the latest edit; returns its description, or None when there is nothing to undo."""
+    return _replay(store, undoing=True)
 
 
 def redo(store: LibraryStore) -> str | None:
-    with store.transaction() as s:
-        e = s.scalars(
-            select(JournalEntry).where(JournalEntry.undone.is_(True)).order_by(JournalEntry.id.asc()).limit(1)
-        ).first()
-        if e is None:
-            return None
-        apply_states(s, e.changes, "after")
-        e.undone = False
-        return e.description
+    """Redo the edit undone first of those still undone; None when there is nothing to redo."""
+    return _replay(store, undoing=False)
 
 
 def history(store: LibraryStore, limit: int = 50) -> list[tuple[int, str, bool]]:
