@@ -153,7 +153,9 @@ def learn_from_corrections(
     def cancelled() -> bool:
         return cancel is not None and cancel.is_set()
 
-    def final(stage: str, result: LearnResult) -> LearnProgress:
+    def final(stage: str, result: LearnResult, message: str | None = None) -> LearnProgress:
+        if message is not None:
+            result.message = message
         result.seconds = time.perf_counter() - t0
         return LearnProgress(stage, message=result.message, result=result)
 
@@ -169,16 +171,13 @@ def learn_from_corrections(
         "split", message=f"{len(person_ids)} people, {len(train_idx)} faces to learn from, {len(held_idx)} to check"
     )
     if trainable < 2:
-        result.message = "refused: need at least 2 named people with 2 or more faces each"
-        yield final("refused", result)
+        yield final("refused", result, "refused: need at least 2 named people with 2 or more faces each")
         return
     if len(held_idx) == 0:
-        result.message = "refused: need a named person with at least 3 faces to check a new model"
-        yield final("refused", result)
+        yield final("refused", result, "refused: need a named person with at least 3 faces to check a new model")
         return
     if cancelled():
-        result.message = "cancelled"
-        yield final("cancelled", result)
+        yield final("cancelled", result, "cancelled")
         return
 
     from .export import export_and_check
@@ -215,12 +214,10 @@ def learn_from_corrections(
         yield from steps_iter
         trained = steps_iter.result
     except _Cancelled:
-        result.message = "cancelled"
-        yield final("cancelled", result)
+        yield final("cancelled", result, "cancelled")
         return
     if cancelled():
-        result.message = "cancelled"
-        yield final("cancelled", result)
+        yield final("cancelled", result, "cancelled")
         return
 
     yield LearnProgress("export", message="Exporting the new model…")
@@ -244,12 +241,10 @@ def learn_from_corrections(
         b, a = result.before, result.after
         numbers = f"before: {b.line()}; after: {a.line()}"
         if a.accuracy < b.accuracy - cfg.max_drop or a.auc < b.auc - cfg.max_drop:
-            result.message = f"refused: the new model is worse on your held-out faces ({numbers})"
-            yield final("refused", result)
+            yield final("refused", result, f"refused: the new model is worse on your held-out faces ({numbers})")
             return
         if cancelled():
-            result.message = "cancelled"
-            yield final("cancelled", result)
+            yield final("cancelled", result, "cancelled")
             return
         yield LearnProgress("register", message=f"Activating {model_id}…")
         library.register_model(exported.path, model_id, compatible_with=previous)
@@ -265,8 +260,7 @@ def learn_from_corrections(
     result.re_embedded = last.done if last else 0
     stopped = last is not None and last.stage == "cancelled"
     resumable = " (cancelled: the rest is re-embedded next time)" if stopped else ""
-    result.message = f"activated {model_id}{resumable} ({numbers})"
-    yield final("done", result)
+    yield final("done", result, f"activated {model_id}{resumable} ({numbers})")
 
 
 class _train_steps:
