@@ -33,23 +33,10 @@ def _copy_sample(dest: Path, names=None) -> Path:
     return dest
 
 
-@pytest.fixture(scope="module")
-def _template(tmp_path_factory):
-    """The six portraits imported once for this module; tests get copies of the library."""
-    base = tmp_path_factory.mktemp("gui_template")
-    photos = _copy_sample(base / "photos")
-    with Library(base / "library") as lib:
-        for _ in lib.import_paths([photos]):
-            pass
-    return base
-
-
 @pytest.fixture
-def lib(tmp_path, _template):
-    shutil.copytree(_template / "library", tmp_path / "library", ignore=shutil.ignore_patterns(".lock"))
-    library = Library(tmp_path / "library")
-    yield library
-    library.close()
+def lib(imported):
+    """The six portraits, imported (a copy of the session's library, see conftest.py)."""
+    return imported
 
 
 @pytest.fixture
