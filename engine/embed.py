@@ -9,6 +9,7 @@ import numpy as np
 from .config import EmbedConfig
 from .errors import ModelError
 from .models import SFACE, ModelSpec, folded_model_bytes
+from .onnx_rewrite import prelu_as_relu_mix
 
 
 def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -37,7 +38,7 @@ class Embedder:
             opts.inter_op_num_threads = 1
         try:
             self._sess = ort.InferenceSession(
-                folded_model_bytes(spec, path), opts, providers=["CPUExecutionProvider"]
+                prelu_as_relu_mix(folded_model_bytes(spec, path)), opts, providers=["CPUExecutionProvider"]
             )
         except ModelError:
             raise

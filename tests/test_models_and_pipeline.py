@@ -119,3 +119,36 @@ def test_quantisation_keeps_distances():
     assert np.abs(d_true - d_q).max() < 0.01
     assert np.abs(d_true - d_q).mean() < 0.003
     assert np.allclose(from_bytes(to_bytes(x[3])), y[3])
+
+
+def test_prelu_rewrite_matches_original_graph(finder, embedder):
+    """The PRelu rewrite the embedder applies is exact: same embeddings as the folded graph as
+    shipped, on the sample faces, and on a toy graph with slopes below 0, between 0 and 1 and above 1."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from engine.models import folded_model_bytes
+    from engine.onnx_rewrite import prelu_as_relu_mix
+
+    crops = np.stack([finder.find(p).faces[0].crop for p in sorted(SAMPLE.glob("*.jpg"))])
+    x = crops.astype(np.float32).transpose(0, 3, 1, 2).copy()
+    original = folded_model_bytes(SFACE)
+    rewritten = prelu_as_relu_mix(original)
+    assert b"PRelu" in original and b"PRelu" not in rewritten
+    ref = ort.InferenceSession(original, providers=["CPUExecutionProvider"]).run(None, {"data": x})[0]
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    assert np.abs(embedder.embed(crops) - ref).max() < 1e-5
+
+    slope = np.array([-0.8, 0.0, 0.25, 1.0, 1.12], np.float32).reshape(5, 1, 1)
+    graph = helper.make_graph(
+        [helper.make_node("PRelu", ["x", "a"], ["y"])], "toy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 5, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 5, 3, 3])],
+        initializer=[numpy_helper.from_array(slope, "a")],
+    )
+    toy = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    v = np.random.default_rng(0).normal(size=(4, 5, 3, 3)).astype(np.float32)
+    y = ort.InferenceSession(prelu_as_relu_mix(toy), providers=["CPUExecutionProvider"]).run(None, {"x": v})[0]
+    np.testing.assert_allclose(y, np.where(v > 0, v, slope * v), rtol=0, atol=1e-6)
+    assert onnx.load_from_string(prelu_as_relu_mix(toy)).graph.node[0].op_type == "Relu"

@@ -264,7 +264,7 @@ def measure_throughput(paths: Sequence[Path], rounds: int = 2, on_progress: Call
     limiter = threadpool_limits(1) if threadpool_limits is not None else None
     try:
         finder = FaceFinder(DetectConfig())
-        embedder = Embedder(EmbedConfig(threads=1, batch_size=32))
+        embedder = Embedder(EmbedConfig(threads=1))
         enc = DlibEncoder()
         warm = list(paths[:5])
         _time_ours(warm, finder, embedder)
