@@ -3,8 +3,13 @@ reason, and what was already in the library is untouched."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,27 +89,93 @@ def test_bad_input_corpus(library, tmp_path, sample_dir):
     assert library.store.integrity_check() == "ok"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file, so permissions cannot be tested")
-def test_unreadable_file(library, tmp_path):
-    d = tmp_path / "locked"
+UNPRIVILEGED = 65534  # "nobody" on most systems
+
+
+def _unreadable_file_scenario(work: Path) -> dict:
+    """Import a folder holding one photo that cannot be read; the failure reasons it reports."""
+    from engine.library import Library
+
+    d = work / "locked"
     d.mkdir()
     shutil.copy(SAMPLE / "obama.jpg", d / "locked.jpg")
     os.chmod(d / "locked.jpg", 0)
-    last = list(library.import_paths([d]))[-1]
-    assert last.failures and "permission" in last.failures[0][1]
+    with Library(work / "library") as lib:
+        last = list(lib.import_paths([d]))[-1]
+    return {"stage": last.stage, "failures": [[str(p), r] for p, r in last.failures]}
 
 
-def test_read_only_library_folder(tmp_path):
+def _read_only_library_scenario(work: Path) -> dict:
+    """Open a library in a read-only folder; the error it raises, if any."""
     from engine.errors import LibraryError
     from engine.library import Library
 
-    ro = tmp_path / "ro"
+    ro = work / "ro"
     ro.mkdir()
     os.chmod(ro, 0o555)
     try:
-        if os.access(ro, os.W_OK):
-            pytest.skip("this user can write to read-only folders (root)")
-        with pytest.raises(LibraryError, match="read-only"):
-            Library(ro)
+        Library(ro).close()
+    except LibraryError as exc:
+        return {"error": "LibraryError", "message": str(exc)}
     finally:
         os.chmod(ro, 0o755)
+    return {"error": None, "message": ""}
+
+
+# Run in a child process as root: a scenario once as root in a scratch folder (which loads every
+# module it needs: the interpreter may live where the unprivileged user cannot read, such as a
+# private home folder), then with root's privileges dropped for good, printing the result as JSON.
+_CHILD = """
+import json, os, sys
+from pathlib import Path
+import test_bad_input as t
+scenario = getattr(t, sys.argv[1])
+base = Path(sys.argv[2])
+warm = base / "warm-up"
+warm.mkdir()
+scenario(warm)
+try:
+    os.setgroups([])
+    os.setgid(t.UNPRIVILEGED)
+    os.setuid(t.UNPRIVILEGED)
+except OSError as exc:
+    print(json.dumps({"skip": f"cannot drop root privileges: {exc}"}))
+    sys.exit(0)
+work = base / "run"
+work.mkdir()
+print(json.dumps(scenario(work)))
+"""
+
+
+def run_scenario(scenario, tmp_path: Path) -> dict:
+    """The scenario's result, run so that file permission bits apply: in this process for an
+    ordinary user, in a child process that drops to an unprivileged user when run as root."""
+    if os.geteuid() != 0:
+        return scenario(tmp_path)
+    # pytest's tmp_path is private to root; the child works in a folder the unprivileged user owns.
+    base = Path(tempfile.mkdtemp(prefix="facenet-photos-unprivileged-"))
+    try:
+        os.chown(base, UNPRIVILEGED, UNPRIVILEGED)
+        tests = Path(__file__).resolve().parent
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)]), "HOME": str(base)}
+        r = subprocess.run([sys.executable, "-c", _CHILD, scenario.__name__, str(base)], cwd=base, env=env,
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    if "skip" in result:
+        pytest.skip(result["skip"])
+    return result
+
+
+def test_unreadable_file(tmp_path):
+    result = run_scenario(_unreadable_file_scenario, tmp_path)
+    assert result["stage"] == "done"
+    assert result["failures"] and "permission" in result["failures"][0][1]
+
+
+def test_read_only_library_folder(tmp_path):
+    result = run_scenario(_read_only_library_scenario, tmp_path)
+    assert result["error"] == "LibraryError"
+    assert "read-only" in result["message"]
