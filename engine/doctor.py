@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 
 from .errors import ModelError
-from .models import BUILTIN, verified_path
+from .models import BUILTIN, SFACE, sha256_file, verified_path
 from .store.library import LibraryStore
-from .store.schema import DONE, MISSING, PENDING, Face, Person, Photo
+from .store.schema import DONE, MISSING, PENDING, Face, ModelRecord, Person, Photo
 from .thumbs import thumbnail_path
 
 
@@ -36,6 +36,7 @@ def run_doctor(store: LibraryStore, repair: bool = True) -> DoctorReport:
             r.problems.append(str(exc))
 
     with store.transaction() as s:
+        _check_registered_models(store, s, r, repair)
         # Photos whose files are gone (or came back).
         gone, back = [], []
         for pid, path, status in s.execute(select(Photo.id, Photo.path, Photo.status)):
@@ -94,3 +95,40 @@ def run_doctor(store: LibraryStore, repair: bool = True) -> DoctorReport:
     if missing_thumbs:
         r.repaired.append(f"{missing_thumbs} thumbnail(s) missing; they are rebuilt when shown")
     return r
+
+
+def _model_problem(store: LibraryStore, m: ModelRecord) -> str | None:
+    """What is wrong with a registered (not bundled) model's file, or None."""
+    path = store.root / "models" / m.filename  # where Library.register_model put it
+    if not path.is_file():
+        return f"model {m.id}: file missing at {path}"
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        return f"model {m.id}: cannot read {path}: {exc.strerror}"
+    if digest != m.sha256:
+        return f"model {m.id}: file changed (SHA-256 {digest[:12]}… != recorded {m.sha256[:12]}…) at {path}"
+    return None
+
+
+def _check_registered_models(store: LibraryStore, s, r: DoctorReport, repair: bool) -> None:
+    """Hash-check every registered model; an active embedder whose file is broken hands over to the
+    bundled one. Rows, files, faces, people and names stay as they are."""
+    registered = select(ModelRecord).where(ModelRecord.id.not_in(list(BUILTIN))).order_by(ModelRecord.created_at)
+    for m in s.scalars(registered).all():
+        problem = _model_problem(store, m)
+        if problem is None:
+            continue
+        r.problems.append(problem)
+        if not (repair and m.active and m.kind == "embedder"):
+            continue
+        # The same switch as Library.activate_model(SFACE.model_id), without loading the network here.
+        for row in s.scalars(select(ModelRecord).where(ModelRecord.kind == "embedder")):
+            row.active = row.id == SFACE.model_id
+        s.flush()
+        stale = s.scalar(select(func.count(Face.id)).where(Face.model_id == m.id)) or 0
+        r.repaired.append(
+            f"switched the active face model from {m.id} back to the bundled {SFACE.model_id}; "
+            f"{stale} face(s) embedded by {m.id} keep their people and names and need re-embedding "
+            "with the bundled model (engine.model_upgrade.re_embed)"
+        )

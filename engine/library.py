@@ -470,7 +470,12 @@ class Library:
     def doctor(self, repair: bool = True):
         from .doctor import run_doctor
 
-        return run_doctor(self.store, repair)
+        before = self.active_model_id()
+        report = run_doctor(self.store, repair)
+        if self.active_model_id() != before:  # the doctor switched away from a broken model
+            with self._embedder_lock:
+                self._embedder = None
+        return report
 
     # -- verification -------------------------------------------------------------------------
     def verify_faces(self, face_a: int, face_b: int, threshold: float | None = None) -> VerifyResult:

@@ -72,3 +72,27 @@ def test_library_in_use(tmp_path):
     with Library(tmp_path / "lib"):
         r = fp("people", lib=tmp_path / "lib", check=3)
         assert "library is in use" in r.stderr
+
+
+def test_cli_doctor_reports_broken_models(tmp_path):
+    import shutil
+
+    from engine.library import Library
+    from engine.models import SFACE, verified_path
+
+    lib = tmp_path / "lib"
+    copy = tmp_path / "personal.onnx"
+    shutil.copyfile(verified_path(SFACE), copy)
+    with Library(lib) as library:
+        library.register_model(copy, "personal-1")
+        library.activate_model("personal-1")
+    model = lib / "models" / "personal-1.onnx"
+    model.unlink()
+    r = fp("doctor", "--check", lib=lib, check=0)
+    assert f"problem: model personal-1: file missing at {model}" in r.stdout
+    assert "repaired:" not in r.stdout
+    r = fp("doctor", lib=lib, check=0)
+    assert "problem: model personal-1: file missing" in r.stdout
+    assert "repaired: switched the active face model from personal-1 back to the bundled" in r.stdout
+    report = json.loads(fp("doctor", "--json", lib=lib, check=0).stdout)
+    assert not report["ok"] and f"model personal-1: file missing at {model}" in report["problems"]

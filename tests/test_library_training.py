@@ -149,6 +149,57 @@ def test_model_files_are_checked(library, tmp_path):
         library.activate_model("nope")
 
 
+
+def test_doctor_checks_registered_models(imported, tmp_path):
+    from sqlalchemy import update
+
+    from engine.model_upgrade import stale_face_count
+    from engine.models import SFACE
+    from engine.store.schema import Face
+
+    lib = imported
+    name_people(lib)
+    lib.register_model(_new_model_file(tmp_path), "personal-1")
+    lib.register_model(_new_model_file(tmp_path), "personal-2")
+    lib.activate_model("personal-1")
+    # personal-1 is a copy of the bundled model, so re-embedding would store the same vectors:
+    # only the faces' model id changes.
+    with lib.store.transaction() as s:
+        s.execute(update(Face).values(model_id="personal-1"))
+    assert lib.doctor(repair=False).ok
+    people, faces, cons, _ = _snapshot(lib)
+
+    active = lib.root / "models" / "personal-1.onnx"
+    data = bytearray(active.read_bytes())
+    data[-10] ^= 0xFF
+    active.write_bytes(bytes(data))
+    gone = lib.root / "models" / "personal-2.onnx"
+    gone.unlink()
+
+    rep = lib.doctor(repair=False)
+    assert f"model personal-2: file missing at {gone}" in rep.problems
+    (changed,) = [p for p in rep.problems if p.startswith("model personal-1: ")]
+    assert "file changed (SHA-256 " in changed and "!= recorded " in changed
+    assert not any("active face model" in x for x in rep.repaired)
+    assert lib.active_model_id() == "personal-1"
+
+    rep = lib.doctor(repair=True)
+    assert len([p for p in rep.problems if p.startswith("model ")]) == 2
+    (switched,) = [x for x in rep.repaired if "active face model" in x]
+    assert f"from personal-1 back to the bundled {SFACE.model_id}" in switched
+    assert "6 face(s) embedded by personal-1" in switched and "re-embedding" in switched
+    assert lib.active_model_id() == SFACE.model_id == lib.embedder().model_id
+    # Nothing is deleted: the rows, the broken file, the faces, people and names stay.
+    assert {"personal-1", "personal-2"} <= {m["id"] for m in lib.models()}
+    assert active.is_file()
+    assert _snapshot(lib)[:3] == (people, faces, cons)
+    assert stale_face_count(lib) == 6  # waiting for re-embedding with the bundled model
+
+    # The problems are still reported, but there is nothing more to switch.
+    rep = lib.doctor(repair=True)
+    assert len([p for p in rep.problems if p.startswith("model ")]) == 2
+    assert not any("active face model" in x for x in rep.repaired)
+
 def test_recognition_after_upgrade(tmp_path, sample_dir):
     from engine.library import Library
     from engine.model_upgrade import re_embed
