@@ -331,9 +331,20 @@ def recluster(
 
 
 @cli.command()
-def models(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def models(
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+    activate: Annotated[
+        str | None, typer.Option("--activate", help="Make this registered model the active embedder.")
+    ] = None,
+) -> None:
     """The library's models: which embedder is active, their checksums and lineage."""
     with _open() as lib:
+        if activate is not None:
+            try:
+                lib.activate_model(activate)
+            except FacenetPhotosError as exc:
+                _fail(str(exc))
+            err.print(f"[green]activated[/] {activate}; run 'facenet-photos reembed' to bring every face to it")
         rows = lib.models()
     if json_out:
         _dump(rows)
@@ -345,6 +356,33 @@ def models(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
         table.add_row(m["id"], m["kind"], "yes" if m["active"] else "", (m["sha256"] or "")[:12],
                       m["compatible_with"] or "")
     out.print(table)
+
+
+@cli.command()
+def reembed() -> None:
+    """Embed again every face that the active model did not embed (after a model change); resumable."""
+    from engine.model_upgrade import re_embed
+
+    last = None
+    with _cancel_on_sigint("Stopping after the current batch") as cancel:
+        with _open() as lib:
+            cols = (TextColumn("[bold]Re-embedding"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[note]}"), TimeRemainingColumn())
+            with Progress(*cols, console=err, transient=False) as bar:
+                task = bar.add_task("re-embed", total=None, note="")
+                for p in re_embed(lib, cancel):
+                    last = p
+                    bar.update(task, total=p.total or None, completed=p.done, note=f"{p.rate:.0f} faces/s")
+    if last is None or last.total == 0:
+        out.print("every face already uses the active model")
+        return
+    for path, reason in last.failures:
+        err.print(f"[yellow]skipped[/] {_shown(path)}: {reason}", highlight=False)
+    out.print(f"{last.done}/{last.total} faces re-embedded with {last.model_id} ({last.elapsed:.0f}s)"
+              + (f", {last.failed} could not be read" if last.failed else ""))
+    if last.stage == "cancelled":
+        out.print("cancelled: run 'facenet-photos reembed' again to finish")
+        raise typer.Exit(130)
 
 
 @cli.command()

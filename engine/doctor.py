@@ -130,5 +130,5 @@ def _check_registered_models(store: LibraryStore, s, r: DoctorReport, repair: bo
         r.repaired.append(
             f"switched the active face model from {m.id} back to the bundled {SFACE.model_id}; "
             f"{stale} face(s) embedded by {m.id} keep their people and names and need re-embedding "
-            "with the bundled model (engine.model_upgrade.re_embed)"
+            "with the bundled model (run 'facenet-photos reembed')"
         )

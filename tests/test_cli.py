@@ -96,3 +96,31 @@ def test_cli_doctor_reports_broken_models(tmp_path):
     assert "repaired: switched the active face model from personal-1 back to the bundled" in r.stdout
     report = json.loads(fp("doctor", "--json", lib=lib, check=0).stdout)
     assert not report["ok"] and f"model personal-1: file missing at {model}" in report["problems"]
+
+
+def test_cli_activate_model_and_reembed(tmp_path, sample_dir):
+    """A user switches the embedder from the command line and re-embeds: every face moves to the new
+    model, people and names stay, and a second run has nothing left to do."""
+    import shutil
+
+    from engine.library import Library
+    from engine.models import SFACE, verified_path
+
+    lib = tmp_path / "lib"
+    fp("import", sample_dir, lib=lib, check=0)
+    people = json.loads(fp("people", "--json", lib=lib, check=0).stdout)
+    named = max(people, key=lambda p: p["faces"])
+    fp("rename", named["id"], "Someone", lib=lib, check=0)
+    copy = tmp_path / "upgrade.onnx"
+    shutil.copyfile(verified_path(SFACE), copy)
+    with Library(lib) as library:
+        library.register_model(copy, "upgrade-1", compatible_with=SFACE.model_id)
+    assert "no embedding model 'nope'" in fp("models", "--activate", "nope", lib=lib, check=1).stderr
+    r = fp("models", "--activate", "upgrade-1", "--json", lib=lib, check=0)
+    assert [m["id"] for m in json.loads(r.stdout) if m["active"] and m["kind"] == "embedder"] == ["upgrade-1"]
+    r = fp("reembed", lib=lib, check=0)
+    assert "6/6 faces re-embedded with upgrade-1" in r.stdout
+    assert "every face already uses the active model" in fp("reembed", lib=lib, check=0).stdout
+    after = json.loads(fp("people", "--json", lib=lib, check=0).stdout)
+    assert sorted(p["faces"] for p in after) == sorted(p["faces"] for p in people)
+    assert any(p["name"] == "Someone" and p["faces"] == named["faces"] for p in after)
