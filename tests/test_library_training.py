@@ -48,6 +48,27 @@ def test_library_examples(imported):
     assert person_ids2[labels2[negatives2[0][0]]] == lone
 
 
+def test_library_examples_bring_the_faces_taken_from_a_person(imported):
+    """A face the user took away from a named person is in no named person, yet its crop comes back
+    (label -1, after the labelled faces) with the statement, so that training can push it away."""
+    from engine.training_data import library_examples
+
+    lib = imported
+    ids = name_people(lib)
+    crops, labels, person_ids, _ = library_examples(lib, min_faces=1)
+    face = lib.faces_of(ids["macron"])[0].id
+    before = crops[[f.id for pid in person_ids for f in lib.faces_of(pid)].index(face)]
+    lib.not_this_person([face])  # now alone in an unnamed person
+    crops2, labels2, person_ids2, negatives2 = library_examples(lib, min_faces=1)
+    assert person_ids2 == person_ids and len(crops2) == len(crops) and labels2.tolist()[-1] == -1
+    assert (labels2 >= 0).sum() == len(crops) - 1 and np.all(labels2[:-1] >= 0)
+    assert negatives2 == [(len(crops2) - 1, ids["macron"])]
+    assert np.array_equal(crops2[-1], before)
+    # With min_faces=2 Macron has one face left and drops out: the statement is no use, no extra crop.
+    crops3, labels3, person_ids3, negatives3 = library_examples(lib)
+    assert ids["macron"] not in person_ids3 and negatives3 == [] and np.all(labels3 >= 0)
+
+
 def test_library_examples_skip_vanished_photos(tmp_path, sample_dir):
     from engine.library import Library
     from engine.training_data import library_examples
