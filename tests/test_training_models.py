@@ -170,3 +170,80 @@ def test_onnx_export_parity_tiny(att, tmp_path):
 def test_onnx_export_parity_sface(sface, att, tmp_path):
     res = export_and_check(sface, tmp_path / "sface.onnx", att.crops[:16])
     assert res.max_abs_diff <= 1e-4 and res.min_cosine > 0.9999
+
+
+def _negative_case():
+    """Cached "frozen features" for 4 identities x 6 faces, plus face x of identity 1 that sits closer to
+    identity 0's centre than identity 0's own faces do (a stand-in for a face the user took away from 0)."""
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((4, 64))
+    feats = [centres[i] + 0.8 * rng.standard_normal(64) for i in range(4) for _ in range(6)]
+    feats.append(0.85 * centres[0] + 0.15 * centres[1] + 0.2 * rng.standard_normal(64))
+    labels = np.array([i for i in range(4) for _ in range(6)] + [1])
+    features = torch.tensor(np.stack(feats), dtype=torch.float32)[:, :, None, None]  # TinyCNN head input
+    crops = np.zeros((len(labels), 112, 112, 3), np.uint8)  # not read: the features are given
+    return crops, labels, features
+
+
+def _head_embed(model, features):
+    with torch.no_grad():
+        return normalise(model.eval().head(features)).numpy()
+
+
+@pytest.mark.parametrize("harmonic", [False, True])
+def test_not_this_person_negatives_push_the_face_away(harmonic):
+    crops, labels, features = _negative_case()
+    x = len(labels) - 1
+    cfg = TrainConfig(model="tiny-cnn", pretrained=False, optimizer="adamw", lr=1e-2, p=4, k=2, steps=10,
+                      train_last=1, harmonic=harmonic, progress=False)
+
+    def run(negatives):
+        torch.manual_seed(0)
+        model = TinyCNN(widths=(8, 16, 32, 64))
+        start = _head_embed(model, features)
+        old = start if harmonic else None
+        res = train(cfg, crops, labels, model=model, old_embeddings=old, frozen_features=features, negatives=negatives)
+        e = _head_embed(res.model, features)
+        d_xa = lambda emb: float(((emb[labels == 0] - emb[x]) ** 2).sum(1).mean())  # noqa: E731
+        return d_xa(start), d_xa(e), res.history
+
+    start, plain, hist_plain = run(None)
+    start2, pushed, hist = run([(x, 0)])
+    assert start == start2 and start < 0.5  # x starts near identity 0
+    assert pushed > plain + 0.05 and pushed > start, (start, plain, pushed)
+    assert all(h.forced_triplets == 1 for h in hist) and hist[0].forced_hinge > 0 and hist[0].forced_active == 1.0
+    assert all(h.forced_triplets == 0 and h.forced_hinge == 0.0 for h in hist_plain)
+    # Statements that cannot make a triplet are dropped: the face's own label, a label without 2 faces,
+    # an index out of range. Training is then the same as without negatives.
+    _, same, hist_none = run([(x, 1), (0, 7), (len(labels), 0)])
+    assert same == plain and [h.loss for h in hist_none] == [h.loss for h in hist_plain]
+
+
+@needs_att
+def test_negatives_on_images_sample_and_use_faces_of_no_identity(att, monkeypatch):
+    import training.train as tt
+
+    keep = att.labels < 4
+    crops = np.concatenate([att.crops[keep], att.crops[att.labels == 4][:3]])
+    labels = np.concatenate([att.labels[keep], [-1, -1, -1]])  # three faces of nobody: never sampled
+    nobody = np.flatnonzero(labels < 0)
+    negatives = [(int(i), lab) for i in nobody for lab in (0, 1)]  # six statements
+    cfg = TrainConfig(model="tiny-cnn", pretrained=False, optimizer="adamw", lr=1e-3, p=4, k=2, steps=3,
+                      negatives_per_step=4, progress=False)
+    seen = []
+    real = tt._forced_triplets
+
+    def spy(forced, by_label, per_step, idx, rng):
+        out = real(forced, by_label, per_step, idx, rng)
+        seen.append((list(idx), out))
+        return out
+
+    monkeypatch.setattr(tt, "_forced_triplets", spy)
+    res = train(cfg, crops, labels, model=TinyCNN(widths=(8, 16, 32, 64)), negatives=negatives)
+    assert [h.forced_triplets for h in res.history] == [4, 4, 4]
+    for idx, (extra, fa, fp, fn) in seen:
+        assert not set(idx) & set(nobody.tolist())  # the sampler never draws them
+        batch = idx + extra
+        for a, p, n in zip(fa, fp, fn, strict=True):
+            assert a != p and labels[batch[a]] == labels[batch[p]] in (0, 1) and batch[n] in nobody
+            assert (batch[n], int(labels[batch[a]])) in negatives

@@ -166,6 +166,11 @@ def test_pk_sampler_shapes():
     assert batches == list(PKSampler(labels, p=3, k=4, batches=7, seed=0))
     with pytest.raises(ValueError):
         PKSampler(labels, p=5, k=2, batches=1)
+    # Label -1 (faces of nobody, only "not this person" negatives) is never an identity to draw.
+    nobody = np.concatenate([labels, [-1] * 6])
+    assert all(-1 not in nobody[b] for b in PKSampler(nobody, p=4, k=2, batches=20, seed=1))
+    with pytest.raises(ValueError):
+        PKSampler(nobody, p=5, k=2, batches=1)
 
 
 def test_verification_and_pairs():

@@ -3,6 +3,7 @@ mini-batch; on CPU small P and K are what fits).
 
 Only identities with at least ``min_per_identity`` images are drawn. An identity with fewer than
 K images contributes all of them, then repeats (with flip augmentation the repeats differ).
+Negative labels mark images of no identity (only used as forced negatives); they are never drawn.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class PKSampler(Sampler[list[int]]):
         labels = np.asarray(labels)
         if p < 2 or k < 2:
             raise ValueError("P and K must both be at least 2 for triplets")
-        self.by_id = [np.flatnonzero(labels == lab) for lab in np.unique(labels)]
+        self.by_id = [np.flatnonzero(labels == lab) for lab in np.unique(labels) if lab >= 0]
         self.by_id = [ix for ix in self.by_id if len(ix) >= min_per_identity]
         if len(self.by_id) < p:
             n = len(self.by_id)

@@ -11,6 +11,12 @@ freezing the rest with their BatchNorm statistics. With ``cache_frozen`` the fro
 once per image and its output cached in float16, which makes fine-tuning the head of SFace on a
 CPU affordable, at the cost of flip augmentation (the cache holds unflipped crops only).
 
+``negatives`` are statements "crop i is not identity L" (the user's "not this person"). Each step adds
+up to ``negatives_per_step`` forced triplets to the mined ones: anchor and positive two random crops of
+L, negative crop i, all three embedded by the model being trained in the same forward pass as the batch
+(appended to it), with the same margin; their mean hinge, times ``negative_weight``, is added to the
+loss. Crops labelled < 0 belong to no identity: they are never sampled, only used as such negatives.
+
 Command line (writes a checkpoint; see docs/training.md)::
 
     python -m training.train --model sface --lfw-folds 1-9 --steps 300 --train-last 2 \\
@@ -30,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .losses import MARGIN, HarmonicTripletLoss, TripletLoss
+from .losses import MARGIN, HarmonicTripletLoss, TripletLoss, normalise
 from .miners import make_miner
 from .registry import create
 from .samplers import PKSampler
@@ -53,6 +59,8 @@ class TrainConfig:
     flip: bool = True  # random horizontal flips (not with cached features)
     harmonic: bool = False  # needs old_embeddings
     grad_clip: float | None = None
+    negatives_per_step: int = 8  # forced "not this person" triplets per step (all when fewer)
+    negative_weight: float = 1.0  # weight of their mean hinge in the loss
     seed: int = 0
     device: str = "auto"
     log_every: int = 10
@@ -69,6 +77,9 @@ class StepLog:
     emb_norm: float
     spread: float
     seconds: float
+    forced_triplets: int = 0  # "not this person" triplets added this step
+    forced_hinge: float = 0.0  # their mean hinge
+    forced_active: float = 0.0  # the fraction of them with a non-zero hinge
 
 
 @dataclass
@@ -190,6 +201,52 @@ def _batch_images(
     return x
 
 
+def _forced_triplets(
+    forced: list[tuple[int, int]], by_label: dict[int, np.ndarray], per_step: int, idx: list[int],
+    rng: np.random.Generator,
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """(crops to append to the batch ``idx``, anchor, positive and negative positions in batch + appended)
+    for up to ``per_step`` of the ``forced`` statements (a random sample when there are more)."""
+    if not forced or per_step <= 0:
+        return [], [], [], []
+    chosen = forced
+    if len(forced) > per_step:
+        chosen = [forced[i] for i in rng.choice(len(forced), per_step, replace=False)]
+    where: dict[int, int] = {}
+    for i, c in enumerate(idx):
+        where.setdefault(c, i)
+    extra: list[int] = []
+
+    def position(c: int) -> int:
+        if c not in where:
+            where[c] = len(idx) + len(extra)
+            extra.append(c)
+        return where[c]
+
+    fa, fp, fn = [], [], []
+    for crop, lab in chosen:
+        a, p = rng.choice(by_label[lab], 2, replace=False)
+        fa.append(position(int(a)))
+        fp.append(position(int(p)))
+        fn.append(position(crop))
+    return extra, fa, fp, fn
+
+
+def _usable_negatives(negatives, labels: np.ndarray) -> tuple[list[tuple[int, int]], dict[int, np.ndarray]]:
+    """The (crop, label) statements that can make a triplet (the label has 2 crops, the crop is not one of
+    them), and each such label's crops."""
+    by_label: dict[int, np.ndarray] = {}
+    usable = []
+    for crop, lab in dict.fromkeys((int(c), int(lab)) for c, lab in negatives):
+        if not 0 <= crop < len(labels) or lab < 0 or labels[crop] == lab:
+            continue
+        if lab not in by_label:
+            by_label[lab] = np.flatnonzero(labels == lab)
+        if len(by_label[lab]) >= 2:
+            usable.append((crop, lab))
+    return usable, by_label
+
+
 def train(
     config: TrainConfig,
     crops: np.ndarray,
@@ -198,12 +255,14 @@ def train(
     old_embeddings: np.ndarray | None = None,
     callback: Callable[[StepLog, nn.Module], None] | None = None,
     frozen_features: np.ndarray | torch.Tensor | None = None,
+    negatives: list[tuple[int, int]] | None = None,
 ) -> TrainResult:
     """Train ``model`` (default: ``create(config.model, config.pretrained)``) on aligned crops.
 
     ``old_embeddings`` (N, D), one per crop: the old model's embeddings for the harmonic loss.
     ``frozen_features``: the frozen prefix's outputs for the crops, precomputed by the caller (with
     ``split_model(model, config.train_last)[0]``) to share them between runs.
+    ``negatives``: (crop index, label) pairs, "this crop is not this identity" (see the module doc).
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -238,6 +297,8 @@ def train(
         params = freeze(model, [model])
     opt = make_optimizer(params, config)
     sampler = PKSampler(labels, config.p, config.k, config.steps, seed=config.seed)
+    forced, by_label = _usable_negatives(negatives or [], labels)
+    neg_rng = np.random.default_rng((config.seed, 1))  # apart from the flips' generator
 
     result = TrainResult(model, config)
     t_start = time.perf_counter()
@@ -258,34 +319,50 @@ def train(
         for step, idx in enumerate(sampler, start=1):
             t0 = time.perf_counter()
             set_train_mode(model, trainable)
+            n = len(idx)
+            extra, fa, fp, fn = _forced_triplets(forced, by_label, config.negatives_per_step, idx, neg_rng)
             if features is not None:
-                x = features[idx].to(device).float()
+                x = features[idx + extra].to(device).float()
             else:
                 x = _batch_images(crops, idx, config.flip, rng, device)
+                if extra:
+                    x = torch.cat([x, _batch_images(crops, extra, config.flip, neg_rng, device)])
             y = torch.from_numpy(labels[idx]).to(device)
-            emb = forward(x)
+            emb_all = forward(x)
+            emb = emb_all[:n]
             if config.harmonic:
                 out = loss_fn(emb, y, old[idx])
             else:
                 out = loss_fn(emb, y)
+            loss = out.loss
+            hinge = None
+            if fa:
+                e_all = normalise(emb_all)
+                a, p_, ng = (torch.tensor(v, device=device) for v in (fa, fp, fn))
+                d_ap = (e_all[a] - e_all[p_]).pow(2).sum(1)
+                d_an = (e_all[a] - e_all[ng]).pow(2).sum(1)
+                hinge = torch.relu(d_ap - d_an + config.margin)
+                loss = loss + config.negative_weight * hinge.mean()
             opt.zero_grad(set_to_none=True)
-            out.loss.backward()
+            loss.backward()
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
             with torch.no_grad():
-                e = out.embeddings[: len(idx)]
-                d = out.dist[: len(idx), : len(idx)]
-                n = len(idx)
+                e = out.embeddings[:n]
+                d = out.dist[:n, :n]
                 log = StepLog(
                     step=step,
-                    loss=float(out.loss.detach()),
+                    loss=float(loss.detach()),
                     frac_active=out.stats.frac_active,
                     frac_semi_hard=out.stats.frac_semi_hard,
                     triplets=out.stats.triplets,
                     emb_norm=float(emb.detach().norm(dim=1).mean()),
                     spread=float(d.sum() / (n * (n - 1))) if e.shape[0] > 1 else 0.0,
                     seconds=time.perf_counter() - t0,
+                    forced_triplets=len(fa),
+                    forced_hinge=float(hinge.mean()) if hinge is not None else 0.0,
+                    forced_active=float((hinge > 0).float().mean()) if hinge is not None else 0.0,
                 )
             result.history.append(log)
             if progress is not None:
