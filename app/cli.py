@@ -390,8 +390,15 @@ def train(
     from_library: Annotated[
         bool, typer.Option("--from-library", help="Learn from the people named and corrected in the library.")
     ] = False,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps (small batches).")] = 30,
-    lfw: Annotated[bool, typer.Option("--lfw", help="Also compare on a small LFW pair subset, if present.")] = False,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", min=1, help="Longest training run (small batches); the step kept is "
+                          "the best on held-out faces.")
+    ] = 40,
+    eval_every: Annotated[int, typer.Option("--eval-every", min=1, help="Check held-out faces every N steps.")] = 10,
+    lfw: Annotated[
+        bool, typer.Option("--lfw/--no-lfw", help="Also refuse a model that is worse on a small LFW pair subset "
+                           "(when the LFW data is there).")
+    ] = True,
 ) -> None:
     """Fine-tune the face model on your corrections; it is activated only if it is not worse."""
     if not from_library:
@@ -411,7 +418,8 @@ def train(
                     TextColumn("{task.fields[note]}"), TimeElapsedColumn())
             with Progress(*cols, console=err, transient=False) as bar:
                 task = bar.add_task("Preparing", total=None, note="")
-                for p in learn_from_corrections(lib, cancel=cancel, config=PersonaliseConfig(steps=steps, lfw=lfw)):
+                config = PersonaliseConfig(max_steps=max_steps, eval_every=eval_every, lfw=lfw)
+                for p in learn_from_corrections(lib, cancel=cancel, config=config):
                     last = p
                     if p.result is None:
                         bar.update(task, description=p.stage.capitalize(), total=p.total or None, completed=p.step,
@@ -419,12 +427,18 @@ def train(
     res = last.result if last is not None else None
     if res is None:
         _fail("training stopped without a result")
+    if res.checkpoints:
+        out.print(f"held-out checks while training ({res.heldout_faces} faces, learning from {res.train_faces} of "
+                  f"{res.people} people, {res.negatives} \"not this person\" statements):")
+        for step, score in res.checkpoints:
+            kept = "  <- kept" if step == res.chosen_step else ""
+            out.print(f"  step {step:>4}: {score.line()}{kept}", highlight=False)
     if res.before is not None and res.after is not None:
-        out.print(f"held-out faces ({res.heldout_faces}, learning from {res.train_faces} of {res.people} people):")
+        out.print(f"held-out faces, through the app's embedder (kept step {res.chosen_step}):")
         out.print(f"  before ({res.previous_model_id}): {res.before.line()}", highlight=False)
         out.print(f"  after:  {res.after.line()}", highlight=False)
-    if res.lfw_before is not None and res.lfw_after is not None:
-        out.print(f"LFW subset accuracy: before {100 * res.lfw_before:.2f}%  after {100 * res.lfw_after:.2f}%")
+    if res.lfw_note:
+        out.print(res.lfw_note, highlight=False)
     if res.activated:
         out.print(f"[green]activated[/] {res.model_id}; {res.re_embedded} faces re-embedded ({res.seconds:.0f}s)")
     else:

@@ -32,7 +32,7 @@ def test_models_lists_the_active_embedder(imported):
 def test_train_refuses_without_named_people(imported):
     root = imported.root
     imported.close()
-    r = fp("train", "--from-library", "--steps", "1", lib=root, check=0)
+    r = fp("train", "--from-library", "--max-steps", "1", "--no-lfw", lib=root, check=0)
     assert "not activated" in r.stdout and "named people" in r.stdout
     r = fp("train", lib=root, check=2)
     assert "--from-library" in r.stderr

@@ -3,20 +3,29 @@
 Steps (each reported as a :class:`LearnProgress`; the last item carries the :class:`LearnResult`):
 
 1. ``examples``: :func:`engine.training_data.library_examples` - named, visible people's confirmed and
-   grouped faces, re-aligned from the photos.
-2. ``split``: about 20 % of each person's faces are held out for the check (only people with at least
-   3 faces give any, so at least 2 stay for training); the rest train.
-3. ``train``: the SFace torch port, last block only, AdamW at a small learning rate, with the harmonic
-   loss against the active model's embeddings so that the new embeddings stay comparable with the old
-   ones while the library is re-embedded. (AdaGrad at lr 0.05, the paper's setting, wrecked the
-   pretrained block in the LFW experiments of docs/training.md.)
-4. ``export``: ONNX, parity-checked against torch.
-5. ``evaluate``: held-out faces against the training faces (the gallery), before (active model) and
+   grouped faces, re-aligned from the photos, plus the faces the user said are *not* one of them.
+2. ``split``: about 20 % of each person's faces are held out for the checks (only people with at least
+   3 faces give any, so at least 2 stay for training); the rest train. Held-out faces never take part in
+   a training step, not even as "not this person" negatives.
+3. ``train``: the SFace torch port, last block only (the frozen prefix is run once and cached), AdamW at
+   a small learning rate, with the harmonic loss against the active model's embeddings so that the new
+   embeddings stay comparable with the old ones while the library is re-embedded. The user's "not this
+   person" statements become forced triplets (that person's faces as anchor and positive, the rejected
+   face as negative; see :func:`training.train.train`). (AdaGrad at lr 0.05, the paper's setting,
+   wrecked the pretrained block in the LFW experiments of docs/training.md.)
+4. The step count is chosen on the held-out faces: every ``eval_every`` steps up to ``max_steps`` (and
+   at step 0, the untouched model) the torch model embeds the held-out and training faces from the
+   cached features, and the state with the best held-out pair AUC, then accuracy, is kept (the earliest
+   wins ties). When step 0 wins there is nothing to activate; training stops early once a checkpoint
+   is perfect, since no later one could beat it.
+5. ``export``: the chosen state to ONNX, parity-checked against torch.
+6. ``evaluate``: held-out faces against the training faces (the gallery), before (active model) and
    after (exported model, through the engine's embedder): nearest-neighbour identification accuracy
-   and the pair AUC; optionally the same models on a small LFW pair subset.
-6. Only when the new model is not worse on the held-out faces: ``register`` + ``activate`` it
-   (``compatible_with`` = the previous active model) and ``re-embed`` the library. Otherwise the final
-   item says ``refused: ...`` and the active model is left alone.
+   and the pair AUC; then, when ``lfw`` is on and the LFW data is there, 10-fold accuracy on a small
+   LFW pair subset with both models.
+7. Only when the new model is not worse on the held-out faces *and* on LFW (by more than ``max_drop``):
+   ``register`` + ``activate`` it (``compatible_with`` = the previous active model) and ``re-embed``
+   the library. Otherwise the final item says ``refused: ...`` and the active model is left alone.
 """
 
 from __future__ import annotations
@@ -35,17 +44,20 @@ LFW_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw
 
 @dataclass(frozen=True)
 class PersonaliseConfig:
-    steps: int = 30
+    max_steps: int = 40  # the longest run; the step count is chosen on the held-out faces
+    eval_every: int = 10  # held-out check every this many steps (and at step 0)
     lr: float = 1e-5
     optimizer: str = "adamw"
     train_last: int = 2  # the last block (conv_14) and the head
     p: int = 8  # identities per batch (capped at the number of trainable people)
     k: int = 4
     harmonic: bool = True
+    negatives: bool = True  # the user's "not this person" statements as forced triplets
+    negatives_per_step: int = 8
     holdout: float = 0.2
     min_faces: int = 2
-    max_drop: float = 0.0  # accept when neither held-out number drops by more than this
-    lfw: bool = False  # also report a small LFW pair subset (when the data is there)
+    max_drop: float = 0.0  # accept when no held-out or LFW number drops by more than this
+    lfw: bool = True  # also refuse a model that is worse on a small LFW pair subset (when the data is there)
     lfw_pairs: int = 300
     seed: int = 0
     device: str = "auto"
@@ -74,9 +86,14 @@ class LearnResult:
     after: HeldOut | None = None
     lfw_before: float | None = None
     lfw_after: float | None = None
+    lfw_note: str = ""  # the LFW check's outcome in words ("LFW check skipped (data not found)", ...)
+    chosen_step: int | None = None  # the training step whose state was kept (0: the untouched model)
+    max_steps: int = 0
+    checkpoints: list[tuple[int, HeldOut]] = field(default_factory=list)  # torch-model held-out checks
     people: int = 0
     train_faces: int = 0
     heldout_faces: int = 0
+    negatives: int = 0  # "not this person" statements used in training
     seconds: float = 0.0
     re_embedded: int = 0
 
@@ -143,11 +160,45 @@ def _lfw_accuracy(embed, n_pairs: int) -> float | None:
         return None
 
 
+def _checkpoint_score(suffix, features, labels: np.ndarray, held: np.ndarray, gallery: np.ndarray) -> HeldOut:
+    """Held-out score of the model in training: its trainable ``suffix`` (``training.train.split_model``)
+    over the cached frozen features of the held-out and gallery faces, in eval mode."""
+    import torch
+
+    from .losses import normalise
+
+    modules = list(suffix.modules())
+    was_training = [m.training for m in modules]
+    suffix.eval()
+    device = next(suffix.parameters()).device
+    rows = torch.from_numpy(np.concatenate([held, gallery]).astype(np.int64))
+    out = []
+    try:
+        with torch.no_grad():
+            for i in range(0, len(rows), 256):
+                out.append(normalise(suffix(features[rows[i : i + 256]].to(device).float())).cpu().numpy())
+    finally:
+        for m, t in zip(modules, was_training, strict=True):
+            m.training = t
+    emb = np.concatenate(out) if out else np.zeros((0, 128), np.float32)
+    return heldout_score(emb[: len(held)], labels[held], emb[len(held) :], labels[gallery])
+
+
+def _better(a: HeldOut, b: HeldOut) -> bool:
+    return (a.auc, a.accuracy) > (b.auc, b.accuracy)
+
+
+def _perfect(h: HeldOut) -> bool:
+    return h.auc >= 1.0 and h.accuracy >= 1.0
+
+
 def learn_from_corrections(
     library, cancel: threading.Event | None = None, config: PersonaliseConfig | None = None
 ) -> Iterator[LearnProgress]:
     """Generator of progress; the last item has ``result`` set and stage done, refused or cancelled."""
     cfg = config or PersonaliseConfig()
+    if cfg.max_steps < 1 or cfg.eval_every < 1:
+        raise ValueError("max_steps and eval_every must be at least 1")
     t0 = time.perf_counter()
 
     def cancelled() -> bool:
@@ -162,11 +213,16 @@ def learn_from_corrections(
     from engine.training_data import library_examples
 
     yield LearnProgress("examples", message="Collecting the named people's faces…")
-    crops, labels, person_ids, _negatives = library_examples(library, cfg.min_faces)
-    train_idx, held_idx = split_holdout(labels, cfg.holdout, cfg.seed)
-    counts = np.bincount(labels[train_idx], minlength=len(person_ids)) if len(train_idx) else np.zeros(0)
+    crops, labels, person_ids, statements = library_examples(library, cfg.min_faces)
+    named = np.flatnonzero(labels >= 0)  # the rest are faces only known as "not this person"
+    train_rel, held_rel = split_holdout(labels[named], cfg.holdout, cfg.seed)
+    train_idx, held_idx = named[train_rel], named[held_rel]
+    counts = np.bincount(labels[train_idx], minlength=len(person_ids)) if len(train_idx) else np.zeros(0, int)
     trainable = int((counts >= 2).sum())
-    result = LearnResult(False, "", people=len(person_ids), train_faces=len(train_idx), heldout_faces=len(held_idx))
+    result = LearnResult(
+        False, "", people=len(person_ids), train_faces=len(train_idx), heldout_faces=len(held_idx),
+        max_steps=cfg.max_steps,
+    )
     yield LearnProgress(
         "split", message=f"{len(person_ids)} people, {len(train_idx)} faces to learn from, {len(held_idx)} to check"
     )
@@ -180,50 +236,109 @@ def learn_from_corrections(
         yield final("cancelled", result, "cancelled")
         return
 
+    # Training rows: the training faces of people with 2 of them (the sampler needs pairs), then the
+    # other faces that a usable "not this person" statement names (label -1: nobody's, negatives only).
+    tr_rows = train_idx[counts[labels[train_idx]] >= 2]
+    label_of = {pid: i for i, pid in enumerate(person_ids)}
+    held_set = set(held_idx.tolist())
+    negs = []
+    for crop, pid in statements if cfg.negatives else []:
+        lab = label_of.get(pid)
+        if lab is not None and crop not in held_set and counts[lab] >= 2 and labels[crop] != lab:
+            negs.append((int(crop), lab))
+    extra = np.asarray(sorted({c for c, _ in negs} - set(tr_rows.tolist())), np.int64)
+    rows = np.concatenate([tr_rows, extra])
+    tr_labels = labels[rows].copy()
+    tr_labels[len(tr_rows) :] = -1
+    at = {int(c): i for i, c in enumerate(rows)}
+    tr_negs = [(at[c], lab) for c, lab in negs]
+    result.negatives = len(tr_negs)
+
     from .export import export_and_check
     from .registry import create
-    from .train import TrainConfig, train
+    from .train import TrainConfig, precompute, resolve_device, split_model, train
 
     old_embedder = library.embedder()
     previous = old_embedder.model_id
     result.previous_model_id = previous
-    tr_crops, tr_labels = crops[train_idx], labels[train_idx]
-    keep = counts[tr_labels] >= 2  # the sampler needs two faces per identity
-    tr_crops, tr_labels = tr_crops[keep], tr_labels[keep]
     tcfg = TrainConfig(
-        model="sface", pretrained=True, optimizer=cfg.optimizer, lr=cfg.lr, steps=cfg.steps,
+        model="sface", pretrained=True, optimizer=cfg.optimizer, lr=cfg.lr, steps=cfg.max_steps,
         train_last=cfg.train_last, p=min(cfg.p, trainable), k=cfg.k, harmonic=cfg.harmonic, seed=cfg.seed,
-        device=cfg.device, progress=False, log_every=1, flip=False,
+        device=cfg.device, progress=False, log_every=1, flip=False, negatives_per_step=cfg.negatives_per_step,
     )
-    old = old_embedder.embed(tr_crops) if cfg.harmonic else None
+    old = old_embedder.embed(crops[rows]) if cfg.harmonic else None
 
     class _Cancelled(Exception):
         pass
 
-    logs: list = []
+    class _Perfect(Exception):
+        pass
 
-    def on_step(log, _model) -> None:
-        logs.append(log)
+    model = create("sface", True)
+    prefix, suffix, _ = split_model(model, cfg.train_last)
+    best: dict = {}
+
+    def checkpoint(step: int, put) -> None:
+        score = _checkpoint_score(suffix, features, labels, held_idx, train_idx)
+        result.checkpoints.append((step, score))
+        if not best or _better(score, best["score"]):
+            best.update(step=step, score=score, state={k: v.detach().clone() for k, v in model.state_dict().items()})
+        put(LearnProgress("train", step, cfg.max_steps, f"Held-out check at step {step}: {score.line()}"))
+        if _perfect(best["score"]):
+            raise _Perfect
+
+    def on_step(log, put) -> None:
+        put(LearnProgress("train", log.step, cfg.max_steps, f"Training step {log.step}/{cfg.max_steps}, "
+                          f"loss {log.loss:.4f}"))
         if cancelled():
             raise _Cancelled
+        if log.step % cfg.eval_every == 0 or log.step == cfg.max_steps:
+            checkpoint(log.step, put)
 
-    yield LearnProgress("train", 0, cfg.steps, f"Training on {len(tr_crops)} faces of {trainable} people…")
-    # train() runs to completion in one call; progress is reported per step through its callback.
-    steps_iter = _train_steps(train, tcfg, tr_crops, tr_labels, create("sface", True), old, on_step, logs)
+    features = None
+
+    def work(put) -> None:
+        import torch
+
+        nonlocal features
+        model.to(resolve_device(cfg.device))
+        features = precompute(prefix, crops, next(model.parameters()).device)
+        checkpoint(0, put)
+        train(tcfg, crops[rows], tr_labels, model=model, old_embeddings=old,
+              frozen_features=features[torch.from_numpy(rows)], negatives=tr_negs,
+              callback=lambda log, _m: on_step(log, put))
+
+    n_neg = f", {len(tr_negs)} \"not this person\" statements" if tr_negs else ""
+    yield LearnProgress(
+        "train", 0, cfg.max_steps, f"Training on {len(tr_rows)} faces of {trainable} people{n_neg}…"
+    )
     try:
-        yield from steps_iter
-        trained = steps_iter.result
+        yield from _in_thread(work)
     except _Cancelled:
         yield final("cancelled", result, "cancelled")
         return
+    except _Perfect:
+        pass
     if cancelled():
         yield final("cancelled", result, "cancelled")
         return
+    result.chosen_step = chosen = best["step"]
+    if chosen == 0:
+        if _perfect(best["score"]):
+            why = "nothing to learn: the untouched model already tells your held-out faces apart perfectly"
+        else:
+            why = (f"no training step (checked every {cfg.eval_every} up to {cfg.max_steps}) did better on your "
+                   "held-out faces than the untouched model")
+        yield final("refused", result, f"refused: {why} ({best['score'].line()})")
+        return
+    model.load_state_dict(best["state"])
+    model.eval()
+    trained = f"kept step {chosen} of {cfg.max_steps}"
 
-    yield LearnProgress("export", message="Exporting the new model…")
+    yield LearnProgress("export", message=f"Exporting the new model ({trained})…")
     with tempfile.TemporaryDirectory() as tmp:
         model_id = time.strftime("personal-%Y%m%d-%H%M%S", time.gmtime())
-        exported = export_and_check(trained.model, Path(tmp) / f"{model_id}.onnx", crops[:16])
+        exported = export_and_check(model, Path(tmp) / f"{model_id}.onnx", crops[:16])
         from engine.embed import Embedder
         from training.export import model_spec
 
@@ -234,15 +349,28 @@ def learn_from_corrections(
         gq, gl = crops[train_idx], labels[train_idx]
         result.before = heldout_score(old_embedder.embed(hq), hl, old_embedder.embed(gq), gl)
         result.after = heldout_score(new_embedder.embed(hq), hl, new_embedder.embed(gq), gl)
-        if cfg.lfw and (LFW_ROOT / "pairs.txt").exists():
-            yield LearnProgress("evaluate", message=f"Checking on {cfg.lfw_pairs} LFW pairs…")
-            result.lfw_before = _lfw_accuracy(old_embedder.embed, cfg.lfw_pairs)
-            result.lfw_after = _lfw_accuracy(new_embedder.embed, cfg.lfw_pairs)
         b, a = result.before, result.after
-        numbers = f"before: {b.line()}; after: {a.line()}"
+        numbers = f"{trained}; held-out faces before: {b.line()}; after: {a.line()}"
         if a.accuracy < b.accuracy - cfg.max_drop or a.auc < b.auc - cfg.max_drop:
             yield final("refused", result, f"refused: the new model is worse on your held-out faces ({numbers})")
             return
+        if not cfg.lfw:
+            result.lfw_note = "LFW check off"
+        elif not (LFW_ROOT / "pairs.txt").exists():
+            result.lfw_note = "LFW check skipped (data not found)"
+        else:
+            yield LearnProgress("evaluate", message=f"Checking on {cfg.lfw_pairs} LFW pairs…")
+            lb = result.lfw_before = _lfw_accuracy(old_embedder.embed, cfg.lfw_pairs)
+            la = result.lfw_after = _lfw_accuracy(new_embedder.embed, cfg.lfw_pairs) if lb is not None else None
+            if lb is None or la is None:
+                result.lfw_note = "LFW check skipped (could not be scored)"
+            else:
+                result.lfw_note = f"LFW accuracy {100 * lb:.2f}% before, {100 * la:.2f}% after"
+                if la < lb - cfg.max_drop:
+                    yield final("refused", result, f"refused: the new model is worse on LFW ({result.lfw_note}; "
+                                f"{numbers})")
+                    return
+        numbers = f"{numbers}; {result.lfw_note}"
         if cancelled():
             yield final("cancelled", result, "cancelled")
             return
@@ -263,40 +391,27 @@ def learn_from_corrections(
     yield final("done", result, f"activated {model_id}{resumable} ({numbers})")
 
 
-class _train_steps:
-    """Runs ``train`` on a helper thread and yields a LearnProgress per logged step (the caller's
-    generator stays responsive); ``.result`` holds the TrainResult afterwards."""
+def _in_thread(work) -> Iterator[LearnProgress]:
+    """Runs ``work(put)`` on a helper thread and yields what it puts (so the caller's generator stays
+    responsive); re-raises its exception on the caller's thread."""
+    import queue
 
-    def __init__(self, train_fn, tcfg, crops, labels, model, old, on_step, logs):
-        self.args = (train_fn, tcfg, crops, labels, model, old, on_step)
-        self.logs = logs
-        self.result = None
+    q: queue.Queue = queue.Queue()
+    box: dict = {}
+    done = object()
 
-    def __iter__(self):
-        import queue
+    def run() -> None:
+        try:
+            work(q.put)
+        except BaseException as exc:  # re-raised on the caller's thread
+            box["error"] = exc
+        finally:
+            q.put(done)
 
-        train_fn, tcfg, crops, labels, model, old, on_step = self.args
-        q: queue.Queue = queue.Queue()
-        box: dict = {}
-
-        def cb(log, m) -> None:
-            q.put(log)
-            on_step(log, m)
-
-        def run() -> None:
-            try:
-                box["result"] = train_fn(tcfg, crops, labels, model=model, old_embeddings=old, callback=cb)
-            except BaseException as exc:  # re-raised on the caller's thread
-                box["error"] = exc
-            finally:
-                q.put(None)
-
-        t = threading.Thread(target=run, name="personalise-train", daemon=True)
-        t.start()
-        while (log := q.get()) is not None:
-            yield LearnProgress("train", log.step, tcfg.steps, f"Training step {log.step}/{tcfg.steps}, "
-                                f"loss {log.loss:.4f}")
-        t.join()
-        if "error" in box:
-            raise box["error"]
-        self.result = box["result"]
+    t = threading.Thread(target=run, name="personalise-train", daemon=True)
+    t.start()
+    while (item := q.get()) is not done:
+        yield item
+    t.join()
+    if "error" in box:
+        raise box["error"]
