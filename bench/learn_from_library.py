@@ -1,11 +1,13 @@
 """"Learn from my corrections" on a library built from LFW identities (a stand-in for a user's photos).
 
-Copies up to ``--cap`` images of each person of one people.txt fold who has at least ``--min`` images,
+Copies up to ``--cap`` images of each person of the given people.txt folds who has at least ``--min`` images,
 imports them, then plays the user: each identity's largest group gets the person's name and the
 identity's faces that landed elsewhere are moved there (user corrections). Then runs
 ``training.personalise.learn_from_corrections`` and prints the held-out numbers and the verdict.
 
-    python bench/learn_from_library.py --fold 10 --min 4 --cap 8 --steps 30 --lfw
+    python bench/learn_from_library.py --folds 10 --min 4 --cap 8 --no-lfw
+    python bench/learn_from_library.py --folds 1-4 --min 4 --cap 12 --keep /tmp/lfwlib --build-only
+    facenet-photos --library /tmp/lfwlib/library train --from-library
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from training.data import read_people_folds  # noqa: E402
 from training.personalise import LFW_ROOT, PersonaliseConfig, learn_from_corrections  # noqa: E402
 
 
-def build(base: Path, fold: int, min_images: int, cap: int) -> Library:
+def build(base: Path, folds: list[int], min_images: int, cap: int) -> Library:
     photos = base / "photos"
-    for name, count in read_people_folds(LFW_ROOT)[fold - 1]:
+    people = [pc for f in folds for pc in read_people_folds(LFW_ROOT)[f - 1]]
+    for name, count in people:
         if count < min_images:
             continue
         (photos / name).mkdir(parents=True, exist_ok=True)
@@ -76,17 +79,28 @@ def build(base: Path, fold: int, min_images: int, cap: int) -> Library:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fold", type=int, default=10)
+    ap.add_argument("--folds", default="10", help="people.txt folds whose people make the library, e.g. 1-4")
     ap.add_argument("--min", type=int, default=4, dest="min_images")
     ap.add_argument("--cap", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--max-steps", type=int, default=PersonaliseConfig.max_steps)
+    ap.add_argument("--eval-every", type=int, default=PersonaliseConfig.eval_every)
+    ap.add_argument("--keep", type=Path, help="build the library in this folder and keep it")
+    ap.add_argument("--build-only", action="store_true", help="stop after building (then run the CLI)")
     ap.add_argument("--lr", type=float, default=1e-5)
-    ap.add_argument("--lfw", action="store_true", help="also compare on 300 LFW pairs of fold 10")
+    ap.add_argument("--lfw", action=argparse.BooleanOptionalAction, default=True,
+                    help="the LFW gate on 300 pairs of set 10 (keep fold 10 out of --folds for it)")
     args = ap.parse_args()
+    from training.train import _folds
+
     with tempfile.TemporaryDirectory() as tmp:
-        lib = build(Path(tmp), args.fold, args.min_images, args.cap)
+        base = args.keep or Path(tmp)
+        lib = build(base, _folds(args.folds), args.min_images, args.cap)
+        if args.build_only:
+            lib.close()
+            print(f"library in {base / 'library'}")
+            return
         try:
-            cfg = PersonaliseConfig(steps=args.steps, lr=args.lr, lfw=args.lfw)
+            cfg = PersonaliseConfig(max_steps=args.max_steps, eval_every=args.eval_every, lr=args.lr, lfw=args.lfw)
             last = None
             for last in learn_from_corrections(lib, config=cfg):
                 if last.stage in ("split", "export", "register"):
