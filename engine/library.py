@@ -19,7 +19,7 @@ from .errors import EditError, FacenetPhotosError, ModelError
 from .importer import ImportProgress, run_import
 from .models import BUILTIN, SFACE, ModelSpec, sha256_file
 from .people import recluster
-from .quantize import from_bytes
+from .quantize import from_bytes, storage_error
 from .store.library import LibraryStore, default_library_path
 from .store.schema import (
     BY_SUGGESTION,
@@ -36,6 +36,25 @@ from .store.schema import (
 from .thumbs import thumbnail_path
 
 BUILTIN_EMBEDDER = SFACE.model_id
+# Largest change of a squared distance that 128-byte storage may cause on a registered model's faces
+# (SFace: up to 0.009 on the sample faces, against a verification threshold of about 1.3).
+STORAGE_TOLERANCE = 0.02
+_probe_cache: list[np.ndarray] = []
+
+
+def _probe_faces() -> np.ndarray:
+    """Aligned faces of the bundled sample portraits and their mirror images: real faces to check a
+    new model on without touching the user's photos."""
+    if not _probe_cache:
+        from importlib import resources
+
+        from .pipeline import FaceFinder
+
+        finder = FaceFinder()
+        sample = Path(str(resources.files("resources") / "sample"))
+        crops = [f.crop for p in sorted(sample.glob("*.jpg")) for f in finder.find(p).faces]
+        _probe_cache.append(np.stack(crops + [c[:, ::-1] for c in crops]))
+    return _probe_cache[0]
 
 
 @dataclass(frozen=True)
@@ -198,6 +217,13 @@ class Library:
             out = probe.embed(np.zeros((1, 112, 112, 3), np.uint8))
             if out.shape != (1, 128):
                 raise ModelError(f"{src.name} gives {out.shape[1]}-D embeddings, not 128-D")
+            # The library stores embeddings in 128 bytes: check the new model's real faces fit.
+            biggest, change = storage_error(probe.embed(_probe_faces()))
+            if change > STORAGE_TOLERANCE:
+                raise ModelError(
+                    f"{src.name} does not fit 128-byte storage: components up to {biggest:.2f} (limit 0.5) "
+                    f"move squared distances by up to {change:.3f}"
+                )
         except Exception:
             tmp.unlink(missing_ok=True)
             raise

@@ -6,6 +6,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from engine.errors import ModelError
 
 from conftest import SAMPLE_PEOPLE
 
@@ -244,3 +247,34 @@ def test_recognition_after_upgrade(tmp_path, sample_dir):
 
         with lib.store.session() as s:
             assert s.get(Face, face).model_id == "personal-1"
+
+
+def test_registration_checks_128_byte_storage(library, tmp_path, monkeypatch):
+    """A new model is registered only if its embeddings of real faces survive 128-byte storage: the
+    bundled model passes with room to spare, and a model whose components exceed the int8 range is
+    refused with the reason."""
+    import shutil
+
+    import engine.library as lib_mod
+    from engine.models import SFACE, verified_path
+    from engine.quantize import storage_error
+
+    faces = lib_mod._probe_faces()
+    assert len(faces) == 12  # the six sample portraits and their mirror images
+    biggest, change = storage_error(library.embedder().embed(faces))
+    assert biggest < 0.5 and change < 0.01 < lib_mod.STORAGE_TOLERANCE
+    copy = tmp_path / "m.onnx"
+    shutil.copyfile(verified_path(SFACE), copy)
+    assert library.register_model(copy, "fits") == "fits"
+
+    # a model whose embeddings put most of their length in a few dimensions
+    def peaky(self, x):
+        out = np.zeros((len(x), 128), np.float32)
+        out[:, 0], out[:, 1] = 0.9, np.linspace(-0.4, 0.4, len(x))
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    monkeypatch.setattr(lib_mod.Embedder, "embed", peaky)
+    with pytest.raises(ModelError, match="does not fit 128-byte storage"):
+        library.register_model(copy, "peaky")
+    assert [m["id"] for m in library.models() if m["id"] == "peaky"] == []
+    assert not (library.models_dir / "peaky.onnx").exists()
