@@ -563,16 +563,35 @@ def eval_robustness(
     folds: Annotated[str, typer.Option(help="1-based folds of pairs.txt to use.")] = "1,2,3",
     conditions: Annotated[str | None, typer.Option(help="e.g. jpeg_10,width_40 (default: all).")] = None,
     budget: Annotated[float | None, typer.Option(help="Stop embedding after this many seconds.")] = None,
+    reference: Annotated[Path, typer.Option(help="Our lfw_embeddings.npz from 'eval lfw' (original images; "
+                                                 "reused when present).")] = Path("results/lfw/lfw_embeddings.npz"),
+    baseline: Annotated[str | None, typer.Option(help="Also run this baseline on the same degraded images: "
+                                                      "'dlib' (needs the bench extra).")] = None,
+    baseline_reference: Annotated[Path, typer.Option(help="dlib_lfw.npz from 'eval baseline-dlib' (original "
+                                                          "images; reused when present).")] = Path(
+        ".cache/dlib_lfw.npz"
+    ),
 ) -> None:
     """FaceNet Tables 4/5: accuracy under JPEG quality 10-90 and image widths 120-40 px."""
-    from engine.evaluation.robustness import Condition, run_robustness_eval
+    from engine.evaluation.robustness import BASELINES, Condition, run_robustness_eval
 
+    if baseline is not None and baseline not in BASELINES:
+        _fail(f"unknown baseline {baseline!r} (known: {', '.join(BASELINES)})")
     conds = [Condition.parse(c.strip()) for c in conditions.split(",")] if conditions else None
+
+    def dlib_progress(cond, done: int, total: int, secs: float) -> None:
+        if done % 200 == 0 or done == total:
+            err.print(f"dlib {cond.name}: {done}/{total} new images, {done / max(secs, 1e-9):.1f} img/s",
+                      highlight=False)
+
     res = run_robustness_eval(lfw, out_dir, cache, conditions=conds,
-                              folds=[int(f) - 1 for f in folds.split(",")], time_budget_s=budget)
+                              folds=[int(f) - 1 for f in folds.split(",")], time_budget_s=budget,
+                              reference_embeddings=reference, baseline=baseline,
+                              baseline_reference=baseline_reference, on_baseline_progress=dlib_progress)
     out.print(f"Wrote the robustness table to {out_dir}")
-    if res.get("missing"):
-        err.print(f"[yellow]not finished within the budget: {', '.join(map(str, res['missing']))}[/]")
+    if not res.get("complete", True):
+        left = [*map(str, res.get("missing", [])), *(f"dlib:{m}" for m in res.get("baseline_missing", []))]
+        err.print(f"[yellow]not finished within the budget: {', '.join(left)}; run again to continue[/]")
         raise typer.Exit(3)
 
 

@@ -3,8 +3,10 @@
     python bench/eval_robustness.py                       # folds 1-3, all conditions -> results/robustness/
     python bench/eval_robustness.py --budget 480          # stop starting new conditions after 8 min; rerun to go on
     python bench/eval_robustness.py --conditions jpeg_10,width_40 --folds 1,2,3
+    python bench/eval_robustness.py --baseline dlib --budget 1800   # dlib on the same degraded files too
 
-Per-condition embeddings are cached in .cache/robustness/, so reruns only compute what is missing.
+Per-condition embeddings are cached in .cache/robustness/ (dlib's in .cache/robustness/dlib/, saved as they
+progress), so reruns only compute what is missing.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", default="1,2,3", help="1-based folds of pairs.txt to test on")
     ap.add_argument("--conditions", default="", help="comma-separated, e.g. jpeg_10,width_40 (default: all)")
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: all cores)")
-    ap.add_argument("--budget", type=float, default=None, help="seconds after which no new condition starts")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds after which no new condition starts (dlib: stops and saves)")
+    ap.add_argument("--baseline", choices=["dlib"], default=None,
+                    help="also run face_recognition/dlib on the same degraded files (needs the bench extra)")
+    ap.add_argument("--baseline-reference", type=Path, default=REPO / ".cache" / "dlib_lfw.npz",
+                    help="dlib_lfw.npz of bench/baseline_dlib.py (original images; reused when it matches)")
     args = ap.parse_args(argv)
 
     conds = [Condition.parse(c) for c in args.conditions.split(",") if c] or default_conditions()
@@ -45,10 +52,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {cond.name}: {p.done}/{p.total} {p.rate:.1f} img/s, {odd} not detected", flush=True)
         last[0] = p
 
+    def show_dlib(cond, done: int, total: int, secs: float) -> None:
+        if done % 200 == 0 or done == total:
+            print(f"  dlib {cond.name}: {done}/{total} new images, {done / max(secs, 1e-9):.1f} img/s", flush=True)
+
     res = run_robustness_eval(
         args.lfw, args.out, args.cache, conditions=conds, folds=[int(f) - 1 for f in args.folds.split(",")],
         embed_config=EmbedConfig(threads=args.threads), time_budget_s=args.budget,
         reference_embeddings=args.reference, on_progress=show,
+        baseline=args.baseline, baseline_reference=args.baseline_reference, on_baseline_progress=show_dlib,
     )
     print(res["dataset"]["note"])
     print(f"clean thresholds (other folds): {res['clean_thresholds']}")
@@ -59,8 +71,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {100 * dd['accuracy_mean']:.2f} ± {100 * dd['accuracy_std']:.2f} | "
               f"{100 * fx['accuracy']:.2f} | {100 * fx['val']:.2f} | {fx['far']:.4f} | "
               f"{100 * do['accuracy_mean']:.2f} | {r['not_detected_with_defaults']} {r['detection']} |")
-    if res["missing"]:
-        print(f"not yet embedded (run again): {', '.join(res['missing'])}")
+    if args.baseline:
+        print(f"dlib clean thresholds (other folds): {res['baseline']['clean_thresholds']}")
+        print("| condition | ours acc (k-fold) | dlib acc (k-fold) | dlib acc @ its clean t | dlib acc deg-vs-orig "
+              "| dlib not detected | files |")
+        for name, r in res["conditions"].items():
+            if "dlib" not in r:
+                continue
+            dd, do = r["dlib"]["degraded_vs_degraded"], r["dlib"]["degraded_vs_original"]
+            fx = dd["fixed_clean_threshold"]
+            at_clean = "-" if fx is None else f"{100 * fx['accuracy']:.2f}"
+            ours = r["degraded_vs_degraded"]
+            print(f"| {name} | {100 * ours['accuracy_mean']:.2f} ± {100 * ours['accuracy_std']:.2f} | "
+                  f"{100 * dd['accuracy_mean']:.2f} ± {100 * dd['accuracy_std']:.2f} | "
+                  f"{at_clean} | "
+                  f"{100 * do['accuracy_mean']:.2f} | {r['dlib']['not_detected_with_defaults']} "
+                  f"{r['dlib']['detection']} | {r['dlib']['files_check']} |")
+    if not res["complete"]:
+        if res["missing"]:
+            print(f"not yet embedded (run again): {', '.join(res['missing'])}")
+        if res.get("baseline_missing"):
+            print(f"dlib not yet embedded (run again): {', '.join(res['baseline_missing'])}")
         return 3
     return 0
 

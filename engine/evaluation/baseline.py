@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,10 +64,25 @@ def centre_box(width: int, height: int) -> tuple[int, int, int, int]:
     return (round(top * height), round(right * width), round(bottom * height), round(left * width))
 
 
+def require_face_recognition() -> None:
+    """Raise a ``FacenetPhotosError`` saying how to install the baseline when face_recognition, its models
+    or dlib are missing (face_recognition itself would print a hint and exit the process)."""
+    import importlib.util
+
+    from ..errors import FacenetPhotosError
+
+    absent = [m for m in ("dlib", "face_recognition_models", "face_recognition") if importlib.util.find_spec(m) is None]
+    if absent:
+        raise FacenetPhotosError(
+            f"the dlib baseline needs the optional packages {', '.join(absent)} (not installed): "
+            "pip install -e '.[bench]' && pip install --no-deps face-recognition==1.3.0")
+
+
 class DlibEncoder:
     """face_recognition's HOG detector + ResNet descriptor, with the LFW face choice of the module doc."""
 
     def __init__(self):
+        require_face_recognition()
         import face_recognition
 
         self.fr = face_recognition
@@ -137,10 +152,12 @@ def embed_dlib_cached(
     time_budget_s: float | None = None,
     save_every: int = 200,
     on_progress: Callable[[int, int, float], None] | None = None,
+    files: Mapping[str, Path] | None = None,
 ) -> tuple[DlibEmbeddings, int]:
     """dlib embeddings of ``rel`` (relative to ``img_dir``), continuing the cache file. Returns (the cached
     embeddings in cache order, how many of ``rel`` are still missing). Stops when ``time_budget_s`` has
-    passed; the cache is saved every ``save_every`` images and at the end."""
+    passed; the cache is saved every ``save_every`` images and at the end. ``files``: the file to read for
+    each name of ``rel`` when it is not ``img_dir / name`` (degraded copies); the cache keeps the names."""
     cache = Path(cache)
     have = DlibEmbeddings.load(cache) if cache.exists() else DlibEmbeddings.empty()
     done = set(have.paths)
@@ -174,7 +191,7 @@ def embed_dlib_cached(
     for i, r in enumerate(todo):
         if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
             break
-        o, e, nf, box = enc.encode_lfw(Path(img_dir) / r)
+        o, e, nf, box = enc.encode_lfw(files[r] if files is not None else Path(img_dir) / r)
         paths.append(r)
         outs.append(o)
         new_e.append(e)
