@@ -14,6 +14,10 @@ the pair's people.
 
     python bench/harmonic_upgrade.py --folds 10 --out results/harmonic
     python bench/harmonic_upgrade.py --folds 1-10 --out results/harmonic
+    python bench/harmonic_upgrade.py --folds 1-10 --init v1 --lr 1e-3 --out results/harmonic-finetune
+
+``--init v1`` starts v2's head from v1's instead (v2 is then a fine-tune of v1, the way the app makes
+new models from a user's corrections) to see how far plain fine-tuning drifts from v1's space.
 """
 
 from __future__ import annotations
@@ -64,17 +68,19 @@ def head_embed(model, feats, batch: int = 512) -> np.ndarray:
     return np.concatenate(out)
 
 
-def fresh_head(v1, seed: int, dropout: float):
-    """A copy of v1 whose head is re-initialised at random (the trunk keeps v1's weights). With
-    ``dropout`` > 0 the head's dropout (SFace's own, before the linear layer) is on while training."""
+def fresh_head(v1, seed: int, dropout: float, init: str = "random"):
+    """A copy of v1 whose head is re-initialised at random (``init="random"``; the trunk keeps v1's
+    weights) or keeps v1's head (``init="v1"``: v2 is a fine-tune of v1). With ``dropout`` > 0 the
+    head's dropout (SFace's own, before the linear layer) is on while training."""
     import torch
 
     torch.manual_seed(seed)
     v2 = copy.deepcopy(v1)
-    for m in (v2.bn1, v2.fc, v2.fc_bn):
-        m.reset_parameters()
-    for m in (v2.bn1, v2.fc_bn):
-        m.reset_running_stats()
+    if init == "random":
+        for m in (v2.bn1, v2.fc, v2.fc_bn):
+            m.reset_parameters()
+        for m in (v2.bn1, v2.fc_bn):
+            m.reset_running_stats()
     v2.dropout.p = dropout
     stages = v2.stages()
     # the train loop puts only the trainable stages' modules in train mode: include the dropout
@@ -95,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--miner", default="hard", help="semihard | hard | random (hard: best on fold 10)")
     ap.add_argument("--margin", type=float, default=0.2)
     ap.add_argument("--dropout", type=float, default=0.0, help="head dropout while training (SFace: 0.4)")
+    ap.add_argument("--init", choices=("random", "v1"), default="random",
+                    help="v2's head: random (a new embedding space) or v1's (a fine-tune of v1)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "results" / "harmonic")
     ap.add_argument("--cache", type=Path, default=REPO / ".cache" / "harmonic")
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 miner=args.miner, margin=args.margin,
                 flip=False, seed=f, log_every=args.steps, progress=True,
             )
-            v2 = fresh_head(v1, seed=f, dropout=args.dropout)
+            v2 = fresh_head(v1, seed=f, dropout=args.dropout, init=args.init)
             res = train(cfg, crops[train_idx], labels[train_idx], model=v2,
                         old_embeddings=e1[train_idx] if cfg.harmonic else None,
                         frozen_features=feats[train_idx])
@@ -200,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:>16}: acc {100 * row['accuracy']:.2f} ± {100 * row['accuracy_std']:.2f}  "
               f"VAL@1e-3 {100 * row['val']:.2f}  AUC {row['auc']:.4f}  ({row['minus_v1_v1_points']:+.2f} pts)")
     result = {
-        "what": "v1 = SFace; v2 = SFace trunk (frozen) + randomly initialised head trained on the other 9 "
+        "what": f"v1 = SFace; v2 = SFace trunk (frozen) + head ({args.init} init) trained on the other 9 "
                 "people.txt folds; pairs.txt pairs of the held-out fold(s)",
         "test_folds": test_folds, "config": {k: str(v) for k, v in vars(args).items()},
         "table": table, "runs": runs, "seconds": round(time.perf_counter() - t_all, 1),
@@ -234,7 +242,7 @@ def _plot(runs: list[dict], table: dict, path: Path) -> None:
         for a in axes:
             a.legend(fontsize=7)
     rows = ", ".join(f"{k} {100 * v['accuracy']:.2f}%" for k, v in table.items())
-    fig.suptitle(rows, fontsize=8)
+    fig.suptitle(f"{rows}  (solid: harmonic, dashed: plain; dotted: semi-hard fraction)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
