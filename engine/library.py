@@ -39,6 +39,8 @@ BUILTIN_EMBEDDER = SFACE.model_id
 # Largest change of a squared distance that 128-byte storage may cause on a registered model's faces
 # (SFace: up to 0.009 on the sample faces, against a verification threshold of about 1.3).
 STORAGE_TOLERANCE = 0.02
+# Threads of the embedding network in a library (0: one per core).
+EMBED_THREADS = int(os.environ.get("FACENET_PHOTOS_EMBED_THREADS", "0") or 0)
 _probe_cache: list[np.ndarray] = []
 
 
@@ -155,14 +157,14 @@ class Library:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
-                # Imports decode and detect on worker threads (half the cores) while the network
-                # runs: giving it the other half beats oversubscribing (docs/benchmarks.md).
-                half = max(1, (os.cpu_count() or 2) // 2)
+                # The network is most of an import's work (decode and detect are ~15 %), so it gets
+                # every core; its threads do not spin, so the decode workers still get their turn.
+                threads = EMBED_THREADS or (os.cpu_count() or 2)
                 spec, path = self._active_embedder_spec()
                 if path is None:
-                    self._embedder = Embedder(EmbedConfig(threads=half))
+                    self._embedder = Embedder(EmbedConfig(threads=threads))
                 else:  # a registered model, hash-checked by verified_path
-                    self._embedder = Embedder(EmbedConfig(threads=half), spec=spec, path=path)
+                    self._embedder = Embedder(EmbedConfig(threads=threads), spec=spec, path=path)
             return self._embedder
 
     # -- embedding models -----------------------------------------------------------------------
