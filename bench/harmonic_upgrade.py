@@ -187,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         ev = evaluate_distances(d, same, folds, far_target=1e-3)
         return {"accuracy": ev.accuracy_mean, "accuracy_std": ev.accuracy_std,
                 "stderr": ev.accuracy_std / np.sqrt(len(np.unique(folds))),
+                "accuracy_per_fold": [float(x) for x in ev.accuracy],
                 "val": ev.val_mean, "val_std": ev.val_std, "auc": ev.auc, "threshold": ev.threshold_mean,
                 "pairs": int(len(d))}
 
