@@ -368,7 +368,7 @@ def reembed() -> None:
         with _open() as lib:
             cols = (TextColumn("[bold]Re-embedding"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[note]}"), TimeRemainingColumn())
-            with Progress(*cols, console=err, transient=False) as bar:
+            with Progress(*cols, console=err, transient=True) as bar:
                 task = bar.add_task("re-embed", total=None, note="")
                 for p in re_embed(lib, cancel):
                     last = p
