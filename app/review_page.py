@@ -71,6 +71,8 @@ class ReviewPage(QWidget):
 
         self.learn_btn = QPushButton("Learn from my corrections")
         self.learn_btn.setToolTip("Fine-tune the face model on the people you named and corrected (background job)")
+        # A long status line beside it must wrap, not squeeze the button's label.
+        self.learn_btn.setMinimumWidth(self.learn_btn.sizeHint().width())
         self.learn_status = QLabel("")
         self.learn_status.setObjectName("muted")
         self.learn_status.setWordWrap(True)
