@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", choices=("random", "v1"), default="random",
                     help="v2's head: random (a new embedding space) or v1's (a fine-tune of v1)")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--flip", action="store_true", help="train on mirrored crops too (their features cached)")
     ap.add_argument("--out", type=Path, default=REPO / "results" / "harmonic")
     ap.add_argument("--cache", type=Path, default=REPO / ".cache" / "harmonic")
     args = ap.parse_args(argv)
@@ -135,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     feats = trunk_features(v1, crops, args.cache / f"sface-conv14-{len(crops)}.npy")
     print(f"trunk features for {len(crops)} crops in {time.perf_counter() - t0:.0f} s")
     e1 = head_embed(v1, feats)
+    if args.flip:
+        feats_f = trunk_features(v1, np.ascontiguousarray(crops[:, :, ::-1]),
+                                 args.cache / f"sface-conv14-{len(crops)}-mirrored.npy")
+        e1_f = head_embed(v1, feats_f)
 
     pairs = lfw_pairs(keys, read_pairs(args.lfw))
     # pairs.txt set i holds the people of people.txt fold i (checked in docs/training.md).
@@ -159,9 +164,13 @@ def main(argv: list[str] | None = None) -> int:
                 flip=False, seed=f, log_every=args.steps, progress=True,
             )
             v2 = fresh_head(v1, seed=f, dropout=args.dropout, init=args.init)
-            res = train(cfg, crops[train_idx], labels[train_idx], model=v2,
-                        old_embeddings=e1[train_idx] if cfg.harmonic else None,
-                        frozen_features=feats[train_idx])
+            tr_feats, tr_labels, tr_old = feats[train_idx], labels[train_idx], e1[train_idx]
+            if args.flip:  # each crop and its mirror image, with v1's embedding of each
+                tr_feats = torch.cat([tr_feats, feats_f[train_idx]])
+                tr_labels = np.concatenate([tr_labels, tr_labels])
+                tr_old = np.concatenate([tr_old, e1_f[train_idx]])
+            res = train(cfg, np.zeros((len(tr_labels), 112, 112, 3), np.uint8), tr_labels, model=v2,
+                        old_embeddings=tr_old if cfg.harmonic else None, frozen_features=tr_feats)
             e2 = head_embed(res.model, feats)
             dist[f"{name} v2-v2"][sel] = ((e2[pairs.i1[sel]] - e2[pairs.i2[sel]]) ** 2).sum(1)
             dist[f"{name} v1-v2"][sel] = ((e1[pairs.i1[sel]] - e2[pairs.i2[sel]]) ** 2).sum(1)
