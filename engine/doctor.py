@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 
 from .errors import ModelError
+from .library import set_active_embedder
 from .models import BUILTIN, SFACE, sha256_file, verified_path
 from .store.library import LibraryStore
 from .store.schema import DONE, MISSING, PENDING, Face, ModelRecord, Person, Photo
@@ -122,9 +123,8 @@ def _check_registered_models(store: LibraryStore, s, r: DoctorReport, repair: bo
         r.problems.append(problem)
         if not (repair and m.active and m.kind == "embedder"):
             continue
-        # The same switch as Library.activate_model(SFACE.model_id), without loading the network here.
-        for row in s.scalars(select(ModelRecord).where(ModelRecord.kind == "embedder")):
-            row.active = row.id == SFACE.model_id
+        # Library.activate_model's switch, without loading the network here.
+        set_active_embedder(s, SFACE.model_id)
         s.flush()
         stale = s.scalar(select(func.count(Face.id)).where(Face.model_id == m.id)) or 0
         r.repaired.append(

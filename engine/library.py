@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -41,22 +42,32 @@ BUILTIN_EMBEDDER = SFACE.model_id
 STORAGE_TOLERANCE = 0.02
 # Threads of the embedding network in a library (0: one per core).
 EMBED_THREADS = int(os.environ.get("FACENET_PHOTOS_EMBED_THREADS", "0") or 0)
-_probe_cache: list[np.ndarray] = []
 
 
+@lru_cache(maxsize=1)
 def _probe_faces() -> np.ndarray:
     """Aligned faces of the bundled sample portraits and their mirror images: real faces to check a
     new model on without touching the user's photos."""
-    if not _probe_cache:
-        from importlib import resources
+    from importlib import resources
 
-        from .pipeline import FaceFinder
+    from .pipeline import FaceFinder
 
-        finder = FaceFinder()
-        sample = Path(str(resources.files("resources") / "sample"))
-        crops = [f.crop for p in sorted(sample.glob("*.jpg")) for f in finder.find(p).faces]
-        _probe_cache.append(np.stack(crops + [c[:, ::-1] for c in crops]))
-    return _probe_cache[0]
+    finder = FaceFinder()
+    sample = Path(str(resources.files("resources") / "sample"))
+    crops = [f.crop for p in sorted(sample.glob("*.jpg")) for f in finder.find(p).faces]
+    return np.stack(crops + [c[:, ::-1] for c in crops])
+
+
+def set_active_embedder(session, model_id: str) -> None:
+    """Mark ``model_id`` as the one active embedder in the models table (no file check here)."""
+    for row in session.scalars(select(ModelRecord).where(ModelRecord.kind == "embedder")):
+        row.active = row.id == model_id
+
+
+def _network_threads() -> int:
+    # The network is most of an import's work (decode and detect are ~15 %), so it gets every
+    # core; its threads do not spin, so the decode workers still get their turn.
+    return EMBED_THREADS or (os.cpu_count() or 2)
 
 
 @dataclass(frozen=True)
@@ -157,14 +168,11 @@ class Library:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
-                # The network is most of an import's work (decode and detect are ~15 %), so it gets
-                # every core; its threads do not spin, so the decode workers still get their turn.
-                threads = EMBED_THREADS or (os.cpu_count() or 2)
                 spec, path = self._active_embedder_spec()
                 if path is None:
-                    self._embedder = Embedder(EmbedConfig(threads=threads))
+                    self._embedder = Embedder(EmbedConfig(threads=_network_threads()))
                 else:  # a registered model, hash-checked by verified_path
-                    self._embedder = Embedder(EmbedConfig(threads=threads), spec=spec, path=path)
+                    self._embedder = Embedder(EmbedConfig(threads=_network_threads()), spec=spec, path=path)
             return self._embedder
 
     # -- embedding models -----------------------------------------------------------------------
@@ -248,17 +256,15 @@ class Library:
             if m is None or m.kind != "embedder":
                 raise ModelError(f"no embedding model {model_id!r} in this library")
             spec = BUILTIN.get(m.id) or ModelSpec(m.id, m.filename, "embedder", m.sha256, m.dim or 128, 112)
-        half = max(1, (os.cpu_count() or 2) // 2)
         path = None if m.id in BUILTIN else self.models_dir / spec.filename
         if path is not None:  # always re-hash here: the loader caches files it checked before
             if not path.is_file():
                 raise ModelError(f"model file not found: {path}")
             if sha256_file(path) != spec.sha256:
                 raise ModelError(f"model file {path.name} has the wrong checksum; refusing to load it")
-        candidate = Embedder(EmbedConfig(threads=half), spec=spec, path=path)
+        candidate = Embedder(EmbedConfig(threads=_network_threads()), spec=spec, path=path)
         with self._embedder_lock, self.store.transaction() as s:
-            for row in s.scalars(select(ModelRecord).where(ModelRecord.kind == "embedder")):
-                row.active = row.id == model_id
+            set_active_embedder(s, model_id)
             self._embedder = candidate
 
     # -- settings ----------------------------------------------------------------------------
