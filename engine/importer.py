@@ -34,8 +34,25 @@ from .store.schema import DONE, FAILED, MISSING, Face, ImportRun, Photo, utcnow
 from .thumbs import write_thumbnail
 
 
+class ProgressRate:
+    """``rate`` and ``eta`` of a progress record with ``done``, ``total`` and ``elapsed`` seconds."""
+
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        r = self.rate
+        return (self.total - self.done) / r if r > 0 and self.total else None
+
+
 @dataclass
-class ImportProgress:
+class ImportProgress(ProgressRate):
     stage: str  # scan | analyse | recognise | cluster | done | cancelled
     done: int = 0
     total: int = 0
@@ -49,15 +66,6 @@ class ImportProgress:
     new_face_ids: list[int] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     import_id: int | None = None
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float | None:
-        r = self.rate
-        return (self.total - self.done) / r if r > 0 and self.total else None
 
 
 @dataclass

@@ -18,13 +18,14 @@ from pathlib import Path
 from sqlalchemy import or_, select
 
 from .errors import FacenetPhotosError
+from .importer import ProgressRate
 from .quantize import to_bytes
 from .store.schema import Face, Photo
 from .training_data import FaceRef, photo_crops
 
 
 @dataclass
-class ReEmbedProgress:
+class ReEmbedProgress(ProgressRate):
     stage: str  # re-embed | done | cancelled
     done: int = 0  # faces
     total: int = 0
@@ -33,15 +34,6 @@ class ReEmbedProgress:
     model_id: str = ""
     current: str = ""
     failures: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float | None:
-        r = self.rate
-        return (self.total - self.done) / r if r > 0 and self.total else None
 
 
 def stale_face_count(lib) -> int:
