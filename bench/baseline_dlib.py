@@ -28,7 +28,7 @@ DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.evaluation.baseline import run_dlib_baseline
+    from evals.baseline import run_dlib_baseline
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)

@@ -37,7 +37,7 @@ CENTROID_DROP = 0.04
 
 def centre_landmarks(h: int, w: int, face_px: float = 60.0) -> np.ndarray:
     """Template landmarks scaled to a ``face_px`` wide face, centred in an h x w image."""
-    from engine.align import TEMPLATE_112
+    from engine.pipeline.align import TEMPLATE_112
 
     s = face_px / TEMPLATE_FACE_WIDTH
     pts = (TEMPLATE_112 - TEMPLATE_112.mean(0)) * s
@@ -58,10 +58,10 @@ def pick_central(dets, h: int, w: int):
 def make_cache(lfw_dir: Path = DEFAULT_LFW, out: Path = DEFAULT_CACHE, chunk: int = 512) -> Path:
     import cv2
 
-    from engine.align import align_face
-    from engine.detect import FaceDetector
-    from engine.embed import Embedder
-    from engine.models import SFACE
+    from engine.models.registry import SFACE
+    from engine.pipeline.align import align_face
+    from engine.pipeline.detect import FaceDetector
+    from engine.pipeline.embed import Embedder
 
     files = sorted(lfw_dir.glob("*/*.jpg"))
     if not files:
@@ -116,7 +116,7 @@ GRID = [round(0.80 + 0.05 * i, 2) for i in range(11)]  # squared L2 thresholds 0
 
 
 def _row(method: str, param: str, labels: np.ndarray, truth: np.ndarray, seconds: float) -> dict:
-    from engine.metrics import cluster_scores
+    from evals.metrics import cluster_scores
 
     s = cluster_scores(labels, truth)
     return {"method": method, "param": param, "seconds": seconds, **s.as_dict()}
@@ -124,7 +124,7 @@ def _row(method: str, param: str, labels: np.ndarray, truth: np.ndarray, seconds
 
 def sweep(emb: np.ndarray, names: np.ndarray, quick: bool = False, grid=GRID, log=print) -> list[dict]:
     """Every method over the threshold grid on one set of faces (each image its own photo)."""
-    from engine.cluster import cluster_faces
+    from engine.grouping.cluster import cluster_faces
 
     rows: list[dict] = []
 

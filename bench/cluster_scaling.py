@@ -170,8 +170,8 @@ def _peak_mb() -> float:
 
 
 def worker(data: Path, method: str, threshold: float, k: int) -> dict:
-    from engine.cluster import cluster_faces, knn
-    from engine.metrics import cluster_scores
+    from engine.grouping.cluster import cluster_faces, knn
+    from evals.metrics import cluster_scores
 
     z = np.load(data)
     x, y, photos = z["x"], z["y"], z["photos"]

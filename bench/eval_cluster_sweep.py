@@ -23,7 +23,7 @@ if str(REPO) not in sys.path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.evaluation.clustering import SWEEP, run_cluster_sweep
+    from evals.clustering import SWEEP, run_cluster_sweep
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--embeddings", type=Path, default=REPO / ".cache" / "lfw_embeddings.npz")

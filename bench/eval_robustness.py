@@ -24,7 +24,7 @@ DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
 
 def main(argv: list[str] | None = None) -> int:
     from engine.config import EmbedConfig
-    from engine.evaluation.robustness import Condition, default_conditions, run_robustness_eval
+    from evals.robustness import Condition, default_conditions, run_robustness_eval
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)

@@ -23,7 +23,7 @@ DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.evaluation.storage import run_storage_eval
+    from evals.storage import run_storage_eval
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)

@@ -119,8 +119,8 @@ def make_photo_folder(dest: Path, n: int) -> tuple[Path, str]:
 
 
 def bench_import(n_photos: int) -> dict:
-    from app.main_window import MainWindow
-    from engine.library import Library
+    from app.gui.main_window import MainWindow
+    from engine.services.library import Library
 
     tmp = Path(tempfile.mkdtemp(prefix="gui-bench-import-"))
     try:
@@ -169,9 +169,9 @@ def build_synthetic_library(root: Path, n_people: int, n_faces: int, big_person:
     import numpy as np
     from sqlalchemy import insert
 
-    from engine.library import Library
+    from engine.services.library import Library
     from engine.store.schema import Face, Person, Photo
-    from engine.thumbs import thumbnail_path
+    from engine.store.thumbs import thumbnail_path
 
     t0 = time.monotonic()
     rng = np.random.default_rng(seed)
@@ -244,8 +244,8 @@ def scroll_through(view, meter: StallMeter, seconds: float = 6.0) -> dict:
 
 
 def bench_big(n_people: int, n_faces: int, big_person: int) -> dict:
-    from app.main_window import MainWindow
-    from engine.library import Library
+    from app.gui.main_window import MainWindow
+    from engine.services.library import Library
 
     tmp = Path(tempfile.mkdtemp(prefix="gui-bench-big-"))
     try:

@@ -71,7 +71,7 @@ def lfw_name(path: str) -> str:
 
 
 def name_people(lib_path: Path, how_many: int) -> list[str]:
-    from engine.library import Library
+    from engine.services.library import Library
 
     named = []
     with Library(lib_path) as lib:
@@ -128,8 +128,8 @@ def main() -> int:
     named = name_people(lib_path, 14)
     print(f"named {len(named)} people: {', '.join(named)}", flush=True)
 
-    from app.main_window import MainWindow
-    from engine.library import Library
+    from app.gui.main_window import MainWindow
+    from engine.services.library import Library
 
     app = QApplication.instance() or QApplication([])
     app.setStyle("Fusion")

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from engine.evaluation.protocol import evaluate_distances
+    from evals.protocol import evaluate_distances
     from training.data import load_lfw_fold, read_pairs
     from training.evaluate import lfw_pairs
     from training.models.sface_torch import load_sface

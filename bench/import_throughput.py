@@ -42,7 +42,7 @@ BASELINE_ALL_FACES = True
 
 
 def sample_images(lfw_root: Path, n: int, seed: int) -> list[Path]:
-    from engine.evaluation.lfw import images_dir
+    from evals.lfw import images_dir
 
     files = sorted(images_dir(lfw_root).glob("*/*.jpg"))
     if len(files) < n:
@@ -62,7 +62,7 @@ class Baseline:
     def __init__(self):
         import cv2
 
-        from engine.models import SFACE, YUNET, verified_path
+        from engine.models.registry import SFACE, YUNET, verified_path
 
         self.cv2 = cv2
         self.det = cv2.FaceDetectorYN.create(str(verified_path(YUNET)), "", (320, 320), 0.6, 0.3, 5000)
@@ -90,8 +90,8 @@ class Baseline:
 
 def run_pipeline(paths: list[Path], threads: int) -> tuple[float, int]:
     from engine.config import EmbedConfig
-    from engine.embed import Embedder
-    from engine.pipeline import FaceFinder
+    from engine.pipeline.embed import Embedder
+    from engine.pipeline.faces import FaceFinder
 
     finder, emb = FaceFinder(), Embedder(EmbedConfig(threads=threads))
     for p in paths[:5]:  # warm-up
@@ -113,9 +113,9 @@ def run_pipeline(paths: list[Path], threads: int) -> tuple[float, int]:
 def run_library(folder: Path, threads: int, mode: str) -> tuple[float, float, int]:
     """(seconds until every photo is committed, seconds end to end, faces)."""
     from engine.config import EmbedConfig, ImportConfig
-    from engine.embed import Embedder
-    from engine.importer import run_import
-    from engine.library import Library
+    from engine.pipeline.embed import Embedder
+    from engine.services.importer import run_import
+    from engine.services.library import Library
 
     Embedder()  # model folding is cached per process: keep it out of the clock
     with tempfile.TemporaryDirectory(prefix="lib-") as tmp:
@@ -147,9 +147,9 @@ def decode_bench(src: Path, tmp: Path, repeat: int, noise: float) -> tuple[list[
     from PIL import Image
 
     from engine.config import DetectConfig
-    from engine.detect import FaceDetector
-    from engine.imageio import decode
-    from engine.pipeline import FaceFinder
+    from engine.pipeline.decode import decode
+    from engine.pipeline.detect import FaceDetector
+    from engine.pipeline.faces import FaceFinder
 
     big = tmp / "12mp.jpg"
     img = Image.open(src).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
@@ -194,7 +194,7 @@ def decode_bench(src: Path, tmp: Path, repeat: int, noise: float) -> tuple[list[
 
     cases = [
         ("decode only: PIL full 12 MP", decode_only_full),
-        ("decode only: reduced-scale JPEG (`engine.imageio.decode`, max side 1280)", decode_only_reduced),
+        ("decode only: reduced-scale JPEG (`engine.pipeline.decode.decode`, max side 1280)", decode_only_reduced),
         ("cv2.imread full + YuNet at full 4000x3000 (what the plain loop does)", full_cv2_no_resize),
         ("cv2.imread full + resize to 1280 + YuNet", full_cv2),
         ("PIL full decode + resize to 1280 + YuNet", full_pil),

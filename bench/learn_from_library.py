@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.library import Library  # noqa: E402
+from engine.services.library import Library  # noqa: E402
 from training.data import read_people_folds  # noqa: E402
 from training.personalise import LFW_ROOT, PersonaliseConfig, learn_from_corrections  # noqa: E402
 

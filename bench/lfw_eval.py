@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from engine.config import EmbedConfig
-    from engine.evaluation import run_lfw_eval
+    from evals import run_lfw_eval
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="folder with pairs.txt and images/")

@@ -40,7 +40,7 @@ def sample_dir(tmp_path) -> Path:
 
 @pytest.fixture
 def library(tmp_path):
-    from engine.library import Library
+    from engine.services.library import Library
 
     lib = Library(tmp_path / "library")
     yield lib
@@ -50,7 +50,7 @@ def library(tmp_path):
 @pytest.fixture(scope="session")
 def _imported_template(tmp_path_factory):
     """One import of the sample, copied for each test that needs it (saves ~2 s per test)."""
-    from engine.library import Library
+    from engine.services.library import Library
 
     base = tmp_path_factory.mktemp("imported")
     photos = base / "photos"
@@ -64,7 +64,7 @@ def _imported_template(tmp_path_factory):
 @pytest.fixture
 def imported(tmp_path, _imported_template):
     """A library holding the six sample portraits, with its photos folder at the same relative place."""
-    from engine.library import Library
+    from engine.services.library import Library
 
     # Photo paths are absolute, so keep using the template's photos folder (read-only use).
     shutil.copytree(_imported_template / "library", tmp_path / "library", ignore=shutil.ignore_patterns(".lock"))

@@ -94,7 +94,7 @@ UNPRIVILEGED = 65534  # "nobody" on most systems
 
 def _unreadable_file_scenario(work: Path) -> dict:
     """Import a folder holding one photo that cannot be read; the failure reasons it reports."""
-    from engine.library import Library
+    from engine.services.library import Library
 
     d = work / "locked"
     d.mkdir()
@@ -108,7 +108,7 @@ def _unreadable_file_scenario(work: Path) -> dict:
 def _read_only_library_scenario(work: Path) -> dict:
     """Open a library in a read-only folder; the error it raises, if any."""
     from engine.errors import LibraryError
-    from engine.library import Library
+    from engine.services.library import Library
 
     ro = work / "ro"
     ro.mkdir()

@@ -67,7 +67,7 @@ def test_cli_verify():
 
 
 def test_library_in_use(tmp_path):
-    from engine.library import Library
+    from engine.services.library import Library
 
     with Library(tmp_path / "lib"):
         r = fp("people", lib=tmp_path / "lib", check=3)
@@ -77,8 +77,8 @@ def test_library_in_use(tmp_path):
 def test_cli_doctor_reports_broken_models(tmp_path):
     import shutil
 
-    from engine.library import Library
-    from engine.models import SFACE, verified_path
+    from engine.models.registry import SFACE, verified_path
+    from engine.services.library import Library
 
     lib = tmp_path / "lib"
     copy = tmp_path / "personal.onnx"
@@ -103,8 +103,8 @@ def test_cli_activate_model_and_reembed(tmp_path, sample_dir):
     model, people and names stay, and a second run has nothing left to do."""
     import shutil
 
-    from engine.library import Library
-    from engine.models import SFACE, verified_path
+    from engine.models.registry import SFACE, verified_path
+    from engine.services.library import Library
 
     lib = tmp_path / "lib"
     fp("import", sample_dir, lib=lib, check=0)

@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cluster import METHODS, cluster_faces, knn
-from engine.metrics import cluster_scores
+from engine.grouping.cluster import METHODS, cluster_faces, knn
+from evals.metrics import cluster_scores
 
 ATT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "att_faces"
 
@@ -50,7 +50,7 @@ def test_average_equals_full_matrix_average_linkage():
 
 
 def test_approximate_graph_for_large_inputs(monkeypatch):
-    import engine.cluster as cluster_mod
+    import engine.grouping.cluster as cluster_mod
 
     monkeypatch.setattr(cluster_mod, "EXACT_KNN_MAX", 100)  # force the IVF graph on a small input
     x, y = _blobs(100, 12, sigma=0.05, seed=6)
@@ -172,9 +172,9 @@ def att_embeddings():
         pytest.skip(f"AT&T faces not found at {ATT_DIR} (the shared data folder is absent)")
     import cv2
 
-    from engine.align import TEMPLATE_112, align_face
-    from engine.detect import FaceDetector
-    from engine.embed import Embedder
+    from engine.pipeline.align import TEMPLATE_112, align_face
+    from engine.pipeline.detect import FaceDetector
+    from engine.pipeline.embed import Embedder
 
     det, emb = FaceDetector(), Embedder()
     crops, people = [], []

@@ -1,4 +1,4 @@
-"""The FaceNet pair-verification protocol (engine.evaluation) on cases with known answers, and LFW parsing."""
+"""The FaceNet pair-verification protocol (evals) on cases with known answers, and LFW parsing."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.evaluation import evaluate_distances, evaluate_pairs, parse_pairs, parse_people, roc_curve
-from engine.evaluation.lfw import image_relpath, pair_images
-from engine.evaluation.protocol import best_accuracy_threshold, fold_ids, threshold_for_far
+from evals import evaluate_distances, evaluate_pairs, parse_pairs, parse_people, roc_curve
+from evals.lfw import image_relpath, pair_images
+from evals.protocol import best_accuracy_threshold, fold_ids, threshold_for_far
 
 LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw"
 
@@ -62,7 +62,7 @@ def test_decision_is_distance_at_most_threshold():
     d = np.array([0.2, 0.5, 0.5, 0.9])
     s = np.array([True, True, False, False])
     # t = 0.5 accepts both pairs at 0.5: accuracy 3/4; t just below 0.5 also 3/4, just above 0.9 2/4.
-    from engine.evaluation.protocol import accuracy_curve
+    from evals.protocol import accuracy_curve
 
     acc = accuracy_curve(d, s, np.array([0.4995, 0.5, 0.9]))
     np.testing.assert_allclose(acc, [0.75, 0.75, 0.5])
@@ -154,7 +154,7 @@ def test_parse_people_tiny_files(tmp_path):
 def test_image_without_face_falls_back_to_template(tmp_path):
     from PIL import Image
 
-    from engine.evaluation import embed_lfw_images
+    from evals import embed_lfw_images
 
     path = tmp_path / "blank.jpg"
     Image.new("RGB", (150, 150), (128, 128, 128)).save(path)
@@ -168,9 +168,9 @@ def test_image_without_face_falls_back_to_template(tmp_path):
 @pytest.mark.lfw
 @pytest.mark.skipif(not (LFW / "pairs.txt").is_file(), reason=f"LFW data set not found at {LFW}")
 def test_lfw_matched_pairs_are_closer():
-    from engine.evaluation import embed_lfw
-    from engine.evaluation.lfw import images_dir, pair_arrays
-    from engine.evaluation.protocol import squared_l2
+    from evals import embed_lfw
+    from evals.lfw import images_dir, pair_arrays
+    from evals.protocol import squared_l2
 
     pairs = parse_pairs(LFW / "pairs.txt")
     assert len(pairs) == 6000 and sum(p.same for p in pairs) == 3000
@@ -188,8 +188,8 @@ def test_lfw_matched_pairs_are_closer():
 def test_run_lfw_eval_writes_result_and_roc(tmp_path):
     import json
 
-    from engine.evaluation import run_lfw_eval
-    from engine.evaluation.lfw import images_dir
+    from evals import run_lfw_eval
+    from evals.lfw import images_dir
 
     pairs = parse_pairs(LFW / "pairs.txt")
     chosen = pairs[0:2] + pairs[300:302] + pairs[600:602] + pairs[900:902]  # 2 folds x (2 matched + 2 mismatched)

@@ -1,4 +1,4 @@
-"""Pure parts of the paper-style tables (engine.evaluation.robustness / storage / clustering / baseline):
+"""Pure parts of the paper-style tables (evals.robustness / storage / clustering / baseline):
 degradations, storage variants on synthetic embeddings, sweep output structure. No models, no timing."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.evaluation import evaluate_distances, squared_l2
-from engine.evaluation.baseline import CENTRE_BOX, centre_box, nearest_centre_box
-from engine.evaluation.clustering import best_row, threshold_sweep
-from engine.evaluation.robustness import (
+from evals import evaluate_distances, squared_l2
+from evals.baseline import CENTRE_BOX, centre_box, nearest_centre_box
+from evals.clustering import best_row, threshold_sweep
+from evals.robustness import (
     JPEG_QUALITIES,
     WIDTHS,
     Condition,
@@ -25,7 +25,7 @@ from engine.evaluation.robustness import (
     jpeg_quality_estimate,
     jpeg_reencode,
 )
-from engine.evaluation.storage import (
+from evals.storage import (
     evaluate_per_fold_transform,
     evaluate_storage,
     fit_pca,

@@ -18,8 +18,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QTimer, QUrl  # 
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLineEdit  # noqa: E402
 
-import app.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt call: see that module)
-from engine.library import Library  # noqa: E402
+import app.gui.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt call: see that module)
+from engine.services.library import Library  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample"
 WAIT = 30_000  # ms; imports and edits normally take well under a few seconds
@@ -47,7 +47,7 @@ def empty_lib(tmp_path):
 
 
 def _open_window(qtbot, library):
-    from app.main_window import MainWindow
+    from app.gui.main_window import MainWindow
 
     threads_before = {t.ident for t in threading.enumerate()}
     w = MainWindow(library, owns_library=False)
@@ -355,7 +355,7 @@ def test_review_answers_with_y_and_n(qtbot, tmp_path):
         qtbot.waitUntil(lambda: not page.card.isVisible() and page.empty.isVisible(), timeout=WAIT)
         assert library.review_queue() == []
         # Without the training package's entry point the button says so instead of failing.
-        from app.learning import find_learner
+        from app.gui.learning import find_learner
 
         qtbot.waitUntil(lambda: page.learn_status.text() != "Checking whether learning is available…",
                         timeout=WAIT)
@@ -392,9 +392,9 @@ def test_closing_during_an_import_cancels_and_loses_nothing(qtbot, empty_lib, tm
 def test_faces_grid_loads_only_what_is_on_screen(qtbot):
     from PySide6.QtCore import QObject, Signal
 
-    from app.models import FacesModel
-    from app.widgets import FacesView
-    from engine.library import FaceInfo
+    from app.gui.models import FacesModel
+    from app.gui.widgets import FacesView
+    from engine.services.library import FaceInfo
 
     class CountingThumbs(QObject):
         ready = Signal(int)
@@ -469,8 +469,8 @@ def test_switching_library_from_settings(qtbot, window, tmp_path):
 
 
 def test_main_opens_the_window_and_remembers_the_library(qtbot, tmp_path, monkeypatch):
-    from app.main import main
-    from app.main_window import MainWindow
+    from app.gui.main import main
+    from app.gui.main_window import MainWindow
 
     ini = tmp_path / "gui.ini"
     monkeypatch.setenv("FACENET_PHOTOS_GUI_SETTINGS", str(ini))
@@ -496,7 +496,7 @@ def test_main_opens_the_window_and_remembers_the_library(qtbot, tmp_path, monkey
 def test_main_refuses_a_library_in_use(qtbot, lib, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from app.main import main
+    from app.gui.main import main
 
     shown = []
     monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: shown.append(a[1:3]))

@@ -1,4 +1,4 @@
-"""engine.gui_support: incremental import, threshold preview, folder summary."""
+"""engine.services.overview: incremental import, threshold preview, folder summary."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.gui_support import (
+from engine.services.library import Library
+from engine.services.overview import (
     _batch_sizes,
     count_people,
     folder_summary,
@@ -17,7 +18,6 @@ from engine.gui_support import (
     load_cluster_input,
     sidebar_counts,
 )
-from engine.library import Library
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample"
 

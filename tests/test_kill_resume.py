@@ -17,7 +17,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from engine.config import ImportConfig
-from engine.library import Library
+from engine.services.library import Library
 from engine.store.schema import Face, Photo
 
 from conftest import ROOT, SAMPLE
@@ -27,7 +27,7 @@ CFG = ImportConfig(commit_every=2)
 IMPORT = """
 import sys
 from engine.config import ImportConfig
-from engine.library import Library
+from engine.services.library import Library
 lib = Library(sys.argv[1])
 for p in lib.import_paths([sys.argv[2]], ImportConfig(commit_every=2)):
     print(p.stage, p.done, flush=True)

@@ -24,7 +24,7 @@ def name_people(lib) -> dict[str, int]:
 
 
 def test_library_examples(imported):
-    from engine.training_data import library_examples
+    from engine.pipeline.crops import library_examples
 
     lib = imported
     ids = name_people(lib)
@@ -54,7 +54,7 @@ def test_library_examples(imported):
 def test_library_examples_bring_the_faces_taken_from_a_person(imported):
     """A face the user took away from a named person is in no named person, yet its crop comes back
     (label -1, after the labelled faces) with the statement, so that training can push it away."""
-    from engine.training_data import library_examples
+    from engine.pipeline.crops import library_examples
 
     lib = imported
     ids = name_people(lib)
@@ -73,8 +73,8 @@ def test_library_examples_bring_the_faces_taken_from_a_person(imported):
 
 
 def test_library_examples_skip_vanished_photos(tmp_path, sample_dir):
-    from engine.library import Library
-    from engine.training_data import library_examples
+    from engine.pipeline.crops import library_examples
+    from engine.services.library import Library
 
     with Library(tmp_path / "lib") as lib:
         for _ in lib.import_paths([sample_dir]):
@@ -103,7 +103,7 @@ def _snapshot(lib):
 
 def _new_model_file(tmp_path) -> Path:
     """A stand-in for a trained model: a copy of the bundled embedder under another name."""
-    from engine.models import SFACE, models_dir
+    from engine.models.registry import SFACE, models_dir
 
     dst = tmp_path / "personal.onnx"
     shutil.copyfile(models_dir() / SFACE.filename, dst)
@@ -111,7 +111,7 @@ def _new_model_file(tmp_path) -> Path:
 
 
 def test_register_activate_and_re_embed_keep_people(imported, tmp_path):
-    from engine.model_upgrade import re_embed, stale_face_count
+    from engine.services.reembed import re_embed, stale_face_count
 
     lib = imported
     ids = name_people(lib)
@@ -144,7 +144,7 @@ def test_register_activate_and_re_embed_keep_people(imported, tmp_path):
     assert (people2, faces2, cons2) == (people, faces, cons)
 
     # A fresh open of the library loads the active model, hash-checked.
-    from engine.library import Library
+    from engine.services.library import Library
 
     lib.close()
     with Library(lib.root) as again:
@@ -177,8 +177,8 @@ def test_model_files_are_checked(library, tmp_path):
 def test_doctor_checks_registered_models(imported, tmp_path):
     from sqlalchemy import update
 
-    from engine.model_upgrade import stale_face_count
-    from engine.models import SFACE
+    from engine.models.registry import SFACE
+    from engine.services.reembed import stale_face_count
     from engine.store.schema import Face
 
     lib = imported
@@ -225,8 +225,8 @@ def test_doctor_checks_registered_models(imported, tmp_path):
     assert not any("active face model" in x for x in rep.repaired)
 
 def test_recognition_after_upgrade(tmp_path, sample_dir):
-    from engine.library import Library
-    from engine.model_upgrade import re_embed
+    from engine.services.library import Library
+    from engine.services.reembed import re_embed
 
     later = tmp_path / "later"
     later.mkdir()
@@ -255,9 +255,9 @@ def test_registration_checks_128_byte_storage(library, tmp_path, monkeypatch):
     refused with the reason."""
     import shutil
 
-    import engine.library as lib_mod
-    from engine.models import SFACE, verified_path
-    from engine.quantize import storage_error
+    import engine.services.library as lib_mod
+    from engine.models.quantize import storage_error
+    from engine.models.registry import SFACE, verified_path
 
     faces = lib_mod._probe_faces()
     assert len(faces) == 12  # the six sample portraits and their mirror images

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from engine.metrics import bcubed, cluster_scores, contingency, n_clusters, pairwise
+from evals.metrics import bcubed, cluster_scores, contingency, n_clusters, pairwise
 
 
 def _bcubed_slow(pred, truth):

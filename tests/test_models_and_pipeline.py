@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.embed import Embedder
 from engine.errors import ModelError
-from engine.models import SFACE, YUNET, fold_constants, models_dir, verified_path
-from engine.pipeline import FaceFinder
-from engine.quantize import dequantize, from_bytes, quantize, to_bytes
+from engine.models.quantize import dequantize, from_bytes, quantize, to_bytes
+from engine.models.registry import SFACE, YUNET, fold_constants, models_dir, verified_path
+from engine.pipeline.embed import Embedder
+from engine.pipeline.faces import FaceFinder
 
 from conftest import SAMPLE, SAMPLE_PEOPLE
 
@@ -128,8 +128,8 @@ def test_prelu_rewrite_matches_original_graph(finder, embedder):
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from engine.models import folded_model_bytes
-    from engine.onnx_rewrite import prelu_as_relu_mix
+    from engine.models.onnx_rewrite import prelu_as_relu_mix
+    from engine.models.registry import folded_model_bytes
 
     crops = np.stack([finder.find(p).faces[0].crop for p in sorted(SAMPLE.glob("*.jpg"))])
     x = crops.astype(np.float32).transpose(0, 3, 1, 2).copy()

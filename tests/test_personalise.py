@@ -18,7 +18,7 @@ def _named_template(tmp_path_factory):
     """The six sample portraits plus mirrored and darker copies (18 photos, 3-6 faces a person), named."""
     from PIL import Image, ImageEnhance, ImageOps
 
-    from engine.library import Library
+    from engine.services.library import Library
 
     base = tmp_path_factory.mktemp("personal")
     photos = base / "photos"
@@ -39,7 +39,7 @@ def _named_template(tmp_path_factory):
 
 @pytest.fixture
 def named(tmp_path, _named_template):
-    from engine.library import Library
+    from engine.services.library import Library
 
     shutil.copytree(_named_template / "library", tmp_path / "library", ignore=shutil.ignore_patterns(".lock"))
     lib = Library(tmp_path / "library")
@@ -161,7 +161,7 @@ def test_learn_activates_a_model_that_is_not_worse(named, tmp_path, scripted, no
 def test_learn_keeps_the_best_checkpoint_and_never_trains_on_held_out_faces(named, scripted, monkeypatch):
     import training.export
     import training.train
-    from engine.training_data import library_examples
+    from engine.pipeline.crops import library_examples
     from training.personalise import PersonaliseConfig, learn_from_corrections
 
     lib = named

@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from engine.errors import LibraryError
-from engine.library import Library
+from engine.services.library import Library
 from engine.store.schema import Face, Person, Photo
 
 from conftest import SAMPLE
@@ -43,7 +43,7 @@ def test_more_hostile_files(library, tmp_path):
 def test_full_disk_stops_cleanly_and_loses_nothing(tmp_path, sample_dir, monkeypatch):
     import errno
 
-    import engine.importer as importer
+    import engine.services.importer as importer
 
     lib_path = tmp_path / "lib"
     with Library(lib_path) as lib:
@@ -117,7 +117,7 @@ def test_second_process_gets_clear_error(tmp_path):
     from conftest import ROOT
 
     with Library(tmp_path / "lib"):
-        code = "from engine.library import Library\nLibrary(__import__('sys').argv[1])"
+        code = "from engine.services.library import Library\nLibrary(__import__('sys').argv[1])"
         r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lib")], capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
         assert r.returncode != 0 and "library is in use" in r.stderr
@@ -145,7 +145,7 @@ def test_import_and_grouping_use_no_network(no_network, tmp_path, sample_dir):
         assert last.stage == "done" and last.faces == 6
         lib.recluster()
         lib.rename(lib.people()[0].id, "A")
-        from engine.library import verify_images
+        from engine.services.library import verify_images
 
         assert verify_images(SAMPLE / "ardern_2018.jpg", SAMPLE / "ardern_2022.jpg").same
     assert no_network == []
@@ -167,7 +167,7 @@ def test_migration_backs_up_the_database_first(tmp_path):
     from alembic import command
     from sqlalchemy import create_engine, text
 
-    from engine.store.library import DB_NAME, _alembic_config, head_revision
+    from engine.store.database import DB_NAME, _alembic_config, head_revision
 
     root = tmp_path / "old-library"
     root.mkdir()

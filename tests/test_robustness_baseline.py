@@ -10,8 +10,8 @@ import json
 import pytest
 
 from engine.errors import FacenetPhotosError
-from engine.evaluation.lfw import LfwPair
-from engine.evaluation.robustness import Condition, _first_pairs_per_fold, run_robustness_eval
+from evals.lfw import LfwPair
+from evals.robustness import Condition, _first_pairs_per_fold, run_robustness_eval
 
 from conftest import LFW
 

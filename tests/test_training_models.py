@@ -57,7 +57,7 @@ def _torch_embed(model, crops):
 
 
 def test_arch_is_read_from_the_bundled_graph():
-    from engine.models import SFACE, folded_model_bytes
+    from engine.models.registry import SFACE, folded_model_bytes
 
     arch = arch_from_onnx(folded_model_bytes(SFACE))
     assert arch == SFACE_ARCH
@@ -69,7 +69,7 @@ def test_arch_is_read_from_the_bundled_graph():
 
 @needs_lfw
 def test_torch_port_matches_onnxruntime_on_lfw(sface, lfw_crops):
-    from engine.embed import Embedder
+    from engine.pipeline.embed import Embedder
 
     ref = Embedder().embed(lfw_crops)
     got = _torch_embed(sface, lfw_crops)
@@ -158,7 +158,7 @@ def test_onnx_export_parity_tiny(att, tmp_path):
     res = export_and_check(model, tmp_path / "tiny.onnx", att.crops[:32])
     assert res.max_abs_diff is not None and res.max_abs_diff <= 1e-4
     assert len(res.sha256) == 64
-    from engine.embed import Embedder
+    from engine.pipeline.embed import Embedder
 
     spec = model_spec(res.path, "tiny-test")
     emb = Embedder(spec=spec, path=res.path).embed(att.crops[:5])

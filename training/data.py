@@ -107,7 +107,7 @@ class Aligner:
     """Detect the central face and align it to 112x112 with the engine's code."""
 
     def __init__(self) -> None:
-        from engine.detect import FaceDetector
+        from engine.pipeline.detect import FaceDetector
 
         self._det = FaceDetector()
 
@@ -126,7 +126,7 @@ class Aligner:
         return np.asarray(best.landmarks, np.float64)
 
     def align_many(self, images: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
-        from engine.align import align_face
+        from engine.pipeline.align import align_face
 
         images = list(images)
         marks = [self.landmarks(im) for im in images]
@@ -215,7 +215,7 @@ def lfw_image_key(name: str, number: int) -> str:
 
 def read_people_folds(lfw_root: Path) -> list[list[tuple[str, int]]]:
     """people.txt -> 10 folds of (name, image count)."""
-    from engine.evaluation.lfw import parse_people
+    from evals.lfw import parse_people
 
     return parse_people(Path(lfw_root) / "people.txt")
 
@@ -230,7 +230,7 @@ class Pair:
 
 def read_pairs(lfw_root: Path, filename: str = "pairs.txt") -> list[Pair]:
     """pairs.txt -> Pair list, ``fold`` 0-based. Keys are ``Name_NNNN`` image stems."""
-    from engine.evaluation.lfw import parse_pairs
+    from evals.lfw import parse_pairs
 
     def key(rel: str) -> str:
         return Path(rel).stem

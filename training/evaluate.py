@@ -3,7 +3,7 @@
 * :func:`verification` - 10-fold accuracy: the squared-L2 threshold is chosen on 9 folds (best
   accuracy) and applied to the 10th; plus VAL@FAR: on 9 folds the largest threshold whose false
   accept rate is at most ``far`` (default 1e-3), and the true accept rate it gives on the 10th.
-  The arithmetic is the engine's (:mod:`engine.evaluation.protocol`); this module adds the pair
+  The arithmetic is the engine's (:mod:`evals.protocol`); this module adds the pair
   lists and torch embedding.
 * :func:`lfw_pairs` / :func:`identity_fold_pairs` - the pair lists to evaluate: the official
   pairs.txt entries, or every same pair and every different pair inside groups of identities
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.evaluation.protocol import PairEvaluation, evaluate_distances
+from evals.protocol import PairEvaluation, evaluate_distances
 
 from .data import Pair
 
@@ -60,7 +60,7 @@ def stratified_folds(same: np.ndarray, n_folds: int = 10, seed: int = 0) -> np.n
 def verification(
     dist, same, folds=None, n_folds: int = 10, far: float = 1e-3, seed: int = 0
 ) -> VerificationResult:
-    """k-fold verification with the engine's protocol (:func:`engine.evaluation.evaluate_distances`:
+    """k-fold verification with the engine's protocol (:func:`evals.evaluate_distances`:
     ``dist <= t`` is "same", thresholds on a fine grid chosen on the other folds). ``folds``: a fold
     id per pair (e.g. LFW's); when absent or all equal, a stratified random split into ``n_folds``."""
     same = np.asarray(same, bool)
@@ -168,7 +168,7 @@ def embed_torch(
 
 def embed_onnx(crops: np.ndarray, path=None, spec=None) -> np.ndarray:
     """Embeddings through the engine's onnxruntime embedder (the bundled SFace by default)."""
-    from engine.embed import Embedder
+    from engine.pipeline.embed import Embedder
 
     if spec is None:
         return Embedder(path=path).embed(crops)

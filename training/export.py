@@ -2,7 +2,7 @@
 
 The exported graph takes ``data`` (N, 3, 112, 112) float RGB 0..255, with a dynamic batch axis, and
 returns ``fc1`` (N, D) raw embeddings, exactly like the bundled SFace graph, so the engine's
-:class:`engine.embed.Embedder` can load it given a :class:`engine.models.ModelSpec` carrying the
+:class:`engine.pipeline.embed.Embedder` can load it given a :class:`engine.models.registry.ModelSpec` carrying the
 file's SHA-256 (:func:`model_spec`). :func:`parity` compares torch and onnxruntime on real faces.
 
 Command line::
@@ -64,7 +64,7 @@ def export_onnx(model: nn.Module, path: Path, opset: int = 17) -> Path:
 
 
 def sha256(path: Path) -> str:
-    from engine.models import sha256_file
+    from engine.models.registry import sha256_file
 
     return sha256_file(Path(path))
 
@@ -117,7 +117,7 @@ def export_and_check(
 
 def model_spec(path: Path, model_id: str, embedding_dim: int = 128):
     """An engine ModelSpec for an exported file (pins its SHA-256), for ``Embedder(spec, path)``."""
-    from engine.models import ModelSpec
+    from engine.models.registry import ModelSpec
 
     path = Path(path)
     return ModelSpec(model_id, path.name, "embedder", sha256(path), embedding_dim, 112)

@@ -2,7 +2,7 @@
 
 Steps (each reported as a :class:`LearnProgress`; the last item carries the :class:`LearnResult`):
 
-1. ``examples``: :func:`engine.training_data.library_examples` - named, visible people's confirmed and
+1. ``examples``: :func:`engine.pipeline.crops.library_examples` - named, visible people's confirmed and
    grouped faces, re-aligned from the photos, plus the faces the user said are *not* one of them.
 2. ``split``: about 20 % of each person's faces are held out for the checks (only people with at least
    3 faces give any, so at least 2 stay for training); the rest train. Held-out faces never take part in
@@ -210,7 +210,7 @@ def learn_from_corrections(
         result.seconds = time.perf_counter() - t0
         return LearnProgress(stage, message=result.message, result=result)
 
-    from engine.training_data import library_examples
+    from engine.pipeline.crops import library_examples
 
     yield LearnProgress("examples", message="Collecting the named people's faces…")
     crops, labels, person_ids, statements = library_examples(library, cfg.min_faces)
@@ -339,7 +339,7 @@ def learn_from_corrections(
     with tempfile.TemporaryDirectory() as tmp:
         model_id = time.strftime("personal-%Y%m%d-%H%M%S", time.gmtime())
         exported = export_and_check(model, Path(tmp) / f"{model_id}.onnx", crops[:16])
-        from engine.embed import Embedder
+        from engine.pipeline.embed import Embedder
         from training.export import model_spec
 
         new_embedder = Embedder(old_embedder.config, spec=model_spec(exported.path, model_id), path=exported.path)
@@ -379,7 +379,7 @@ def learn_from_corrections(
     library.activate_model(model_id)
     result.activated, result.model_id = True, model_id
 
-    from engine.model_upgrade import re_embed
+    from engine.services.reembed import re_embed
 
     last = None
     for prog in re_embed(library, cancel):

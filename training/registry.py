@@ -19,13 +19,13 @@ class ModelEntry:
 
 
 def _sface(pretrained: bool) -> nn.Module:
-    from .models.sface_torch import SFaceNet, load_sface
+    from training.models.sface_torch import SFaceNet, load_sface
 
     return load_sface() if pretrained else SFaceNet()
 
 
 def _tiny(pretrained: bool) -> nn.Module:
-    from .models.tiny_cnn import TinyCNN
+    from training.models.tiny_cnn import TinyCNN
 
     return TinyCNN()
 

@@ -1,7 +1,7 @@
 """SFace (MobileFaceNet-style, 2021dec) as a torch module, with weights read from the ONNX graph.
 
 The bundled int8 block-quantised graph is first folded to plain fp32 by
-:func:`engine.models.folded_model_bytes`; what remains is a straight chain::
+:func:`engine.models.registry.folded_model_bytes`; what remains is a straight chain::
 
     (x - 127.5) * 0.0078125
     -> 27 x [Conv (no bias) -> BatchNorm(eps 1e-3) -> PRelu]   # conv_1, conv_2_dw, conv_2, ... conv_14
@@ -210,11 +210,11 @@ def load_sface(path: Path | None = None, model_bytes: bytes | None = None) -> SF
     """
     if model_bytes is None:
         if path is None:
-            from engine.models import SFACE, folded_model_bytes
+            from engine.models.registry import SFACE, folded_model_bytes
 
             model_bytes = folded_model_bytes(SFACE)
         else:
-            from engine.models import fold_constants
+            from engine.models.registry import fold_constants
 
             model_bytes = fold_constants(Path(path).read_bytes())
     arch, sd = _parse(model_bytes)

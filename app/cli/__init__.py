@@ -1,0 +1,5 @@
+"""The ``facenet-photos`` command line."""
+
+from app.cli.commands import main
+
+__all__ = ["main"]

@@ -1,0 +1,7 @@
+"""``python -m app.cli``: the command line without the installed script."""
+
+import sys
+
+from app.cli.commands import main
+
+sys.exit(main())

@@ -1,0 +1,231 @@
+"""The GUI's single door to the library: queries, journaled edits and imports, all run as background jobs.
+
+Edits run one at a time in the order the user made them (an undo never overtakes the edit it undoes).
+After each one ``changed`` fires and the views reload what they show.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.config import ImportConfig
+from engine.services.overview import import_incrementally
+
+from .workers import Job, Jobs
+
+log = logging.getLogger(__name__)
+
+INFO, ERROR = 0, 1
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+class Controller(QObject):
+    changed = Signal()  # people or faces changed (edit, import batch, regrouping)
+    message = Signal(str, int)  # text, INFO | ERROR
+    history_changed = Signal(str, str)  # next undo description, next redo description ('' = none)
+    edit_done = Signal(str)  # the action that finished, e.g. "merge"
+    import_started = Signal(list)
+    import_progress = Signal(object)  # engine ImportProgress
+    import_finished = Signal(object)  # the last ImportProgress (stage done | cancelled), or None on error
+    library_changed = Signal()
+
+    def __init__(self, library, jobs: Jobs | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.library = library
+        self.jobs = jobs or Jobs(self)
+        self._edits: deque[tuple] = deque()
+        self._edit_job: Job | None = None
+        self._import_job: Job | None = None
+        self._import_queue: deque[list[str]] = deque()
+        self._batches_seen = 0
+        self.last_import = None
+        # Coalesce bursts of changes (an import batch and an edit at once) into one reload.
+        self._changed_timer = QTimer(self, singleShot=True, interval=0)
+        self._changed_timer.timeout.connect(self.changed)
+        self.import_config = ImportConfig(commit_every=8)
+
+    # -- queries ------------------------------------------------------------------------------------
+    def query(self, fn: Callable, *args, on_result: Callable[[Any], None], on_error=None, **kwargs) -> Job | None:
+        """Run a read-only call off the GUI thread; ``fn`` gets the library as its first argument."""
+        return self.jobs.start(fn, self.library, *args, on_result=on_result,
+                               on_error=on_error or self._error, name=getattr(fn, "__name__", "query"), **kwargs)
+
+    def _error(self, msg: str) -> None:
+        self.message.emit(msg, ERROR)
+
+    def notify_changed(self) -> None:
+        self._changed_timer.start()
+
+    # -- edits --------------------------------------------------------------------------------------
+    @property
+    def editing(self) -> bool:
+        return self._edit_job is not None or bool(self._edits)
+
+    def _edit(self, action: str, call: Callable, describe: Callable[[Any], str] | str,
+              on_done: Callable[[Any], None] | None = None) -> None:
+        self._edits.append((action, call, describe, on_done))
+        if self._edit_job is None:
+            self._next_edit()
+
+    def _next_edit(self) -> None:
+        if not self._edits:
+            return
+        action, call, describe, on_done = self._edits.popleft()
+
+        def done(result):
+            text = describe(result) if callable(describe) else describe
+            if text:
+                self.message.emit(text, INFO)
+            if on_done is not None:
+                on_done(result)
+            self.edit_done.emit(action)
+            self.notify_changed()
+
+        def finished():
+            self._edit_job = None
+            self.refresh_history()
+            self._next_edit()
+
+        self._edit_job = self.jobs.start(call, on_result=done, on_error=self._error, on_finished=finished,
+                                         name=action)
+
+    def merge(self, target_id: int, source_ids: Sequence[int]) -> None:
+        sources = [int(s) for s in source_ids if int(s) != int(target_id)]
+        if not sources:
+            return
+        self._edit("merge", lambda: self.library.merge(int(target_id), sources),
+                   f"Merged {plural(len(sources) + 1, 'person', 'people')} into one (Ctrl+Z to undo)")
+
+    def split(self, face_ids: Sequence[int], name: str | None = None, on_done=None) -> None:
+        ids = [int(f) for f in face_ids]
+        self._edit("split", lambda: self.library.split(ids, name),
+                   f"Moved {plural(len(ids), 'face')} to a new person", on_done)
+
+    def move_faces(self, face_ids: Sequence[int], person_id: int, label: str = "") -> None:
+        ids = [int(f) for f in face_ids]
+        self._edit("move", lambda: self.library.move_faces(ids, int(person_id)),
+                   f"Moved {plural(len(ids), 'face')} to {label or 'person ' + str(person_id)}")
+
+    def rename(self, person_id: int, name: str | None) -> None:
+        name = (name or "").strip() or None
+        self._edit("rename", lambda: self.library.rename(int(person_id), name),
+                   f"Renamed to {name}" if name else "Name removed")
+
+    def set_hidden(self, person_ids: Sequence[int], hidden: bool) -> None:
+        ids = [int(p) for p in person_ids]
+        verb = "Hid" if hidden else "Unhid"
+        self._edit("hide" if hidden else "unhide", lambda: self.library.set_hidden(ids, hidden),
+                   f"{verb} {plural(len(ids), 'person', 'people')}")
+
+    def set_cover(self, person_id: int, face_id: int) -> None:
+        self._edit("cover", lambda: self.library.set_cover(int(person_id), int(face_id)), "Cover photo changed")
+
+    def not_this_person(self, face_ids: Sequence[int], on_done=None) -> None:
+        ids = [int(f) for f in face_ids]
+        self._edit("not_this_person", lambda: self.library.not_this_person(ids),
+                   f"Took {plural(len(ids), 'face')} out of this person", on_done)
+
+    def confirm(self, face_ids: Sequence[int], on_done=None) -> None:
+        ids = [int(f) for f in face_ids]
+        self._edit("confirm", lambda: self.library.confirm(ids), f"Confirmed {plural(len(ids), 'face')}", on_done)
+
+    def set_setting(self, key: str, value) -> None:
+        """Library settings are written in order with the edits (not journaled)."""
+        self._edit("settings", lambda: self.library.set_setting(key, value), "")
+
+    def undo(self) -> None:
+        self._edit("undo", self.library.undo, lambda d: f"Undone: {d}" if d else "Nothing to undo")
+
+    def redo(self) -> None:
+        self._edit("redo", self.library.redo, lambda d: f"Redone: {d}" if d else "Nothing to redo")
+
+    def regroup(self, threshold: float, save: bool = True) -> None:
+        def call():
+            if save:
+                self.library.set_setting("cluster_threshold", float(threshold))
+            return self.library.recluster(float(threshold))
+
+        self._edit("regroup", call, lambda r: f"Regrouped {plural(r.get('faces', 0), 'face')} into "
+                                              f"{plural(r.get('groups', 0), 'group')}")
+
+    def refresh_history(self) -> None:
+        def labels(lib):
+            rows = lib.history(500)
+            undo = next((d for _i, d, undone in rows if not undone), "")
+            redo = next((d for _i, d, undone in reversed(rows) if undone), "")
+            return undo, redo
+
+        self.query(labels, on_result=lambda r: self.history_changed.emit(*r))
+
+    # -- import -------------------------------------------------------------------------------------
+    @property
+    def importing(self) -> bool:
+        return self._import_job is not None
+
+    def import_paths(self, paths: Sequence[str | Path]) -> None:
+        paths = [str(p) for p in paths]
+        if not paths:
+            return
+        if self._import_job is not None:
+            self._import_queue.append(paths)
+            self.message.emit(f"Queued: {plural(len(paths), 'item')} will be imported next", INFO)
+            return
+        self._batches_seen = 0
+        self._import_job = self.jobs.start(
+            import_incrementally, self.library, paths, self.import_config,
+            stream=True, pass_cancel=True, min_interval=0.1,
+            on_progress=self._import_progress, on_result=self._import_result,
+            on_error=self._import_error, on_finished=self._import_done, name="import",
+        )
+        self.import_started.emit(paths)
+
+    def cancel_import(self) -> None:
+        self._import_queue.clear()
+        if self._import_job is not None:
+            self._import_job.cancel()
+            self.message.emit("Stopping the import after the current photos…", INFO)
+
+    def _import_progress(self, p) -> None:
+        self.import_progress.emit(p)
+        if getattr(p, "batches", 0) > self._batches_seen:
+            self._batches_seen = p.batches
+            self.notify_changed()
+
+    def _import_result(self, p) -> None:
+        self.last_import = p
+        self.import_finished.emit(p)
+        if p is not None:
+            failed = f", {plural(len(p.failures), 'file')} could not be imported" if p.failures else ""
+            verb = "Import cancelled" if p.stage == "cancelled" else "Import finished"
+            self.message.emit(f"{verb}: {plural(p.done, 'photo')}, {plural(p.faces, 'face')}{failed}", INFO)
+        self.notify_changed()
+
+    def _import_error(self, msg: str) -> None:
+        self.import_finished.emit(None)
+        self.message.emit(f"Import failed: {msg}", ERROR)
+        self.notify_changed()
+
+    def _import_done(self) -> None:
+        self._import_job = None
+        if self._import_queue:
+            self.import_paths(self._import_queue.popleft())
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def busy(self) -> bool:
+        return bool(self.jobs.active)
+
+    def shutdown(self, timeout: float = 60.0) -> bool:
+        """Cancel the import and wait for every job. The caller closes the library afterwards."""
+        self._import_queue.clear()
+        self._edits.clear()
+        self._changed_timer.stop()
+        return self.jobs.shutdown(timeout)

@@ -1,0 +1,422 @@
+"""The main window: sidebar, pages, menus, status bar, drag and drop import, and a clean shutdown."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+)
+
+from engine.services.overview import sidebar_counts
+
+from . import pyside_compat  # noqa: F401  (must run before any Qt call)
+from .controller import ERROR, Controller
+from .delegates import FACE_THUMB, PERSON_THUMB
+from .import_page import ImportPage, ImportStatus
+from .people_page import PeoplePage
+from .person_page import PersonPage
+from .photos_page import PhotosPage
+from .review_page import BIG, ReviewPage
+from .settings_dialog import SettingsDialog
+from .thumbs import Thumbnails
+from .widgets import CompactPersonDelegate, icon
+from .workers import Jobs
+
+SECTIONS = [  # key, label, icon
+    ("people", "People", "people"),
+    ("unnamed", "Unnamed", "unnamed"),
+    ("hidden", "Hidden", "hidden"),
+    ("review", "Review", "review"),
+    ("photos", "Photos", "photos"),
+    ("import", "Import activity", "import"),
+]
+
+STYLE = """
+QLabel#pageTitle { font-size: 17pt; font-weight: 600; margin-right: 8px; }
+QLabel#sectionTitle { font-size: 11pt; font-weight: 600; margin-top: 6px; }
+QLabel#importHead { font-size: 12pt; font-weight: 600; }
+QLabel#question { font-size: 16pt; margin: 6px; }
+QLabel#muted, QLabel#preview { color: palette(placeholder-text); }
+QLabel#preview { font-weight: 600; }
+QLabel#emptyHint { font-size: 13pt; color: palette(placeholder-text); margin: 18px; }
+QFrame#card { border: 1px solid palette(mid); border-radius: 8px; background: palette(base); }
+QListWidget#sidebar { border: none; background: palette(window); font-size: 11pt; }
+QListWidget#sidebar::item { padding: 6px 4px; border-radius: 6px; }
+QListWidget#sidebar::item:selected { background: palette(highlight); color: palette(highlighted-text); }
+QPushButton#yes { font-weight: 600; }
+"""
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(self, library, *, owns_library: bool = True, settings=None, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.owns_library = owns_library
+        self._closing = False
+        self._closed = False
+        self._close_deadline = 0.0
+        self._dirty: set[str] = set()
+        self.setWindowIcon(icon("app"))
+        self.setAcceptDrops(True)
+        self.setStyleSheet(STYLE)
+
+        self.jobs = Jobs(self)
+        self.controller = Controller(library, self.jobs, self)
+        dpr = QGuiApplication.primaryScreen().devicePixelRatio() if QGuiApplication.primaryScreen() else 1.0
+        self.round_thumbs = Thumbnails(self.jobs, library, size=PERSON_THUMB, round_=True, dpr=dpr, parent=self)
+        self.face_thumbs = Thumbnails(self.jobs, library, size=FACE_THUMB, round_=False, dpr=dpr, parent=self)
+        self.small_thumbs = Thumbnails(self.jobs, library, size=CompactPersonDelegate.SIZE, round_=True, dpr=dpr,
+                                       parent=self, loaders=1)
+        self.big_thumbs = Thumbnails(self.jobs, library, size=BIG, round_=False, dpr=dpr, capacity=64, loaders=1,
+                                     parent=self)
+        self.thumbnails = [self.round_thumbs, self.face_thumbs, self.small_thumbs, self.big_thumbs]
+
+        # -- pages --
+        self.people_page = PeoplePage(self.controller, self.round_thumbs)
+        self.person_page = PersonPage(self.controller, self.face_thumbs, self.round_thumbs, self.small_thumbs)
+        self.review_page = ReviewPage(self.controller, self.big_thumbs)
+        self.photos_page = PhotosPage(self.controller)
+        self.import_page = ImportPage(self.controller)
+        self.stack = QStackedWidget()
+        for w in (self.people_page, self.person_page, self.review_page, self.photos_page, self.import_page):
+            self.stack.addWidget(w)
+
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setIconSize(QSize(20, 20))
+        self.sidebar.setMinimumWidth(170)
+        self.sidebar.setMaximumWidth(240)
+        self._items: dict[str, QListWidgetItem] = {}
+        for key, label, ic in SECTIONS:
+            it = QListWidgetItem(icon(ic), label)
+            it.setData(Qt.ItemDataRole.UserRole, key)
+            self.sidebar.addItem(it)
+            self._items[key] = it
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.sidebar)
+        split.addWidget(self.stack)
+        split.setStretchFactor(1, 1)
+        split.setSizes([190, 1000])
+        split.setChildrenCollapsible(False)
+        self.setCentralWidget(split)
+
+        # -- status bar --
+        self.status_label = QLabel()
+        self.statusBar().addWidget(self.status_label, 1)
+        self.import_status = ImportStatus(self.controller)
+        self.statusBar().addPermanentWidget(self.import_status)
+        self._status_timer = QTimer(self, singleShot=True)
+        self._status_timer.timeout.connect(self.status_label.clear)
+
+        self._build_menus()
+
+        # -- wiring --
+        self.section = "people"
+        self.sidebar.currentItemChanged.connect(self._sidebar_changed)
+        self.people_page.open_person.connect(self.open_person)
+        self.people_page.import_requested.connect(self.choose_folder)
+        self.person_page.back.connect(self.go_back)
+        self.person_page.gone.connect(self.go_back)
+        self.person_page.open_person.connect(self.open_person)
+        self.photos_page.open_person.connect(self.open_person)
+        self.import_page.import_folder.connect(self.choose_folder)
+        self.import_page.import_files.connect(self.choose_files)
+        self.import_status.open_details.connect(lambda: self.show_section("import"))
+        self.controller.changed.connect(self.refresh)
+        self.controller.message.connect(self.show_message)
+        self.controller.history_changed.connect(self._history)
+        self._close_timer = QTimer(self, interval=50)
+        self._close_timer.timeout.connect(self._try_finish_close)
+
+        self.setWindowTitle(f"facenet-photos — {library.root}")
+        self.resize(1280, 820)
+        if settings is not None and settings.value("geometry") is not None:
+            self.restoreGeometry(settings.value("geometry"))
+        self.sidebar.setCurrentItem(self._items["people"])
+        self.controller.refresh_history()
+        self._refresh_counts()
+
+    # -- menus ---------------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        def act(menu, text, keys=(), slot=None, ic=None):
+            a = QAction(text, self)
+            if ic:
+                a.setIcon(icon(ic))
+            a.setShortcuts([QKeySequence(k) for k in keys])
+            if slot is not None:
+                a.triggered.connect(slot)
+            menu.addAction(a)
+            return a
+
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self.import_folder_action = act(f, "Import a folder…", ["Ctrl+I"], self.choose_folder, "import")
+        act(f, "Import photos…", ["Ctrl+Shift+I"], self.choose_files)
+        self.cancel_import_action = act(f, "Cancel import", [], self.controller.cancel_import)
+        self.cancel_import_action.setEnabled(False)
+        f.addSeparator()
+        act(f, "Settings…", ["Ctrl+,"], self.open_settings, "settings")
+        f.addSeparator()
+        act(f, "Quit", [QKeySequence.StandardKey.Quit, "Ctrl+Q"], self.close)
+        e = mb.addMenu("&Edit")
+        self.undo_action = act(e, "Undo", ["Ctrl+Z"], self.controller.undo)
+        self.redo_action = act(e, "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.controller.redo)
+        # Always enabled: the journal lives in the database and the labels below arrive asynchronously; with
+        # nothing to undo the status bar says so.
+        e.addSeparator()
+        act(e, "Find a person", ["Ctrl+F"], self.focus_search)
+        v = mb.addMenu("&View")
+        for i, (key, label, ic) in enumerate(SECTIONS):
+            act(v, label, [f"Ctrl+{i + 1}"], lambda _c=False, k=key: self.show_section(k), ic)
+        h = mb.addMenu("&Help")
+        act(h, "Keyboard shortcuts", ["F1"], self.show_shortcuts)
+        self.controller.import_started.connect(lambda _p: self.cancel_import_action.setEnabled(True))
+        self.controller.import_finished.connect(lambda _p: self.cancel_import_action.setEnabled(False))
+
+    def show_shortcuts(self) -> None:
+        text = (
+            "<table cellspacing=4>"
+            "<tr><td><b>People</b></td><td></td></tr>"
+            "<tr><td>Enter / double click</td><td>open a person</td></tr>"
+            "<tr><td>F2</td><td>rename</td></tr>"
+            "<tr><td>Ctrl+M</td><td>merge the selected people (or drag people onto a person)</td></tr>"
+            "<tr><td>Ctrl+H</td><td>hide / unhide</td></tr>"
+            "<tr><td><b>A person's faces</b></td><td></td></tr>"
+            "<tr><td>Ctrl+Shift+N</td><td>new person from the selected faces</td></tr>"
+            "<tr><td>Ctrl+M</td><td>move the selected faces to… (type a name)</td></tr>"
+            "<tr><td>Delete</td><td>not this person</td></tr>"
+            "<tr><td>Ctrl+Enter</td><td>confirm the selected faces</td></tr>"
+            "<tr><td>Alt+Left, Esc</td><td>back to the people</td></tr>"
+            "<tr><td><b>Review</b></td><td></td></tr>"
+            "<tr><td>Y / N / S</td><td>yes / no / skip</td></tr>"
+            "<tr><td><b>Everywhere</b></td><td></td></tr>"
+            "<tr><td>Ctrl+Z / Ctrl+Shift+Z</td><td>undo / redo</td></tr>"
+            "<tr><td>Ctrl+I</td><td>import a folder (or drop folders on the window)</td></tr>"
+            "<tr><td>Ctrl+1 … Ctrl+6</td><td>sidebar sections</td></tr>"
+            "</table>"
+        )
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.open()
+
+    # -- navigation ----------------------------------------------------------------------------------
+    def _sidebar_changed(self, item, _prev) -> None:
+        if item is not None:
+            self.show_section(item.data(Qt.ItemDataRole.UserRole))
+
+    def show_section(self, key: str) -> None:
+        self.section = key
+        if self.sidebar.currentItem() is not self._items[key]:
+            self.sidebar.blockSignals(True)
+            self.sidebar.setCurrentItem(self._items[key])
+            self.sidebar.blockSignals(False)
+        if key in ("people", "unnamed", "hidden"):
+            mode = {"people": "all", "unnamed": "unnamed", "hidden": "hidden"}[key]
+            self.stack.setCurrentWidget(self.people_page)
+            self.people_page.set_mode(mode)
+            self.people_page.view.setFocus()
+        elif key == "review":
+            self.stack.setCurrentWidget(self.review_page)
+            self.review_page.refresh()
+            self.review_page.setFocus()
+        elif key == "photos":
+            self.stack.setCurrentWidget(self.photos_page)
+            self.photos_page.refresh()
+        elif key == "import":
+            self.stack.setCurrentWidget(self.import_page)
+
+    def open_person(self, person_id: int) -> None:
+        if person_id is None:
+            return
+        self.stack.setCurrentWidget(self.person_page)
+        self.person_page.show_person(int(person_id))
+        self.person_page.faces_view.setFocus()
+
+    def go_back(self) -> None:
+        key = self.section if self.section in ("people", "unnamed", "hidden") else "people"
+        self.show_section(key)
+
+    def focus_search(self) -> None:
+        if self.stack.currentWidget() is not self.people_page:
+            self.show_section("people")
+        self.people_page.search.setFocus()
+        self.people_page.search.selectAll()
+
+    # -- refresh -------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Reload what the current page shows (after an edit, an import batch, a regrouping)."""
+        page = self.stack.currentWidget()
+        if page is self.people_page:
+            self.people_page.refresh()
+        elif page is self.person_page:
+            self.person_page.refresh()
+        elif page is self.review_page:
+            self.review_page.refresh()
+        elif page is self.photos_page:
+            self.photos_page.refresh()
+        self._refresh_counts()
+
+    def _refresh_counts(self) -> None:
+        def show(counts):
+            for key, label, _ic in SECTIONS:
+                n = counts.get(key)
+                self._items[key].setText(f"{label}  ({n})" if n else label)
+
+        self.controller.query(sidebar_counts, on_result=show)
+
+    def _history(self, undo: str, redo: str) -> None:
+        self.undo_action.setText(f"Undo {undo}" if undo else "Undo")
+        self.redo_action.setText(f"Redo {redo}" if redo else "Redo")
+
+    def show_message(self, text: str, level: int = 0) -> None:
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet("color: #c5221f;" if level == ERROR else "")
+        self._status_timer.start(12000 if level == ERROR else 6000)
+
+    # -- import --------------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Import a folder of photos")
+        if d:
+            self.controller.import_paths([d])
+
+    def choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Import photos", "", "Images (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif *.gif)"
+        )
+        if files:
+            self.controller.import_paths(files)
+
+    @staticmethod
+    def _local_paths(mime) -> list[str]:
+        if mime is None or not mime.hasUrls():
+            return []
+        return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
+
+    def dragEnterEvent(self, e) -> None:
+        if self._local_paths(e.mimeData()):
+            e.acceptProposedAction()
+        else:
+            e.ignore()
+
+    def dragMoveEvent(self, e) -> None:
+        if self._local_paths(e.mimeData()):
+            e.acceptProposedAction()
+        else:
+            e.ignore()
+
+    def dropEvent(self, e) -> None:
+        paths = self._local_paths(e.mimeData())
+        if not paths:
+            e.ignore()
+            return
+        e.acceptProposedAction()
+        self.controller.import_paths(paths)
+        names = ", ".join(Path(p).name for p in paths[:3]) + ("…" if len(paths) > 3 else "")
+        self.show_message(f"Importing {names}")
+
+    # -- settings ------------------------------------------------------------------------------------
+    def open_settings(self) -> SettingsDialog:
+        dlg = SettingsDialog(self.controller, str(self.controller.library.root), self)
+        dlg.accepted.connect(lambda: self.apply_settings(dlg.changes()))
+        dlg.open()
+        return dlg
+
+    def apply_settings(self, changes: dict) -> None:
+        if "use_gpu" in changes:
+            v = changes["use_gpu"]
+            self.controller.set_setting("use_gpu", v)
+        if "threshold" in changes:
+            self.controller.regroup(changes["threshold"])
+        if "library" in changes:
+            self.switch_library(changes["library"])
+
+    def switch_library(self, path: str) -> None:
+        if self.controller.importing or self.controller.editing:
+            self.show_message("Wait for the import and edits to finish before changing the library", ERROR)
+            return
+
+        def open_new():
+            from engine.services.library import Library
+
+            return Library(path)
+
+        def opened(new):
+            old, owned = self.controller.library, self.owns_library
+            self.controller.library = new
+            self.owns_library = True
+            for t in self.thumbnails:
+                t.set_library(new)
+            if owned:
+                self.jobs.wait(30)
+                old.close()
+            if self.settings is not None:
+                self.settings.setValue("library", str(new.root))
+            self.setWindowTitle(f"facenet-photos — {new.root}")
+            self.show_message(f"Opened the library {new.root}")
+            self.controller.refresh_history()
+            self.show_section("people")
+            self._refresh_counts()
+
+        self.jobs.start(open_new, on_result=opened,
+                        on_error=lambda m: self.show_message(f"Cannot open that library: {m}", ERROR),
+                        name="open_library")
+
+    # -- closing -------------------------------------------------------------------------------------
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def closeEvent(self, e) -> None:
+        if self._closed:
+            e.accept()
+            return
+        if not self._closing:
+            self._closing = True
+            self._close_deadline = time.monotonic() + 120
+            for t in self.thumbnails:
+                t.set_library(None)
+            if self.controller.importing:
+                self.show_message("Finishing the photos being read, then closing…")
+            self.controller.cancel_import()
+            self.jobs.cancel_all()
+            self.centralWidget().setEnabled(False)
+            self.menuBar().setEnabled(False)
+        if self._busy():
+            e.ignore()
+            self._close_timer.start()
+            return
+        self._finish_close()
+        e.accept()
+
+    def _busy(self) -> bool:
+        return self.controller.busy() or self.controller.editing
+
+    def _try_finish_close(self) -> None:
+        if not self._busy() or time.monotonic() > self._close_deadline:
+            self._close_timer.stop()
+            self._finish_close()
+            self.close()
+
+    def _finish_close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.controller.shutdown(timeout=60)
+        if self.settings is not None:
+            self.settings.setValue("geometry", self.saveGeometry())
+        if self.owns_library:
+            self.controller.library.close()
+        self.closed.emit()

@@ -1,0 +1,165 @@
+"""Safe, fast image decoding.
+
+JPEGs are decoded at reduced scale (PIL ``draft``) for detection; faces are then cropped from a
+second decode whose scale is just large enough for a sharp 112x112 crop, so a 12 MP photo is
+never fully decoded unless a face in it is small. EXIF orientation is applied to both.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from engine.errors import ImageError
+
+try:  # HEIC/HEIF support is optional at run time
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_OK = True
+except Exception:  # pragma: no cover - depends on the platform wheel
+    HEIF_OK = False
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".gif"}
+)
+# We check sizes ourselves, with a clear message, before any pixel is decoded.
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_TRUNCATED = "file is truncated (an incomplete download or copy?)"
+_EXIF_DATETIME_ORIGINAL = 0x9003
+_EXIF_DATETIME = 0x0132
+_EXIF_IFD = 0x8769
+
+
+@dataclass
+class ImageInfo:
+    width: int  # after EXIF orientation
+    height: int
+    format: str
+    taken_at: datetime | None
+    orientation: int
+
+
+def _exif_date(img: Image.Image) -> datetime | None:
+    try:
+        exif = img.getexif()
+        raw = exif.get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL) or exif.get(_EXIF_DATETIME)
+        if not raw:
+            return None
+        return datetime.strptime(str(raw).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+    except Exception:
+        return None
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:
+        return 1
+
+
+def _open(path: Path, max_pixels: int) -> Image.Image:
+    try:
+        if path.stat().st_size == 0:
+            raise ImageError("empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(path)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image, or a format that cannot be read") from None
+    except (OSError, ValueError) as exc:
+        if "truncated" in str(exc).lower():
+            raise ImageError(_TRUNCATED) from None
+        raise ImageError(f"cannot open: {exc}") from None
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        raise ImageError("image has no pixels")
+    if w * h > max_pixels:
+        img.close()
+        raise ImageError(
+            f"image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {max_pixels / 1e6:.0f} MP safety limit"
+        )
+    return img
+
+
+def read_info(path: Path, max_pixels: int = 200_000_000) -> ImageInfo:
+    img = _open(path, max_pixels)
+    with img:
+        o = _orientation(img)
+        w, h = img.size
+        if o in (5, 6, 7, 8):
+            w, h = h, w
+        return ImageInfo(w, h, img.format or "", _exif_date(img), o)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float32)
+        hi = float(arr.max()) or 1.0
+        return Image.fromarray((arr * (255.0 / hi)).clip(0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        bg = Image.new("RGB", img.size, (255, 255, 255))
+        rgba = img.convert("RGBA")
+        bg.paste(rgba, mask=rgba.split()[-1])
+        return bg
+    return img.convert("RGB")
+
+
+def decode(path: Path, max_side: int | None = None, max_pixels: int = 200_000_000) -> tuple[np.ndarray, float]:
+    """Decode ``path`` to RGB uint8 with EXIF orientation applied.
+
+    With ``max_side``, the result's long side is at most ``max_side`` (JPEGs are decoded at
+    reduced DCT scale first, which is several times faster than decoding then resizing).
+    Returns (pixels, scale) where scale = original-pixels per returned pixel.
+    """
+    img = _open(path, max_pixels)
+    try:
+        with img, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full_w, full_h = img.size
+            if getattr(img, "is_animated", False):
+                img.seek(0)
+            if max_side and max(full_w, full_h) > max_side and img.format == "JPEG":
+                img.draft("RGB", (max(1, full_w * max_side // max(full_w, full_h)),
+                                  max(1, full_h * max_side // max(full_w, full_h))))
+            img = ImageOps.exif_transpose(img) if _orientation(img) != 1 else img
+            img.load()
+            img = _to_rgb(img)
+            if max_side and max(img.size) > max_side:
+                f = max_side / max(img.size)
+                img = img.resize(
+                    (max(1, round(img.width * f)), max(1, round(img.height * f))), Image.Resampling.BILINEAR
+                )
+            arr = np.asarray(img, dtype=np.uint8)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:  # pragma: no cover - we disable PIL's own check
+        raise ImageError(str(exc)) from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        msg = str(exc) or exc.__class__.__name__
+        if "truncated" in msg.lower():
+            raise ImageError(_TRUNCATED) from None
+        raise ImageError(f"cannot decode: {msg}") from None
+    except MemoryError:
+        raise ImageError("image too large to decode in memory") from None
+    long_full = max(full_w, full_h)
+    scale = long_full / max(arr.shape[:2])
+    return arr, scale
+
+
+def crop_scale_for(face_widths: list[float], crop_face_px: int) -> int:
+    """Largest max_side reduction that still gives every face ``crop_face_px`` pixels of width."""
+    smallest = min(face_widths)
+    return max(1, 2 ** int(math.floor(math.log2(max(1.0, smallest / crop_face_px)))))

@@ -1,0 +1,66 @@
+"""SFace embeddings through onnxruntime, batched, L2-normalised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.config import EmbedConfig
+from engine.errors import ModelError
+from engine.models.onnx_rewrite import prelu_as_relu_mix
+from engine.models.registry import SFACE, ModelSpec, folded_model_bytes
+
+
+def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    n = np.linalg.norm(x, axis=axis, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+class Embedder:
+    """Maps aligned 112x112 RGB uint8 faces to unit 128-D float32 vectors.
+
+    onnxruntime sessions are thread-safe for ``run``; one instance may be shared.
+    """
+
+    def __init__(self, config: EmbedConfig | None = None, spec: ModelSpec = SFACE, path: Path | None = None):
+        import onnxruntime as ort
+
+        self.config = config or EmbedConfig()
+        self.spec = spec
+        self.model_id = spec.model_id
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        # Spinning worker threads steal the cores that decode and detect photos meanwhile.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if self.config.threads:
+            opts.intra_op_num_threads = self.config.threads
+            opts.inter_op_num_threads = 1
+        try:
+            self._sess = ort.InferenceSession(
+                prelu_as_relu_mix(folded_model_bytes(spec, path)), opts, providers=["CPUExecutionProvider"]
+            )
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"cannot load embedding model {spec.filename}: {exc}") from exc
+        self._input = self._sess.get_inputs()[0].name
+        self.dim = spec.embedding_dim
+
+    def embed(self, faces: np.ndarray) -> np.ndarray:
+        """faces: (N, 112, 112, 3) uint8 RGB -> (N, dim) float32 unit vectors."""
+        faces = np.asarray(faces)
+        if faces.ndim == 3:
+            faces = faces[None]
+        if len(faces) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        bs = max(1, self.config.batch_size)
+        for i in range(0, len(faces), bs):
+            x = faces[i : i + bs].astype(np.float32).transpose(0, 3, 1, 2)
+            y = self._sess.run(None, {self._input: np.ascontiguousarray(x)})[0]
+            if self.config.flip:
+                mirrored = np.ascontiguousarray(x[:, :, :, ::-1])
+                y = l2_normalise(y) + l2_normalise(self._sess.run(None, {self._input: mirrored})[0])
+            out.append(y)
+        return l2_normalise(np.concatenate(out).astype(np.float32))

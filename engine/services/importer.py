@@ -1,0 +1,315 @@
+"""The import pipeline as a generator of progress reports.
+
+scan -> hash (skip duplicates, re-link moved files) -> decode/detect/align on worker threads ->
+embed in batches -> commit every ``commit_every`` photos -> recognise -> cluster.
+
+A photo and its faces are written in the same transaction, and a photo counts as imported only
+once that transaction commits, so a killed import resumes where it stopped with no duplicates.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.config import ImportConfig
+from engine.errors import FacenetPhotosError, LibraryError
+from engine.models.quantize import to_bytes
+from engine.pipeline.decode import read_info
+from engine.pipeline.embed import Embedder
+from engine.pipeline.faces import FaceFinder, PhotoFaces
+from engine.pipeline.scan import ScanProblem, content_hash, iter_photo_files
+from engine.store.database import LibraryStore
+from engine.store.schema import DONE, FAILED, MISSING, Face, ImportRun, Photo, utcnow
+from engine.store.thumbs import write_thumbnail
+
+
+class ProgressRate:
+    """``rate`` and ``eta`` of a progress record with ``done``, ``total`` and ``elapsed`` seconds."""
+
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        r = self.rate
+        return (self.total - self.done) / r if r > 0 and self.total else None
+
+
+@dataclass
+class ImportProgress(ProgressRate):
+    stage: str  # scan | analyse | recognise | cluster | done | cancelled
+    done: int = 0
+    total: int = 0
+    faces: int = 0
+    failed: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    relinked: int = 0
+    elapsed: float = 0.0
+    current: str = ""
+    new_face_ids: list[int] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    import_id: int | None = None
+
+
+@dataclass
+class _Work:
+    path: Path
+    size: int
+    mtime: float
+    digest: str | None = None
+    faces: PhotoFaces | None = None
+    error: str | None = None
+    info: object = None
+
+
+def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig) -> _Work:
+    """Runs on a worker thread: hash, header, decode, detect, align."""
+    try:
+        if w.size > cfg.max_file_bytes:
+            raise FacenetPhotosError(f"file is {w.size / 2**20:.0f} MiB, above the size limit")
+        w.digest = content_hash(w.path)
+        w.info = read_info(w.path, cfg.max_pixels)
+        w.faces = finder.find(w.path)
+    except FacenetPhotosError as exc:
+        w.error = str(exc)
+    except FileNotFoundError:
+        w.error = "file vanished during the import"
+    except PermissionError:
+        w.error = "permission denied"
+    except OSError as exc:
+        w.error = f"cannot read: {exc.strerror or exc}"
+    except MemoryError:
+        w.error = "not enough memory to decode this image"
+    except Exception as exc:  # a photo must never stop the import
+        w.error = f"unexpected error: {exc.__class__.__name__}: {exc}"
+    return w
+
+
+def run_import(
+    store: LibraryStore,
+    roots: list[Path],
+    config: ImportConfig | None = None,
+    *,
+    embedder: Embedder | None = None,
+    finder: FaceFinder | None = None,
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+) -> Iterator[ImportProgress]:
+    cfg = config or ImportConfig()
+    cancel = cancel or threading.Event()
+    finder = finder or FaceFinder(cfg.detect, cfg.max_pixels)
+    embedder = embedder or Embedder(cfg.embed)
+    t0 = time.monotonic()
+    roots = [Path(r).expanduser().absolute() for r in roots]
+    prog = ImportProgress("scan")
+
+    with store.transaction() as s:
+        run = ImportRun(roots=[str(r) for r in roots], status="running", stats={})
+        s.add(run)
+        s.flush()
+        prog.import_id = run.id
+
+    problems: list[ScanProblem] = []
+    candidates: list[Path] = []
+    for p in iter_photo_files(roots, problems):
+        candidates.append(p)
+        if len(candidates) % 500 == 0:
+            prog.total = len(candidates)
+            prog.elapsed = time.monotonic() - t0
+            yield prog
+        if cancel.is_set():
+            break
+    prog.failures.extend((str(pr.path), pr.reason) for pr in problems)
+
+    # What is already imported: path -> (size, mtime, status)
+    with store.session() as s:
+        known = {
+            row.path: (row.size, row.mtime, row.status)
+            for row in s.execute(select(Photo.path, Photo.size, Photo.mtime, Photo.status))
+        }
+    todo: list[_Work] = []
+    for p in candidates:
+        try:
+            st = p.stat()
+        except OSError:
+            prog.failures.append((str(p), "file vanished during the import"))
+            prog.failed += 1
+            continue
+        k = known.get(str(p))
+        if k and k[0] == st.st_size and abs(k[1] - st.st_mtime) < 1e-3 and k[2] in (DONE, FAILED):
+            prog.skipped += 1
+            continue
+        todo.append(_Work(p, st.st_size, st.st_mtime))
+    prog.stage, prog.total = "analyse", len(todo)
+    prog.elapsed = time.monotonic() - t0
+    yield prog
+
+    # Half the cores decode and detect; the embedder's threads use the rest.
+    n_workers = workers or max(1, min(4, (os.cpu_count() or 2) // 2))
+    pending: deque[Future] = deque()
+    batch: list[_Work] = []
+    it = iter(todo)
+    with ThreadPoolExecutor(n_workers, thread_name_prefix="facenet-import") as pool:
+        try:
+            def fill() -> None:
+                while len(pending) < n_workers * 4 and not cancel.is_set():
+                    w = next(it, None)
+                    if w is None:
+                        return
+                    pending.append(pool.submit(_analyse, finder, w, cfg))
+
+            fill()
+            while pending:
+                w = pending.popleft().result()
+                fill()
+                batch.append(w)
+                prog.current = str(w.path)
+                if len(batch) >= cfg.commit_every or not pending:
+                    full, batch = batch, []
+                    _commit_batch(store, full, embedder, prog)
+                    prog.elapsed = time.monotonic() - t0
+                    yield prog
+                if cancel.is_set():
+                    break
+        finally:
+            for f in pending:
+                f.cancel()
+            if batch:  # work already done is kept, also on cancel
+                _commit_batch(store, batch, embedder, prog)
+    # After the pool is gone, so no thread outlives the import.
+    if cancel.is_set():
+        prog.stage = "cancelled"
+    else:
+        from engine.grouping.people import cluster_new_faces
+
+        prog.stage = "recognise"
+        prog.elapsed = time.monotonic() - t0
+        yield prog
+        if cfg.cluster_after:
+            prog.stage = "cluster"
+            yield prog
+            cluster_new_faces(store, prog.new_face_ids)
+        prog.stage = "done"
+    prog.elapsed = time.monotonic() - t0
+    with store.transaction() as s:
+        run = s.get(ImportRun, prog.import_id)
+        run.finished_at = utcnow()
+        run.status = "cancelled" if cancel.is_set() else "done"
+        run.stats = {
+            "photos": prog.done, "faces": prog.faces, "failed": prog.failed, "skipped": prog.skipped,
+            "duplicates": prog.duplicates, "relinked": prog.relinked, "seconds": round(prog.elapsed, 2),
+            "failures": prog.failures[:1000],
+        }
+    yield prog
+
+
+def _commit_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, prog: ImportProgress) -> None:
+    """Write one batch in one transaction. A write failure (disk full, I/O error) rolls the batch
+    back and stops the import with a clear message; everything committed before stays."""
+    done, faces, n_ids, n_fail = prog.done, prog.faces, len(prog.new_face_ids), len(prog.failures)
+    try:
+        _write_batch(store, batch, embedder, prog)
+    except (SQLAlchemyError, OSError) as exc:
+        prog.done, prog.faces, prog.failed = done, faces, prog.failed - (len(prog.failures) - n_fail)
+        del prog.new_face_ids[n_ids:], prog.failures[n_fail:]
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise LibraryError(
+            f"cannot write to the library ({reason}); this batch was not saved. "
+            "Free some disk space and import again: it resumes where it stopped."
+        ) from None
+
+
+def _write_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, prog: ImportProgress) -> None:
+    crops = [f.crop for w in batch if w.faces for f in w.faces.faces]
+    embs = embedder.embed(np.stack(crops)) if crops else np.zeros((0, embedder.dim), np.float32)
+    i = 0
+    for w in batch:
+        for f in w.faces.faces if w.faces else []:
+            f.embedding = embs[i]
+            i += 1
+    thumbs: list[tuple[int, np.ndarray]] = []
+    with store.transaction() as s:
+        for w in batch:
+            prog.done += 1
+            photo = s.scalar(select(Photo).where(Photo.path == str(w.path)))
+            if w.error:
+                prog.failed += 1
+                prog.failures.append((str(w.path), w.error))
+                if photo is None:
+                    photo = Photo(path=str(w.path))
+                    s.add(photo)
+                photo.status, photo.error = FAILED, w.error
+                photo.size, photo.mtime, photo.content_hash = w.size, w.mtime, w.digest
+                continue
+            same = s.scalars(select(Photo).where(Photo.content_hash == w.digest, Photo.path != str(w.path))).all()
+            original = next((p for p in same if p.duplicate_of is None and p.status != FAILED), None)
+            if original is not None and not Path(original.path).exists():
+                # The file was moved or renamed: keep its faces and every label, just re-link.
+                if photo is not None:
+                    s.delete(photo)
+                    s.flush()
+                original.path, original.size, original.mtime = str(w.path), w.size, w.mtime
+                original.status, original.error = DONE, None
+                prog.relinked += 1
+                continue
+            if photo is None:
+                photo = Photo(path=str(w.path))
+                s.add(photo)
+            photo.size, photo.mtime, photo.content_hash = w.size, w.mtime, w.digest
+            info = w.info
+            photo.width, photo.height = info.width, info.height
+            photo.taken_at = info.taken_at
+            photo.status, photo.error = DONE, None
+            if original is not None:
+                photo.duplicate_of = original.id
+                prog.duplicates += 1
+                continue
+            s.flush()
+            # A re-imported (changed) file replaces its faces.
+            for old in s.scalars(select(Face).where(Face.photo_id == photo.id)):
+                s.delete(old)
+            for f in w.faces.faces:
+                face = Face(
+                    photo_id=photo.id,
+                    x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
+                    landmarks=np.round(f.landmarks, 2).tolist(),
+                    score=f.score,
+                    embedding=to_bytes(f.embedding),
+                    model_id=embedder.model_id,
+                )
+                s.add(face)
+                s.flush()
+                thumbs.append((face.id, f.thumb))
+                prog.new_face_ids.append(face.id)
+                prog.faces += 1
+        # Thumbnails are written before the commit; an orphan file from a killed import is harmless.
+        for fid, img in thumbs:
+            write_thumbnail(store.thumbs_dir, fid, img)
+
+
+def mark_missing(store: LibraryStore) -> int:
+    """Flag photos whose files are gone (kept with their faces and labels until the user decides)."""
+    n = 0
+    with store.transaction() as s:
+        for p in s.scalars(select(Photo).where(Photo.status == DONE)):
+            if not Path(p.path).exists():
+                p.status = MISSING
+                n += 1
+    return n

@@ -1,0 +1,97 @@
+"""Re-embedding a library after a new embedding model was activated.
+
+Only ``Face.embedding`` and ``Face.model_id`` change: people, names, confirmations and constraints stay
+as they are (a harmonic model's embeddings are comparable with the old ones while the library is
+mixed). Faces are processed photo by photo and committed in batches, so a cancelled or killed run
+resumes where it stopped: the next run picks up the faces whose model_id still differs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import or_, select
+
+from engine.errors import FacenetPhotosError
+from engine.models.quantize import to_bytes
+from engine.pipeline.crops import FaceRef, photo_crops
+from engine.store.schema import Face, Photo
+
+from .importer import ProgressRate
+
+
+@dataclass
+class ReEmbedProgress(ProgressRate):
+    stage: str  # re-embed | done | cancelled
+    done: int = 0  # faces
+    total: int = 0
+    failed: int = 0  # faces whose photo could not be read (they keep their old embedding)
+    elapsed: float = 0.0
+    model_id: str = ""
+    current: str = ""
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def stale_face_count(lib) -> int:
+    model_id = lib.embedder().model_id
+    with lib.store.session() as s:
+        return len(s.scalars(select(Face.id).where(or_(Face.model_id.is_(None), Face.model_id != model_id))).all())
+
+
+def re_embed(lib, cancel: threading.Event | None = None, commit_every: int = 32) -> Iterator[ReEmbedProgress]:
+    """Generator of progress; re-computes embeddings of faces whose model_id is not the active model's.
+    The last item has stage "done" or "cancelled"."""
+    embedder = lib.embedder()
+    model_id = embedder.model_id
+    t0 = time.perf_counter()
+    with lib.store.session() as s:
+        rows = s.execute(
+            select(Face.id, Face.landmarks, Face.w, Photo.path, Photo.width, Photo.height)
+            .join(Photo, Photo.id == Face.photo_id)
+            .where(or_(Face.model_id.is_(None), Face.model_id != model_id), Face.landmarks.is_not(None))
+            .order_by(Photo.id, Face.id)
+        ).all()
+    by_photo: dict[str, list] = defaultdict(list)
+    for r in rows:
+        by_photo[r.path].append(r)
+    prog = ReEmbedProgress("re-embed", total=len(rows), model_id=model_id)
+    yield prog
+    pending: dict[int, bytes] = {}
+
+    def flush() -> None:
+        if not pending:
+            return
+        with lib.store.transaction() as s:
+            for face in s.scalars(select(Face).where(Face.id.in_(list(pending)))):
+                face.embedding, face.model_id = pending[face.id], model_id
+        pending.clear()
+
+    for path, faces in by_photo.items():
+        if cancel is not None and cancel.is_set():
+            flush()
+            prog.stage, prog.elapsed = "cancelled", time.perf_counter() - t0
+            yield prog
+            return
+        prog.current = path
+        side = max(faces[0].width or 0, faces[0].height or 0) or None
+        try:
+            crops = photo_crops(Path(path), [FaceRef(r.id, r.landmarks, float(r.w)) for r in faces], side)
+        except (FacenetPhotosError, OSError) as exc:
+            prog.failed += len(faces)
+            prog.failures.append((path, str(exc)))
+        else:
+            for r, e in zip(faces, embedder.embed(crops), strict=True):
+                pending[r.id] = to_bytes(e)
+            prog.done += len(faces)
+        if len(pending) >= commit_every:
+            flush()
+        prog.elapsed = time.perf_counter() - t0
+        yield prog
+    flush()
+    prog.stage, prog.elapsed, prog.current = "done", time.perf_counter() - t0, ""
+    yield prog

@@ -1,0 +1,178 @@
+"""Opening a library folder: lock, WAL, migrations (with a backup first), sessions."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import LibraryError, LibraryInUseError
+
+DB_NAME = "library.sqlite"
+LOCK_NAME = ".lock"
+THUMBS = "thumbs"
+BACKUPS = "backups"
+
+
+def default_library_path() -> Path:
+    env = os.environ.get("FACENET_PHOTOS_LIBRARY")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("facenet-photos", appauthor=False)) / "library"
+
+
+class _FileLock:
+    """An exclusive advisory lock held for as long as the library is open."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = None
+
+    def acquire(self) -> None:
+        fh = open(self.path, "a+")
+        try:
+            if os.name == "nt":  # pragma: no cover - exercised on Windows only
+                import msvcrt
+
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise LibraryInUseError(
+                f"library is in use by another facenet-photos process: {self.path.parent}"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _alembic_config(engine: Engine):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", str(engine.url))
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    cfg = _alembic_config(create_engine("sqlite://"))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+class LibraryStore:
+    """Owns the database engine and the lock. ``write_lock`` serialises writers in this process."""
+
+    def __init__(self, root: Path, *, create: bool = True):
+        self.root = Path(root).expanduser().resolve()
+        if not self.root.exists():
+            if not create:
+                raise LibraryError(f"no library at {self.root}")
+            try:
+                self.root.mkdir(parents=True)
+            except OSError as exc:
+                raise LibraryError(f"cannot create library folder {self.root}: {exc.strerror}") from None
+        if not os.access(self.root, os.W_OK):
+            raise LibraryError(f"library folder is read-only: {self.root}")
+        self.db_path = self.root / DB_NAME
+        self.thumbs_dir = self.root / THUMBS
+        self.thumbs_dir.mkdir(exist_ok=True)
+        self._lock = _FileLock(self.root / LOCK_NAME)
+        self._lock.acquire()
+        self.write_lock = threading.RLock()
+        try:
+            self.engine = create_engine(
+                f"sqlite:///{self.db_path}",
+                connect_args={"check_same_thread": False, "timeout": 30},
+            )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            self.migrate()
+            self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        except Exception:
+            self._lock.release()
+            raise
+
+    def migrate(self) -> None:
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
+        head = head_revision()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            has_tables = bool(conn.execute(text("select count(*) from sqlite_master where type='table'")).scalar())
+        if current == head:
+            return
+        if current is not None or has_tables:
+            self.backup(f"before-{head}")
+        cfg = _alembic_config(self.engine)
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def backup(self, label: str) -> Path:
+        """A consistent copy of the database (SQLite online backup) in backups/."""
+        d = self.root / BACKUPS
+        d.mkdir(exist_ok=True)
+        dest = d / f"library-{datetime.now():%Y%m%d-%H%M%S}-{label}.sqlite"
+        src = sqlite3.connect(self.db_path)
+        try:
+            out = sqlite3.connect(dest)
+            with out:
+                src.backup(out)
+            out.close()
+        finally:
+            src.close()
+        return dest
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read session."""
+        with self.Session() as s:
+            yield s
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write session committed at the end, serialised with other writers of this process."""
+        with self.write_lock, self.Session() as s, s.begin():
+            yield s
+
+    def integrity_check(self) -> str:
+        with self.engine.connect() as conn:
+            return str(conn.execute(text("PRAGMA integrity_check")).scalar())
+
+    def close(self) -> None:
+        try:
+            self.engine.dispose()
+        finally:
+            self._lock.release()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
