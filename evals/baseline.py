@@ -54,8 +54,9 @@ CW_THRESHOLDS = (0.30, 0.35) + tuple(round(0.40 + 0.0125 * i, 4) for i in range(
 
 def nearest_centre_box(boxes: Sequence[tuple[int, int, int, int]], width: float, height: float):
     """The (top, right, bottom, left) box whose centre is nearest the image centre."""
-    cx, cy = width / 2.0, height / 2.0
-    return min(boxes, key=lambda b: ((b[1] + b[3]) / 2 - cx) ** 2 + ((b[0] + b[2]) / 2 - cy) ** 2)
+    from engine.pipeline.detect import centre_offset
+
+    return min(boxes, key=lambda b: centre_offset((b[3], b[0], b[1] - b[3], b[2] - b[0]), width, height))
 
 
 def centre_box(width: int, height: int) -> tuple[int, int, int, int]:
@@ -381,12 +382,9 @@ def compare_clustering(
 
 
 def _plot(ev_ours, ev_dlib, clus: dict, thr: dict | None, path: Path) -> None:
-    import matplotlib
+    from evals import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, cx, tx) = plt.subplots(1, 3, figsize=(15, 4.3))
+    fig, (ax, cx, tx) = plots.subplots(3, figsize=(15, 4.3))
     for label, ev, style in (("ours (YuNet + SFace)", ev_ours, "-"), ("dlib (HOG + ResNet)", ev_dlib, "--")):
         fpr, tpr, _, auc = ev.roc()
         keep = fpr > 0
@@ -423,7 +421,6 @@ def _plot(ev_ours, ev_dlib, clus: dict, thr: dict | None, path: Path) -> None:
         tx.set_visible(False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def run_dlib_baseline(

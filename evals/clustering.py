@@ -58,13 +58,10 @@ def best_row(rows: Sequence[dict], key: str = "bcubed_f1") -> dict:
 
 def plot_sweep(rows: Sequence[dict], path: Path, *, default: float | None, n_classes: int, title: str,
                xlabel: str = "threshold (squared L2)") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from evals import plots
 
     t = [r["threshold"] for r in rows]
-    fig, (ax, gx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax, gx) = plots.subplots(2, figsize=(11, 4.2))
     for key, style, label in (("bcubed_precision", "--", "BCubed P"), ("bcubed_recall", ":", "BCubed R"),
                               ("bcubed_f1", "o-", "BCubed F1"), ("pairwise_f1", "s-", "pairwise F1")):
         ax.plot(t, [r[key] for r in rows], style, label=label, ms=4)
@@ -81,7 +78,6 @@ def plot_sweep(rows: Sequence[dict], path: Path, *, default: float | None, n_cla
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def run_cluster_sweep(

@@ -184,13 +184,9 @@ def centre_landmarks(width: int, height: int) -> np.ndarray:
 
 def nearest_centre(dets: Sequence, width: float, height: float):
     """The detection (anything with ``box`` x, y, w, h) whose box centre is nearest the image centre."""
-    cx, cy = width / 2.0, height / 2.0
+    from engine.pipeline.detect import centre_offset
 
-    def dist(d) -> float:
-        x, y, w, h = d.box
-        return (x + w / 2 - cx) ** 2 + (y + h / 2 - cy) ** 2
-
-    return min(dets, key=dist)
+    return min(dets, key=lambda d: centre_offset(d.box, width, height))
 
 
 class _LfwFaceChooser:
@@ -309,12 +305,9 @@ def pair_arrays(
 
 def plot_roc(evals: dict[str, PairEvaluation], path: Path, title: str = "LFW verification") -> None:
     """ROC (log FAR axis) of each evaluation, plus the distance histograms of the first one."""
-    import matplotlib
+    from evals import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, hx) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (ax, hx) = plots.subplots(2, figsize=(11, 4.5))
     for (label, ev), style in zip(evals.items(), ("-", "--", ":", "-."), strict=False):
         fpr, tpr, _, auc = ev.roc()
         keep = fpr > 0
@@ -343,7 +336,6 @@ def plot_roc(evals: dict[str, PairEvaluation], path: Path, title: str = "LFW ver
     hx.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def run_lfw_eval(

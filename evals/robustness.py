@@ -348,12 +348,9 @@ def condition_metrics(
 
 
 def _plot(rows: dict[str, dict], conds: list[Condition], path: Path, title: str) -> None:
-    import matplotlib
+    from evals import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plots.subplots(2, figsize=(11, 4.2))
     base = rows.get("original")
     with_dlib = any("dlib" in r for r in rows.values())
     ours = "ours: " if with_dlib else ""
@@ -400,7 +397,6 @@ def _plot(rows: dict[str, dict], conds: list[Condition], path: Path, title: str)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _first_pairs_per_fold(pairs: Sequence, n: int | None) -> list:

@@ -233,12 +233,9 @@ def evaluate_storage(emb, ia, ib, issame, fold, row_fold, **kwargs) -> dict[str,
 
 
 def _plot(out: dict[str, dict], path: Path, title: str) -> None:
-    import matplotlib
+    from evals import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plots.subplots(2, figsize=(11, 4.2))
     families = {
         "PCA (float32)": [k for k in out if k.startswith("pca") and not k.endswith("_int8")],
         "PCA (int8)": [k for k in out if k.startswith("pca") and k.endswith("_int8")],
@@ -262,7 +259,6 @@ def _plot(out: dict[str, dict], path: Path, title: str) -> None:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def run_storage_eval(

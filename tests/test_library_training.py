@@ -24,7 +24,7 @@ def name_people(lib) -> dict[str, int]:
 
 
 def test_library_examples(imported):
-    from engine.pipeline.crops import library_examples
+    from engine.services.examples import library_examples
 
     lib = imported
     ids = name_people(lib)
@@ -54,7 +54,7 @@ def test_library_examples(imported):
 def test_library_examples_bring_the_faces_taken_from_a_person(imported):
     """A face the user took away from a named person is in no named person, yet its crop comes back
     (label -1, after the labelled faces) with the statement, so that training can push it away."""
-    from engine.pipeline.crops import library_examples
+    from engine.services.examples import library_examples
 
     lib = imported
     ids = name_people(lib)
@@ -73,7 +73,7 @@ def test_library_examples_bring_the_faces_taken_from_a_person(imported):
 
 
 def test_library_examples_skip_vanished_photos(tmp_path, sample_dir):
-    from engine.pipeline.crops import library_examples
+    from engine.services.examples import library_examples
     from engine.services.library import Library
 
     with Library(tmp_path / "lib") as lib:

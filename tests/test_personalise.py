@@ -161,7 +161,7 @@ def test_learn_activates_a_model_that_is_not_worse(named, tmp_path, scripted, no
 def test_learn_keeps_the_best_checkpoint_and_never_trains_on_held_out_faces(named, scripted, monkeypatch):
     import training.export
     import training.train
-    from engine.pipeline.crops import library_examples
+    from engine.services.examples import library_examples
     from training.personalise import PersonaliseConfig, learn_from_corrections
 
     lib = named

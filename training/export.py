@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.checksums import sha256_file
+
 PARITY_TOLERANCE = 1e-4
 
 
@@ -61,12 +63,6 @@ def export_onnx(model: nn.Module, path: Path, opset: int = 17) -> Path:
     tmp.write_bytes(buf.getvalue())
     tmp.replace(path)
     return path
-
-
-def sha256(path: Path) -> str:
-    from engine.models.registry import sha256_file
-
-    return sha256_file(Path(path))
 
 
 def onnx_embed_raw(path: Path, crops: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -112,7 +108,7 @@ def export_and_check(
         diff, cos = parity(model, path, crops)
         if diff > tolerance:
             raise RuntimeError(f"ONNX export differs from torch by {diff:.2e} (> {tolerance:g})")
-    return ExportResult(Path(path), sha256(path), diff, cos)
+    return ExportResult(Path(path), sha256_file(path), diff, cos)
 
 
 def model_spec(path: Path, model_id: str, embedding_dim: int = 128):
@@ -120,7 +116,7 @@ def model_spec(path: Path, model_id: str, embedding_dim: int = 128):
     from engine.models.registry import ModelSpec
 
     path = Path(path)
-    return ModelSpec(model_id, path.name, "embedder", sha256(path), embedding_dim, 112)
+    return ModelSpec(model_id, path.name, "embedder", sha256_file(path), embedding_dim, 112)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,7 +2,7 @@
 
 Steps (each reported as a :class:`LearnProgress`; the last item carries the :class:`LearnResult`):
 
-1. ``examples``: :func:`engine.pipeline.crops.library_examples` - named, visible people's confirmed and
+1. ``examples``: :func:`engine.services.examples.library_examples` - named, visible people's confirmed and
    grouped faces, re-aligned from the photos, plus the faces the user said are *not* one of them.
 2. ``split``: about 20 % of each person's faces are held out for the checks (only people with at least
    3 faces give any, so at least 2 stay for training); the rest train. Held-out faces never take part in
@@ -210,7 +210,7 @@ def learn_from_corrections(
         result.seconds = time.perf_counter() - t0
         return LearnProgress(stage, message=result.message, result=result)
 
-    from engine.pipeline.crops import library_examples
+    from engine.services.examples import library_examples
 
     yield LearnProgress("examples", message="Collecting the named people's faces…")
     crops, labels, person_ids, statements = library_examples(library, cfg.min_faces)

@@ -8,7 +8,6 @@ a plain fp32 graph (about twice as fast on CPU) with a dynamic batch axis.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.checksums import sha256_file
 from engine.errors import ModelError
 
 
@@ -49,14 +49,6 @@ BUILTIN = {m.model_id: m for m in (YUNET, SFACE)}
 
 def models_dir() -> Path:
     return Path(str(resources.files("resources") / "models"))
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 _verified: dict[tuple[str, str], Path] = {}

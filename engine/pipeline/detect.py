@@ -31,6 +31,13 @@ class Detection:
         )
 
 
+def centre_offset(box: tuple[float, float, float, float], width: float, height: float) -> float:
+    """Distance of a box's (x, y, w, h) centre from the image centre, as a fraction of the long side:
+    the rule every "which face is the labelled one" choice uses (benchmark photos are centred on it)."""
+    x, y, w, h = box
+    return float(np.hypot(x + w / 2 - width / 2, y + h / 2 - height / 2)) / max(width, height, 1)
+
+
 class FaceDetector:
     """Not thread-safe: give each worker thread its own instance."""
 

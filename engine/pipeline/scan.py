@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.checksums import sha256_file
 
 from .decode import IMAGE_EXTENSIONS
 
@@ -89,10 +90,6 @@ def iter_photo_files(roots: Iterable[Path], problems: list[ScanProblem] | None =
             problems.append(ScanProblem(root, f"cannot read: {exc.strerror or exc}"))
 
 
-def content_hash(path: Path, chunk: int = 1 << 20) -> str:
+def content_hash(path: Path) -> str:
     """SHA-256 of the file's bytes: identifies a photo across moves and renames."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)

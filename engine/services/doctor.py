@@ -7,13 +7,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
+from engine.checksums import sha256_file
 from engine.errors import ModelError
-from engine.models.registry import BUILTIN, SFACE, sha256_file, verified_path
+from engine.models.registry import BUILTIN, SFACE, verified_path
 from engine.store.database import LibraryStore
-from engine.store.schema import DONE, MISSING, PENDING, Face, ModelRecord, Person, Photo
+from engine.store.schema import DONE, MISSING, PENDING, Face, ModelRecord, Person, Photo, set_active_embedder
 from engine.store.thumbs import thumbnail_path
-
-from .library import set_active_embedder
 
 
 @dataclass

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 
+from engine.checksums import sha256_file
 from engine.config import ClusterConfig, EmbedConfig, ImportConfig, VerifyConfig
 from engine.errors import EditError, FacenetPhotosError, ModelError
 from engine.grouping.people import recluster
 from engine.models.quantize import from_bytes, storage_error
-from engine.models.registry import BUILTIN, SFACE, ModelSpec, sha256_file
+from engine.models.registry import BUILTIN, SFACE, ModelSpec
 from engine.pipeline.embed import Embedder
 from engine.store.database import LibraryStore, default_library_path
 from engine.store.schema import (
@@ -31,6 +32,7 @@ from engine.store.schema import (
     Person,
     Photo,
     Setting,
+    set_active_embedder,
 )
 from engine.store.thumbs import thumbnail_path
 
@@ -57,12 +59,6 @@ def _probe_faces() -> np.ndarray:
     sample = Path(str(resources.files("resources") / "sample"))
     crops = [f.crop for p in sorted(sample.glob("*.jpg")) for f in finder.find(p).faces]
     return np.stack(crops + [c[:, ::-1] for c in crops])
-
-
-def set_active_embedder(session, model_id: str) -> None:
-    """Mark ``model_id`` as the one active embedder in the models table (no file check here)."""
-    for row in session.scalars(select(ModelRecord).where(ModelRecord.kind == "embedder")):
-        row.active = row.id == model_id
 
 
 def _network_threads() -> int:
@@ -503,7 +499,7 @@ class Library:
         return edits.history(self.store, limit)
 
     def doctor(self, repair: bool = True):
-        from .doctor import run_doctor
+        from engine.services.doctor import run_doctor
 
         before = self.active_model_id()
         report = run_doctor(self.store, repair)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -165,3 +166,9 @@ class Setting(Base):
 
 
 Index("ix_faces_person_assignment", Face.person_id, Face.assignment)
+
+
+def set_active_embedder(session, model_id: str) -> None:
+    """Mark ``model_id`` as the one active embedder in the models table (no file check here)."""
+    for row in session.scalars(select(ModelRecord).where(ModelRecord.kind == "embedder")):
+        row.active = row.id == model_id
