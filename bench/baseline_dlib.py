@@ -5,7 +5,7 @@
     python bench/baseline_dlib.py                  # pairs, clustering and throughput -> results/baseline/
     python bench/baseline_dlib.py --throughput 0   # without the throughput part
 
-Needs results/lfw/lfw_embeddings.npz (python bench/lfw_eval.py) for our side. All BLAS / OpenMP pools are
+Needs results/lfw/lfw_embeddings.npz (python facenet-photos eval lfw) for our side. All BLAS / OpenMP pools are
 limited to one thread before anything is imported.
 """
 

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "results" / "robustness")
     ap.add_argument("--cache", type=Path, default=REPO / ".cache" / "robustness")
     ap.add_argument("--reference", type=Path, default=REPO / "results" / "lfw" / "lfw_embeddings.npz",
-                    help="lfw_embeddings.npz of bench/lfw_eval.py (original images; reused when it matches)")
+                    help="lfw_embeddings.npz of facenet-photos eval lfw (original images; reused when it matches)")
     ap.add_argument("--folds", default="1,2,3", help="1-based folds of pairs.txt to test on")
     ap.add_argument("--conditions", default="", help="comma-separated, e.g. jpeg_10,width_40 (default: all)")
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: all cores)")

@@ -1,5 +1,5 @@
 """Embedding storage on LFW: float32 vs float16 vs 128-byte int8 vs PCA / truncation to fewer dimensions
-(see docs/evaluation.md). Uses the embeddings of bench/lfw_eval.py; nothing is re-embedded.
+(see docs/evaluation.md). Uses the embeddings of facenet-photos eval lfw; nothing is re-embedded.
 
     python bench/eval_storage.py                  # -> results/storage/
 """

@@ -470,7 +470,7 @@ def run_dlib_baseline(
     oi = {p: i for i, p in enumerate(ours.paths)}
     di = {p: i for i, p in enumerate(dl.paths)}
     if any(r not in oi for r in rel):
-        raise ValueError(f"{ours_embeddings} does not cover the images of {pairs_file}; run bench/lfw_eval.py")
+        raise ValueError(f"{ours_embeddings} does not cover the images of {pairs_file}; run facenet-photos eval lfw")
     e_ours = ours.emb[[oi[r] for r in rel]].astype(np.float32)
     e_dlib = dl.emb[[di[r] for r in rel]].astype(np.float64)
     index = {r: i for i, r in enumerate(rel)}

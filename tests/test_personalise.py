@@ -12,6 +12,9 @@ from conftest import SAMPLE_PEOPLE
 
 torch = pytest.importorskip("torch")
 
+from engine.services.jobs import run_job  # noqa: E402
+from training.jobs import LEARN  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def _named_template(tmp_path_factory):
@@ -88,9 +91,9 @@ def scripted(monkeypatch):
 
 @pytest.fixture
 def no_lfw_data(monkeypatch, tmp_path):
-    import training.personalise as tp
+    from training.jobs import LFW_ENV
 
-    monkeypatch.setattr(tp, "LFW_ROOT", tmp_path / "no-lfw")
+    monkeypatch.setenv(LFW_ENV, str(tmp_path / "no-lfw"))
 
 
 @pytest.fixture
@@ -101,12 +104,15 @@ def fake_lfw(monkeypatch, tmp_path):
     root = tmp_path / "lfw"
     root.mkdir()
     (root / "pairs.txt").write_text("10\t300\n")
-    monkeypatch.setattr(tp, "LFW_ROOT", root)
+    from training.jobs import LFW_ENV
+
+    monkeypatch.setenv(LFW_ENV, str(root))  # the learning job finds LFW through the setting, not the source tree
 
     def install(*accuracies):
         calls = []
 
-        def fake(embed, n_pairs):
+        def fake(embed, n_pairs, lfw_root):
+            assert lfw_root == root
             calls.append(n_pairs)
             return accuracies[len(calls) - 1]
 
@@ -122,12 +128,11 @@ def _models_untouched(lib) -> bool:
 
 
 def test_learn_activates_a_model_that_is_not_worse(named, tmp_path, scripted, no_lfw_data):
-    from training.personalise import PersonaliseConfig, learn_from_corrections
 
     lib = named
     people_before = [(p.id, p.name, p.faces) for p in lib.people()]
     scripted((0.5, 0.5), (0.75, 0.75), (1.0, 0.9))  # step 2 wins
-    items = list(learn_from_corrections(lib, config=PersonaliseConfig(max_steps=2, eval_every=1, k=2)))
+    items = list(run_job(LEARN, lib, max_steps=2, eval_every=1, k=2))
     stages = [i.stage for i in items]
     assert {"examples", "train", "export", "evaluate"} <= set(stages)
     res = items[-1].result
@@ -239,19 +244,18 @@ def test_learn_refuses_a_model_worse_on_held_out_faces(named, scripted, fake_lfw
     scores = iter([tp.HeldOut(1.0, 1.0, 4, 56), tp.HeldOut(0.75, 1.0, 4, 56)])  # before, after
     monkeypatch.setattr(tp, "heldout_score", lambda *a: next(scores))
     lib = named
-    last = list(tp.learn_from_corrections(lib, config=tp.PersonaliseConfig(max_steps=1, k=2)))[-1]
+    last = list(run_job(LEARN, lib, max_steps=1, k=2))[-1]
     assert last.stage == "refused" and "worse on your held-out faces" in last.message, last.message
     assert "75.0%" in last.message and not last.result.activated and _models_untouched(lib)
     assert lfw_calls == []  # no need to ask LFW
 
 
 def test_learn_refuses_a_model_worse_on_lfw(named, scripted, fake_lfw, monkeypatch):
-    import training.personalise as tp
 
     scripted((0.5, 0.5), (1.0, 1.0))
     lfw_calls = fake_lfw(0.99, 0.97)
     lib = named
-    last = list(tp.learn_from_corrections(lib, config=tp.PersonaliseConfig(max_steps=1, k=2)))[-1]
+    last = list(run_job(LEARN, lib, max_steps=1, k=2))[-1]
     res = last.result
     print(last.message)
     assert last.stage == "refused" and "worse on LFW" in last.message, last.message

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-LFW_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw"
+from engine.services.progress import Stage
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class PersonaliseConfig:
     max_drop: float = 0.0  # accept when no held-out or LFW number drops by more than this
     lfw: bool = True  # also refuse a model that is worse on a small LFW pair subset (when the data is there)
     lfw_pairs: int = 300
+    lfw_dir: Path | None = None  # the LFW folder (pairs.txt, people.txt, images/) for that check
     seed: int = 0
     device: str = "auto"
 
@@ -100,7 +101,7 @@ class LearnResult:
 
 @dataclass
 class LearnProgress:
-    stage: str  # examples|split|train|export|evaluate|register|re-embed|done|refused|cancelled|error
+    stage: Stage  # EXAMPLES ... REGISTER, then DONE, REFUSED, CANCELLED or ERROR
     step: int = 0
     total: int = 0
     message: str = ""
@@ -140,14 +141,14 @@ def heldout_score(query: np.ndarray, q_labels: np.ndarray, gallery: np.ndarray, 
     return HeldOut(acc, auc, int(len(query)), int(d.size))
 
 
-def _lfw_accuracy(embed, n_pairs: int) -> float | None:
+def _lfw_accuracy(embed, n_pairs: int, lfw_root: Path) -> float | None:
     """Verification accuracy (10-fold) on the first ``n_pairs`` of LFW fold 10's pairs, or None."""
     try:
         from .data import load_lfw_fold, read_pairs
         from .evaluate import lfw_pairs, stratified_folds, verification
 
-        faces = load_lfw_fold(LFW_ROOT, 10)
-        pairs = [p for p in read_pairs(LFW_ROOT) if p.fold == 9][:n_pairs]
+        faces = load_lfw_fold(lfw_root, 10)
+        pairs = [p for p in read_pairs(lfw_root) if p.fold == 9][:n_pairs]
         idx = lfw_pairs(faces.keys, pairs)
         if len(idx.same) < 20:
             return None
@@ -204,7 +205,7 @@ def learn_from_corrections(
     def cancelled() -> bool:
         return cancel is not None and cancel.is_set()
 
-    def final(stage: str, result: LearnResult, message: str | None = None) -> LearnProgress:
+    def final(stage: Stage, result: LearnResult, message: str | None = None) -> LearnProgress:
         if message is not None:
             result.message = message
         result.seconds = time.perf_counter() - t0
@@ -212,7 +213,7 @@ def learn_from_corrections(
 
     from engine.services.examples import library_examples
 
-    yield LearnProgress("examples", message="Collecting the named people's faces…")
+    yield LearnProgress(Stage.EXAMPLES, message="Collecting the named people's faces…")
     crops, labels, person_ids, statements = library_examples(library, cfg.min_faces)
     named = np.flatnonzero(labels >= 0)  # the rest are faces only known as "not this person"
     train_rel, held_rel = split_holdout(labels[named], cfg.holdout, cfg.seed)
@@ -227,13 +228,13 @@ def learn_from_corrections(
         "split", message=f"{len(person_ids)} people, {len(train_idx)} faces to learn from, {len(held_idx)} to check"
     )
     if trainable < 2:
-        yield final("refused", result, "refused: need at least 2 named people with 2 or more faces each")
+        yield final(Stage.REFUSED, result, "refused: need at least 2 named people with 2 or more faces each")
         return
     if len(held_idx) == 0:
-        yield final("refused", result, "refused: need a named person with at least 3 faces to check a new model")
+        yield final(Stage.REFUSED, result, "refused: need a named person with at least 3 faces to check a new model")
         return
     if cancelled():
-        yield final("cancelled", result, "cancelled")
+        yield final(Stage.CANCELLED, result, "cancelled")
         return
 
     # Training rows: the training faces of people with 2 of them (the sampler needs pairs), then the
@@ -283,12 +284,12 @@ def learn_from_corrections(
         result.checkpoints.append((step, score))
         if not best or _better(score, best["score"]):
             best.update(step=step, score=score, state={k: v.detach().clone() for k, v in model.state_dict().items()})
-        put(LearnProgress("train", step, cfg.max_steps, f"Held-out check at step {step}: {score.line()}"))
+        put(LearnProgress(Stage.TRAIN, step, cfg.max_steps, f"Held-out check at step {step}: {score.line()}"))
         if _perfect(best["score"]):
             raise _Perfect
 
     def on_step(log, put) -> None:
-        put(LearnProgress("train", log.step, cfg.max_steps, f"Training step {log.step}/{cfg.max_steps}, "
+        put(LearnProgress(Stage.TRAIN, log.step, cfg.max_steps, f"Training step {log.step}/{cfg.max_steps}, "
                           f"loss {log.loss:.4f}"))
         if cancelled():
             raise _Cancelled
@@ -315,12 +316,12 @@ def learn_from_corrections(
     try:
         yield from _in_thread(work)
     except _Cancelled:
-        yield final("cancelled", result, "cancelled")
+        yield final(Stage.CANCELLED, result, "cancelled")
         return
     except _Perfect:
         pass
     if cancelled():
-        yield final("cancelled", result, "cancelled")
+        yield final(Stage.CANCELLED, result, "cancelled")
         return
     result.chosen_step = chosen = best["step"]
     if chosen == 0:
@@ -329,13 +330,13 @@ def learn_from_corrections(
         else:
             why = (f"no training step (checked every {cfg.eval_every} up to {cfg.max_steps}) did better on your "
                    "held-out faces than the untouched model")
-        yield final("refused", result, f"refused: {why} ({best['score'].line()})")
+        yield final(Stage.REFUSED, result, f"refused: {why} ({best['score'].line()})")
         return
     model.load_state_dict(best["state"])
     model.eval()
     trained = f"kept step {chosen} of {cfg.max_steps}"
 
-    yield LearnProgress("export", message=f"Exporting the new model ({trained})…")
+    yield LearnProgress(Stage.EXPORT, message=f"Exporting the new model ({trained})…")
     with tempfile.TemporaryDirectory() as tmp:
         model_id = time.strftime("personal-%Y%m%d-%H%M%S", time.gmtime())
         exported = export_and_check(model, Path(tmp) / f"{model_id}.onnx", crops[:16])
@@ -344,7 +345,7 @@ def learn_from_corrections(
 
         new_embedder = Embedder(old_embedder.config, spec=model_spec(exported.path, model_id), path=exported.path)
 
-        yield LearnProgress("evaluate", message="Checking the new model on held-out faces…")
+        yield LearnProgress(Stage.EVALUATE, message="Checking the new model on held-out faces…")
         hq, hl = crops[held_idx], labels[held_idx]
         gq, gl = crops[train_idx], labels[train_idx]
         result.before = heldout_score(old_embedder.embed(hq), hl, old_embedder.embed(gq), gl)
@@ -352,29 +353,31 @@ def learn_from_corrections(
         b, a = result.before, result.after
         numbers = f"{trained}; held-out faces before: {b.line()}; after: {a.line()}"
         if a.accuracy < b.accuracy - cfg.max_drop or a.auc < b.auc - cfg.max_drop:
-            yield final("refused", result, f"refused: the new model is worse on your held-out faces ({numbers})")
+            yield final(Stage.REFUSED, result, f"refused: the new model is worse on your held-out faces ({numbers})")
             return
         if not cfg.lfw:
             result.lfw_note = "LFW check off"
-        elif not (LFW_ROOT / "pairs.txt").exists():
+        elif cfg.lfw_dir is None or not (Path(cfg.lfw_dir) / "pairs.txt").exists():
             result.lfw_note = "LFW check skipped (data not found)"
         else:
-            yield LearnProgress("evaluate", message=f"Checking on {cfg.lfw_pairs} LFW pairs…")
-            lb = result.lfw_before = _lfw_accuracy(old_embedder.embed, cfg.lfw_pairs)
-            la = result.lfw_after = _lfw_accuracy(new_embedder.embed, cfg.lfw_pairs) if lb is not None else None
+            yield LearnProgress(Stage.EVALUATE, message=f"Checking on {cfg.lfw_pairs} LFW pairs…")
+            lfw_root = Path(cfg.lfw_dir)
+            lb = result.lfw_before = _lfw_accuracy(old_embedder.embed, cfg.lfw_pairs, lfw_root)
+            la = None if lb is None else _lfw_accuracy(new_embedder.embed, cfg.lfw_pairs, lfw_root)
+            result.lfw_after = la
             if lb is None or la is None:
                 result.lfw_note = "LFW check skipped (could not be scored)"
             else:
                 result.lfw_note = f"LFW accuracy {100 * lb:.2f}% before, {100 * la:.2f}% after"
                 if la < lb - cfg.max_drop:
-                    yield final("refused", result, f"refused: the new model is worse on LFW ({result.lfw_note}; "
+                    yield final(Stage.REFUSED, result, f"refused: the new model is worse on LFW ({result.lfw_note}; "
                                 f"{numbers})")
                     return
         numbers = f"{numbers}; {result.lfw_note}"
         if cancelled():
-            yield final("cancelled", result, "cancelled")
+            yield final(Stage.CANCELLED, result, "cancelled")
             return
-        yield LearnProgress("register", message=f"Activating {model_id}…")
+        yield LearnProgress(Stage.REGISTER, message=f"Activating {model_id}…")
         library.register_model(exported.path, model_id, compatible_with=previous)
     library.activate_model(model_id)
     result.activated, result.model_id = True, model_id
@@ -384,11 +387,11 @@ def learn_from_corrections(
     last = None
     for prog in re_embed(library, cancel):
         last = prog
-        yield LearnProgress("re-embed", prog.done, prog.total, f"Re-embedding faces {prog.done}/{prog.total}")
+        yield LearnProgress(Stage.RE_EMBED, prog.done, prog.total, f"Re-embedding faces {prog.done}/{prog.total}")
     result.re_embedded = last.done if last else 0
-    stopped = last is not None and last.stage == "cancelled"
+    stopped = last is not None and last.stage == Stage.CANCELLED
     resumable = " (cancelled: the rest is re-embedded next time)" if stopped else ""
-    yield final("done", result, f"activated {model_id}{resumable} ({numbers})")
+    yield final(Stage.DONE, result, f"activated {model_id}{resumable} ({numbers})")
 
 
 def _in_thread(work) -> Iterator[LearnProgress]:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from .controller import INFO, plural
-from .learning import find_learner, run_learning
+from .learning import learning_unavailable, run_learning
 from .widgets import PhotoViewer, load_photo
 
 BIG = 176
@@ -150,7 +150,7 @@ class ReviewPage(QWidget):
             self._learner_checked = True
             self.learn_btn.setEnabled(False)
             self.learn_status.setText("Checking whether learning is available…")
-            self.controller.jobs.start(find_learner, on_result=self._learner_found, name="find_learner")
+            self.controller.jobs.start(learning_unavailable, on_result=self._learner_found, name="find_learner")
 
     def _loaded(self, gen: int, rows) -> None:
         if gen != self._generation:
@@ -230,10 +230,9 @@ class ReviewPage(QWidget):
             self._advance()
 
     # -- learning ------------------------------------------------------------------------------------
-    def _learner_found(self, result) -> None:
-        fn, why = result
-        self.learn_btn.setEnabled(fn is not None)
-        self.learn_status.setText("" if fn is not None else f"Learning from corrections is {why}.")
+    def _learner_found(self, why: str) -> None:
+        self.learn_btn.setEnabled(not why)
+        self.learn_status.setText(f"Learning from corrections is not available: {why}." if why else "")
 
     def learn(self) -> None:
         if self._learn_job is not None:

@@ -29,31 +29,15 @@ from engine.pipeline.decode import read_info
 from engine.pipeline.embed import Embedder
 from engine.pipeline.faces import FaceFinder, PhotoFaces
 from engine.pipeline.scan import ScanProblem, content_hash, iter_photo_files
+from engine.services.progress import ProgressRate, Stage
 from engine.store.database import LibraryStore
 from engine.store.schema import DONE, FAILED, MISSING, Face, ImportRun, Photo, utcnow
 from engine.store.thumbs import write_thumbnail
 
 
-class ProgressRate:
-    """``rate`` and ``eta`` of a progress record with ``done``, ``total`` and ``elapsed`` seconds."""
-
-    done: int
-    total: int
-    elapsed: float
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float | None:
-        r = self.rate
-        return (self.total - self.done) / r if r > 0 and self.total else None
-
-
 @dataclass
 class ImportProgress(ProgressRate):
-    stage: str  # scan | analyse | recognise | cluster | done | cancelled
+    stage: Stage  # SCAN, ANALYSE, RECOGNISE, CLUSTER, then DONE or CANCELLED
     done: int = 0
     total: int = 0
     faces: int = 0
@@ -118,7 +102,7 @@ def run_import(
     embedder = embedder or Embedder(cfg.embed)
     t0 = time.monotonic()
     roots = [Path(r).expanduser().absolute() for r in roots]
-    prog = ImportProgress("scan")
+    prog = ImportProgress(Stage.SCAN)
 
     with store.transaction() as s:
         run = ImportRun(roots=[str(r) for r in roots], status="running", stats={})
@@ -157,7 +141,7 @@ def run_import(
             prog.skipped += 1
             continue
         todo.append(_Work(p, st.st_size, st.st_mtime))
-    prog.stage, prog.total = "analyse", len(todo)
+    prog.stage, prog.total = Stage.ANALYSE, len(todo)
     prog.elapsed = time.monotonic() - t0
     yield prog
 
@@ -195,18 +179,18 @@ def run_import(
                 _commit_batch(store, batch, embedder, prog)
     # After the pool is gone, so no thread outlives the import.
     if cancel.is_set():
-        prog.stage = "cancelled"
+        prog.stage = Stage.CANCELLED
     else:
         from engine.grouping.people import cluster_new_faces
 
-        prog.stage = "recognise"
+        prog.stage = Stage.RECOGNISE
         prog.elapsed = time.monotonic() - t0
         yield prog
         if cfg.cluster_after:
-            prog.stage = "cluster"
+            prog.stage = Stage.CLUSTER
             yield prog
             cluster_new_faces(store, prog.new_face_ids)
-        prog.stage = "done"
+        prog.stage = Stage.DONE
     prog.elapsed = time.monotonic() - t0
     with store.transaction() as s:
         run = s.get(ImportRun, prog.import_id)

@@ -26,6 +26,7 @@ from engine.pipeline.scan import ScanProblem, iter_photo_files
 from engine.store.schema import BY_SUGGESTION, BY_USER, DONE, FAILED, Face, Person, Photo
 
 from .importer import ImportProgress, run_import
+from .progress import Stage
 
 
 @dataclass
@@ -70,14 +71,15 @@ def import_incrementally(
     for p in iter_photo_files([Path(x).expanduser().absolute() for x in paths], problems):
         files.append(p)
         if len(files) % 250 == 0:
-            yield IncrementalProgress("scan", total=len(files), candidates=len(files), elapsed=time.monotonic() - t0)
+            elapsed = time.monotonic() - t0
+            yield IncrementalProgress(Stage.SCAN, total=len(files), candidates=len(files), elapsed=elapsed)
         if cancel.is_set():
             break
     scan_failures = [(str(pr.path), pr.reason) for pr in problems]
     scan_set = set(scan_failures)
-    finished = IncrementalProgress("analyse", candidates=len(files))  # totals of the batches already done
+    finished = IncrementalProgress(Stage.ANALYSE, candidates=len(files))  # totals of the batches already done
 
-    def report(stage: str, cur: ImportProgress | None, with_ids: bool = False) -> IncrementalProgress:
+    def report(stage: Stage, cur: ImportProgress | None, with_ids: bool = False) -> IncrementalProgress:
         out = IncrementalProgress(stage, candidates=len(files), batches=finished.batches)
         for name in ("done", "faces", "failed", "skipped", "duplicates", "relinked"):
             setattr(out, name, getattr(finished, name) + (getattr(cur, name) if cur else 0))
@@ -94,9 +96,9 @@ def import_incrementally(
         out.elapsed = time.monotonic() - t0
         return out
 
-    yield report("analyse", None)
+    yield report(Stage.ANALYSE, None)
     if cancel.is_set():
-        yield report("cancelled", None, with_ids=True)
+        yield report(Stage.CANCELLED, None, with_ids=True)
         return
 
     if len(files) <= first_batch:
@@ -107,12 +109,12 @@ def import_incrementally(
             batches.append(files[start : start + size])
             start += size
 
-    final = "done"
+    final = Stage.DONE
     for batch in batches:
         last: ImportProgress | None = None
         for p in run_import(library.store, batch, cfg, embedder=library.embedder(), cancel=cancel):
             last = p
-            stage = p.stage if p.stage in ("recognise", "cluster") else "analyse"
+            stage = p.stage if p.stage in (Stage.RECOGNISE, Stage.CLUSTER) else Stage.ANALYSE
             yield report(stage, p)
         if last is None:
             continue
@@ -123,8 +125,8 @@ def import_incrementally(
         finished.failed = len(finished.failures)
         finished.new_face_ids += last.new_face_ids
         finished.import_id = last.import_id
-        if last.stage == "cancelled":
-            final = "cancelled"
+        if last.stage == Stage.CANCELLED:
+            final = Stage.CANCELLED
             break
         if last.new_face_ids or last.relinked:
             finished.batches += 1

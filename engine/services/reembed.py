@@ -22,12 +22,12 @@ from engine.models.quantize import to_bytes
 from engine.pipeline.crops import FaceRef, photo_crops
 from engine.store.schema import Face, Photo
 
-from .importer import ProgressRate
+from .progress import ProgressRate, Stage
 
 
 @dataclass
 class ReEmbedProgress(ProgressRate):
-    stage: str  # re-embed | done | cancelled
+    stage: Stage  # RE_EMBED, then DONE or CANCELLED
     done: int = 0  # faces
     total: int = 0
     failed: int = 0  # faces whose photo could not be read (they keep their old embedding)
@@ -45,7 +45,7 @@ def stale_face_count(lib) -> int:
 
 def re_embed(lib, cancel: threading.Event | None = None, commit_every: int = 32) -> Iterator[ReEmbedProgress]:
     """Generator of progress; re-computes embeddings of faces whose model_id is not the active model's.
-    The last item has stage "done" or "cancelled"."""
+    The last item has stage Stage.DONE or Stage.CANCELLED."""
     embedder = lib.embedder()
     model_id = embedder.model_id
     t0 = time.perf_counter()
@@ -59,7 +59,7 @@ def re_embed(lib, cancel: threading.Event | None = None, commit_every: int = 32)
     by_photo: dict[str, list] = defaultdict(list)
     for r in rows:
         by_photo[r.path].append(r)
-    prog = ReEmbedProgress("re-embed", total=len(rows), model_id=model_id)
+    prog = ReEmbedProgress(Stage.RE_EMBED, total=len(rows), model_id=model_id)
     yield prog
     pending: dict[int, bytes] = {}
 
@@ -74,7 +74,7 @@ def re_embed(lib, cancel: threading.Event | None = None, commit_every: int = 32)
     for path, faces in by_photo.items():
         if cancel is not None and cancel.is_set():
             flush()
-            prog.stage, prog.elapsed = "cancelled", time.perf_counter() - t0
+            prog.stage, prog.elapsed = Stage.CANCELLED, time.perf_counter() - t0
             yield prog
             return
         prog.current = path
@@ -93,5 +93,5 @@ def re_embed(lib, cancel: threading.Event | None = None, commit_every: int = 32)
         prog.elapsed = time.perf_counter() - t0
         yield prog
     flush()
-    prog.stage, prog.elapsed, prog.current = "done", time.perf_counter() - t0, ""
+    prog.stage, prog.elapsed, prog.current = Stage.DONE, time.perf_counter() - t0, ""
     yield prog

@@ -1,0 +1,44 @@
+"""The jobs this package gives the app (registered through the ``facenet_photos.jobs`` entry point).
+
+Torch-free at import: the app lists and offers the jobs without loading PyTorch."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import fields
+from pathlib import Path
+
+from engine.services.jobs import JobSpec
+
+LEARN = "learn-from-corrections"
+# The LFW folder for the "not worse on LFW" gate: a setting of the library (``lfw_dir``), or this
+# environment variable; the job never looks for data sets next to the source tree.
+LFW_ENV = "FACENET_PHOTOS_LFW"
+
+
+def _torch_missing() -> str:
+    if importlib.util.find_spec("torch") is None:
+        return "install the training extra (pip install 'facenet-photos[train]')"
+    return ""
+
+
+def lfw_dir_for(library, explicit: Path | str | None = None) -> Path | None:
+    """The LFW folder for the gate: the option, else the library's ``lfw_dir`` setting, else $FACENET_PHOTOS_LFW."""
+    value = explicit or library.get_setting("lfw_dir") or os.environ.get(LFW_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def _learn(library, cancel, **options):
+    from training.personalise import PersonaliseConfig, learn_from_corrections
+
+    known = {f.name for f in fields(PersonaliseConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown options for {LEARN}: {', '.join(unknown)}")
+    options["lfw_dir"] = lfw_dir_for(library, options.get("lfw_dir"))
+    yield from learn_from_corrections(library, cancel=cancel, config=PersonaliseConfig(**options))
+
+
+def learn_from_corrections_job() -> JobSpec:
+    return JobSpec(LEARN, "Learn from my corrections", _learn, _torch_missing)
