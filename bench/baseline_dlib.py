@@ -5,26 +5,22 @@
     python bench/baseline_dlib.py                  # pairs, clustering and throughput -> results/baseline/
     python bench/baseline_dlib.py --throughput 0   # without the throughput part
 
-Needs results/lfw/lfw_embeddings.npz (python facenet-photos eval lfw) for our side. All BLAS / OpenMP pools are
+Needs results/lfw/lfw_embeddings.npz (facenet-photos eval lfw) for our side. All BLAS / OpenMP pools are
 limited to one thread before anything is imported.
 """
 
 from __future__ import annotations
 
-import os
+import benchlib  # noqa: E402
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+benchlib.pin_blas_threads()
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from benchlib import LFW, REPO  # noqa: E402
 
-DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
+DEFAULT_LFW = LFW
 
 
 def main(argv: list[str] | None = None) -> int:

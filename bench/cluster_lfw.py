@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import LFW, REPO  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw" / "images"
+DEFAULT_LFW = LFW / "images"
 DEFAULT_CACHE = REPO / ".cache" / "lfw_embeddings.npz"
 
 # Fallback alignment when nothing is detected, calibrated on the LFW images where a face *was* detected:

@@ -31,10 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from benchlib import REPO  # noqa: E402
 
 DEFAULT_CACHE = REPO / ".cache" / "lfw_embeddings.npz"
 DOCS = REPO / "docs"

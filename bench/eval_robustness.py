@@ -12,14 +12,11 @@ progress), so reruns only compute what is missing.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from benchlib import LFW, REPO  # noqa: E402
 
-DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
+DEFAULT_LFW = LFW
 
 
 def main(argv: list[str] | None = None) -> int:

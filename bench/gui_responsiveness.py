@@ -28,11 +28,9 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from benchlib import LFW, REPO  # noqa: E402
 
-LFW = REPO.parent / "shared" / "data" / "lfw" / "images"
+LFW = LFW / "images"
 SAMPLE = REPO / "resources" / "sample"
 
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402

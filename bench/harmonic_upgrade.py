@@ -25,16 +25,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import LFW, REPO  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
+DEFAULT_LFW = LFW
 
 
 def trunk_features(model, crops: np.ndarray, cache: Path | None, batch: int = 64):

@@ -26,18 +26,14 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import LFW, REPO  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
+DEFAULT_LFW = LFW
 BASELINE_ALL_FACES = True
 
 

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import LFW as LFW_ROOT  # noqa: E402
 
 from engine.services.library import Library  # noqa: E402
 from training.data import read_people_folds  # noqa: E402
-from training.personalise import LFW_ROOT, PersonaliseConfig, learn_from_corrections  # noqa: E402
+from training.personalise import PersonaliseConfig, learn_from_corrections  # noqa: E402
 
 
 def build(base: Path, folds: list[int], min_images: int, cap: int) -> Library:
@@ -100,7 +99,8 @@ def main() -> None:
             print(f"library in {base / 'library'}")
             return
         try:
-            cfg = PersonaliseConfig(max_steps=args.max_steps, eval_every=args.eval_every, lr=args.lr, lfw=args.lfw)
+            cfg = PersonaliseConfig(max_steps=args.max_steps, eval_every=args.eval_every, lr=args.lr, lfw=args.lfw,
+                                    lfw_dir=LFW_ROOT)
             last = None
             for last in learn_from_corrections(lib, config=cfg):
                 if last.stage in ("split", "export", "register"):

@@ -23,14 +23,12 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 
+import benchlib  # noqa: E402, F401  (the repository on sys.path)
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.data import DEFAULT_CACHE, SHARED_DATA, load_lfw_fold, load_lfw_folds, read_pairs  # noqa: E402
 from training.evaluate import embed_torch, evaluate_pairs, identity_fold_pairs, lfw_pairs  # noqa: E402

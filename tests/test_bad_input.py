@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +88,6 @@ def test_bad_input_corpus(library, tmp_path, sample_dir):
     assert library.store.integrity_check() == "ok"
 
 
-UNPRIVILEGED = 65534  # "nobody" on most systems
-
-
 def _unreadable_file_scenario(work: Path) -> dict:
     """Import a folder holding one photo that cannot be read; the failure reasons it reports."""
     from engine.services.library import Library
@@ -122,46 +118,41 @@ def _read_only_library_scenario(work: Path) -> dict:
     return {"error": None, "message": ""}
 
 
-# Run in a child process as root: a scenario once as root in a scratch folder (which loads every
-# module it needs: the interpreter may live where the unprivileged user cannot read, such as a
-# private home folder), then with root's privileges dropped for good, printing the result as JSON.
+# Root reads any file whatever its permission bits. To see what a user sees, the scenario runs in a
+# child process that gives up the two capabilities that let root ignore them (CAP_DAC_OVERRIDE and
+# CAP_DAC_READ_SEARCH) but stays root: unlike switching to another user it can still read the
+# checkout, the interpreter and the models wherever they live (a private temporary folder, say).
 _CHILD = """
-import json, os, sys
+import ctypes, json, sys
 from pathlib import Path
 import test_bad_input as t
-scenario = getattr(t, sys.argv[1])
-base = Path(sys.argv[2])
-warm = base / "warm-up"
-warm.mkdir()
-scenario(warm)
-try:
-    os.setgroups([])
-    os.setgid(t.UNPRIVILEGED)
-    os.setuid(t.UNPRIVILEGED)
-except OSError as exc:
-    print(json.dumps({"skip": f"cannot drop root privileges: {exc}"}))
+class Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class Data(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+libc = ctypes.CDLL(None, use_errno=True)
+header, data = Header(0x20080522, 0), (Data * 2)()
+ok = libc.capget(ctypes.byref(header), data) == 0
+if ok:
+    data[0].effective &= ~((1 << 1) | (1 << 2))  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+    data[0].permitted &= ~((1 << 1) | (1 << 2))
+    ok = libc.capset(ctypes.byref(header), data) == 0
+if not ok:
+    print(json.dumps({"skip": f"cannot give up root's file-permission override (errno {ctypes.get_errno()})"}))
     sys.exit(0)
-work = base / "run"
-work.mkdir()
-print(json.dumps(scenario(work)))
+print(json.dumps(getattr(t, sys.argv[1])(Path(sys.argv[2]))))
 """
 
 
 def run_scenario(scenario, tmp_path: Path) -> dict:
     """The scenario's result, run so that file permission bits apply: in this process for an
-    ordinary user, in a child process that drops to an unprivileged user when run as root."""
+    ordinary user, in a child process without root's permission override when run as root."""
     if os.geteuid() != 0:
         return scenario(tmp_path)
-    # pytest's tmp_path is private to root; the child works in a folder the unprivileged user owns.
-    base = Path(tempfile.mkdtemp(prefix="facenet-photos-unprivileged-"))
-    try:
-        os.chown(base, UNPRIVILEGED, UNPRIVILEGED)
-        tests = Path(__file__).resolve().parent
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)]), "HOME": str(base)}
-        r = subprocess.run([sys.executable, "-c", _CHILD, scenario.__name__, str(base)], cwd=base, env=env,
-                           capture_output=True, text=True, timeout=300)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)])}
+    r = subprocess.run([sys.executable, "-c", _CHILD, scenario.__name__, str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     if "skip" in result:
