@@ -4,7 +4,6 @@ Torch-free at import: the app lists and offers the jobs without loading PyTorch.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import fields
 from pathlib import Path
@@ -18,8 +17,12 @@ LFW_ENV = "FACENET_PHOTOS_LFW"
 
 
 def _torch_missing() -> str:
-    if importlib.util.find_spec("torch") is None:
-        return "install the training extra (pip install 'facenet-photos[train]')"
+    # Importing is the only honest test (a broken or partial install is found too); it is slow, so
+    # front ends ask off their UI thread.
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "it needs PyTorch, which is not installed (pip install 'facenet-photos[train]')"
     return ""
 
 

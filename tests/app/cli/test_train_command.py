@@ -47,3 +47,5 @@ def test_train_without_torch_is_one_line(imported, tmp_path):
     (fake / "torch" / "__init__.py").write_text(stub)
     r = fp("train", "--from-library", lib=root, env_extra={"PYTHONPATH": f"{fake}{os.pathsep}{ROOT}"}, check=1)
     assert "needs PyTorch" in r.stderr and "Traceback" not in r.stderr
+    # the install hint survives the console's markup ("[train]" is not a style tag)
+    assert "pip install 'facenet-photos[train]'" in r.stderr

@@ -1,4 +1,3 @@
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,7 +5,7 @@ import pytest
 from engine.grouping.cluster import METHODS, cluster_faces, knn
 from evals.metrics import cluster_scores
 
-ATT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "att_faces"
+from conftest import ATT as ATT_DIR  # noqa: E402
 
 
 def _blobs(n_id: int, per: int, sigma: float = 0.05, d: int = 128, seed: int = 0):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,7 +9,7 @@ from evals import evaluate_distances, evaluate_pairs, parse_pairs, parse_people,
 from evals.lfw import image_relpath, pair_images
 from evals.protocol import best_accuracy_threshold, fold_ids, threshold_for_far
 
-LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw"
+from conftest import LFW  # noqa: E402
 
 
 def _folded(same_d: np.ndarray, diff_d: np.ndarray, n_folds: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -166,7 +164,6 @@ def test_image_without_face_falls_back_to_template(tmp_path):
 
 
 @pytest.mark.lfw
-@pytest.mark.skipif(not (LFW / "pairs.txt").is_file(), reason=f"LFW data set not found at {LFW}")
 def test_lfw_matched_pairs_are_closer():
     from evals import embed_lfw
     from evals.lfw import images_dir, pair_arrays
@@ -184,7 +181,6 @@ def test_lfw_matched_pairs_are_closer():
 
 
 @pytest.mark.lfw
-@pytest.mark.skipif(not (LFW / "pairs.txt").is_file(), reason=f"LFW data set not found at {LFW}")
 def test_run_lfw_eval_writes_result_and_roc(tmp_path):
     import json
 

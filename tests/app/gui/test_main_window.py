@@ -21,7 +21,8 @@ from PySide6.QtWidgets import QApplication, QLineEdit  # noqa: E402
 import app.gui.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt call: see that module)
 from engine.services.library import Library  # noqa: E402
 
-SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample"
+from conftest import SAMPLE  # noqa: E402
+
 WAIT = 30_000  # ms; imports and edits normally take well under a few seconds
 
 

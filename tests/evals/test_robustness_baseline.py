@@ -18,7 +18,6 @@ from conftest import LFW
 _ABSENT = [m for m in ("dlib", "face_recognition_models", "face_recognition") if importlib.util.find_spec(m) is None]
 needs_face_recognition = pytest.mark.skipif(
     bool(_ABSENT), reason=f"the dlib baseline needs the bench extra; not installed: {', '.join(_ABSENT)}")
-needs_lfw = pytest.mark.skipif(not (LFW / "pairs.txt").exists(), reason=f"LFW data not found at {LFW}")
 
 FOLDS = (0, 1, 2, 3, 4)
 PAIRS_PER_FOLD = 8
@@ -60,7 +59,6 @@ def runs(tmp_path_factory):
 
 @pytest.mark.lfw
 @pytest.mark.slow
-@needs_lfw
 @needs_face_recognition
 def test_dlib_baseline_on_the_same_degraded_images(runs):
     base, ours_only, no_time, full, again = runs

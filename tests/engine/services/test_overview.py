@@ -19,7 +19,7 @@ from engine.services.overview import (
     sidebar_counts,
 )
 
-SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample"
+from conftest import SAMPLE  # noqa: E402
 
 
 @pytest.fixture

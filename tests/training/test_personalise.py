@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SAMPLE_PEOPLE
+from conftest import SAMPLE, SAMPLE_PEOPLE
 
 torch = pytest.importorskip("torch")
 
@@ -26,7 +26,7 @@ def _named_template(tmp_path_factory):
     base = tmp_path_factory.mktemp("personal")
     photos = base / "photos"
     photos.mkdir()
-    for src in sorted(Path(__file__).resolve().parents[1].joinpath("resources", "sample").glob("*.jpg")):
+    for src in sorted(SAMPLE.glob("*.jpg")):
         img = Image.open(src).convert("RGB")
         img.save(photos / src.name)
         ImageOps.mirror(img).save(photos / f"m_{src.name}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,11 +15,7 @@ from training.models.sface_torch import SFACE_ARCH, arch_from_onnx  # noqa: E402
 from training.registry import available, create  # noqa: E402
 from training.train import TrainConfig, load_checkpoint, save_checkpoint, split_model, train  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-LFW = SHARED / "lfw"
-ATT = SHARED / "att_faces"
-needs_lfw = pytest.mark.skipif(not (LFW / "pairs.txt").is_file(), reason=f"LFW not found at {LFW}")
-needs_att = pytest.mark.skipif(not ATT.is_dir(), reason=f"AT&T faces not found at {ATT}")
+from conftest import ATT, LFW  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +61,7 @@ def test_arch_is_read_from_the_bundled_graph():
         arch_from_onnx(b"not a graph")
 
 
-@needs_lfw
+@pytest.mark.lfw
 def test_torch_port_matches_onnxruntime_on_lfw(sface, lfw_crops):
     from engine.pipeline.embed import Embedder
 
@@ -108,7 +102,7 @@ def _all_triplet_loss(model, crops, labels, margin=0.2):
     return float(h[mask].mean())
 
 
-@needs_att
+@pytest.mark.att
 def test_a_few_steps_reduce_loss_on_att_faces(att):
     keep = att.labels < 12
     crops, labels = att.crops[keep], att.labels[keep]
@@ -126,7 +120,7 @@ def test_a_few_steps_reduce_loss_on_att_faces(att):
     assert after < 0.6 * before, (before, after)
 
 
-@needs_att
+@pytest.mark.att
 def test_train_last_only_changes_the_head(att, tmp_path):
     model = create("tiny-cnn", pretrained=False)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -152,7 +146,7 @@ def test_train_last_only_changes_the_head(att, tmp_path):
     assert np.allclose(_torch_embed(loaded, att.crops[:4]), _torch_embed(res.model, att.crops[:4]), atol=1e-6)
 
 
-@needs_att
+@pytest.mark.att
 def test_onnx_export_parity_tiny(att, tmp_path):
     model = create("tiny-cnn", pretrained=False)
     res = export_and_check(model, tmp_path / "tiny.onnx", att.crops[:32])
@@ -166,7 +160,7 @@ def test_onnx_export_parity_tiny(att, tmp_path):
 
 
 @pytest.mark.slow
-@needs_att
+@pytest.mark.att
 def test_onnx_export_parity_sface(sface, att, tmp_path):
     res = export_and_check(sface, tmp_path / "sface.onnx", att.crops[:16])
     assert res.max_abs_diff <= 1e-4 and res.min_cosine > 0.9999
@@ -219,7 +213,7 @@ def test_not_this_person_negatives_push_the_face_away(harmonic):
     assert same == plain and [h.loss for h in hist_none] == [h.loss for h in hist_plain]
 
 
-@needs_att
+@pytest.mark.att
 def test_negatives_on_images_sample_and_use_faces_of_no_identity(att, monkeypatch):
     import training.train as tt
 

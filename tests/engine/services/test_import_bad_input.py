@@ -125,7 +125,7 @@ def _read_only_library_scenario(work: Path) -> dict:
 _CHILD = """
 import ctypes, json, sys
 from pathlib import Path
-import test_bad_input as t
+import test_import_bad_input as t
 class Header(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 class Data(ctypes.Structure):
@@ -149,8 +149,9 @@ def run_scenario(scenario, tmp_path: Path) -> dict:
     ordinary user, in a child process without root's permission override when run as root."""
     if os.geteuid() != 0:
         return scenario(tmp_path)
-    tests = Path(__file__).resolve().parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)])}
+    here = Path(__file__).resolve().parent
+    paths = [here, Path(__file__).resolve().parents[2], Path(__file__).resolve().parents[3]]  # this, tests/, repo
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, paths))}
     r = subprocess.run([sys.executable, "-c", _CHILD, scenario.__name__, str(tmp_path)], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
