@@ -58,7 +58,7 @@ def open_library(create: bool = True):
 def print_error(msg: object) -> None:
     """'error: ' and the message as plain text: names, paths and reasons may hold [brackets] that
     rich would otherwise read as markup (and drop)."""
-    err.print(f"[bold red]error:[/] {escape(str(msg))}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(str(msg))}", highlight=False, soft_wrap=True)
 
 
 def fail(msg: str, code: int = 1) -> None:
