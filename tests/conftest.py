@@ -61,6 +61,14 @@ def library(tmp_path):
     lib.close()
 
 
+def open_copy(library_dir: Path, dest: Path):
+    """A Library opened on a copy of a template library folder (its lock file left behind)."""
+    from engine.services.library import Library
+
+    shutil.copytree(library_dir, dest, ignore=shutil.ignore_patterns(".lock"))
+    return Library(dest)
+
+
 @pytest.fixture(scope="session")
 def _imported_template(tmp_path_factory):
     """One import of the sample, copied for each test that needs it (saves ~2 s per test)."""
@@ -78,11 +86,9 @@ def _imported_template(tmp_path_factory):
 @pytest.fixture
 def imported(tmp_path, _imported_template):
     """A library holding the six sample portraits, with its photos folder at the same relative place."""
-    from engine.services.library import Library
 
     # Photo paths are absolute, so keep using the template's photos folder (read-only use).
-    shutil.copytree(_imported_template / "library", tmp_path / "library", ignore=shutil.ignore_patterns(".lock"))
-    lib = Library(tmp_path / "library")
+    lib = open_copy(_imported_template / "library", tmp_path / "library")
     yield lib
     lib.close()
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import SAMPLE, SAMPLE_PEOPLE
+from conftest import SAMPLE, SAMPLE_PEOPLE, open_copy
 
 torch = pytest.importorskip("torch")
 
@@ -42,10 +41,7 @@ def _named_template(tmp_path_factory):
 
 @pytest.fixture
 def named(tmp_path, _named_template):
-    from engine.services.library import Library
-
-    shutil.copytree(_named_template / "library", tmp_path / "library", ignore=shutil.ignore_patterns(".lock"))
-    lib = Library(tmp_path / "library")
+    lib = open_copy(_named_template / "library", tmp_path / "library")
     yield lib
     lib.close()
 

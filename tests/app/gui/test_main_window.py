@@ -41,10 +41,8 @@ def lib(imported):
 
 
 @pytest.fixture
-def empty_lib(tmp_path):
-    library = Library(tmp_path / "empty-library")
-    yield library
-    library.close()
+def empty_lib(library):
+    return library  # a fresh library (conftest)
 
 
 def _open_window(qtbot, library):

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from engine.services.library import Library
 from engine.services.overview import (
     _batch_sizes,
     count_people,
@@ -23,19 +22,13 @@ from conftest import SAMPLE  # noqa: E402
 
 
 @pytest.fixture
-def photos(tmp_path) -> Path:
-    d = tmp_path / "photos"
-    d.mkdir()
-    for p in sorted(SAMPLE.glob("*.jpg")):
-        shutil.copy2(p, d / p.name)
-    return d
+def photos(sample_dir) -> Path:
+    return sample_dir  # the six portraits (conftest)
 
 
 @pytest.fixture
-def lib(tmp_path):
-    lib = Library(tmp_path / "library")
-    yield lib
-    lib.close()
+def lib(library):
+    return library  # a fresh library (conftest)
 
 
 def test_batch_sizes_cover_everything_and_grow():
