@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from .errors import ModelError
 from .library import set_active_embedder
 from .models import BUILTIN, SFACE, sha256_file, verified_path
+from .people import GROUPABLE
 from .store.library import LibraryStore
 from .store.schema import DONE, MISSING, PENDING, Face, ModelRecord, Person, Photo
 from .thumbs import thumbnail_path
@@ -71,7 +72,7 @@ def run_doctor(store: LibraryStore, repair: bool = True) -> DoctorReport:
                 s.execute(update(Face).where(Face.id.in_(orphan)).values(person_id=None, assignment=None))
                 r.repaired.append(f"detached {len(orphan)} face(s); run 'recluster' to group them")
         # Faces without a person at all.
-        loose = s.scalar(select(func.count(Face.id)).where(Face.person_id.is_(None))) or 0
+        loose = s.scalar(select(func.count(Face.id)).where(Face.person_id.is_(None), GROUPABLE)) or 0
         if loose:
             r.problems.append(f"{loose} face(s) are in no group (run 'recluster')")
         # Unnamed people with no faces.

@@ -19,7 +19,7 @@ from .embed import Embedder
 from .errors import EditError, FacenetPhotosError, ModelError
 from .importer import ImportProgress, run_import
 from .models import BUILTIN, SFACE, ModelSpec, sha256_file
-from .people import recluster
+from .people import GROUPABLE, cluster_new_faces, saved_config
 from .quantize import from_bytes, storage_error
 from .store.library import LibraryStore, default_library_path
 from .store.schema import (
@@ -27,6 +27,7 @@ from .store.schema import (
     DONE,
     FAILED,
     MISSING,
+    NOT_A_FACE,
     Face,
     ImportRun,
     ModelRecord,
@@ -62,6 +63,10 @@ def set_active_embedder(session, model_id: str) -> None:
     """Mark ``model_id`` as the one active embedder in the models table (no file check here)."""
     for row in session.scalars(select(ModelRecord).where(ModelRecord.kind == "embedder")):
         row.active = row.id == model_id
+
+
+# Faces that count: every detection except those the user deleted as not a face.
+_IS_FACE = (Face.assignment != NOT_A_FACE) | Face.assignment.is_(None)
 
 
 def _network_threads() -> int:
@@ -120,10 +125,17 @@ class VerifyResult:
 class Library:
     """One open library. Thread-safe: readers run concurrently, writers are serialised."""
 
-    def __init__(self, path: Path | str | None = None, *, create: bool = True):
-        self.store = LibraryStore(Path(path) if path else default_library_path(), create=create)
+    def __init__(self, path: Path | str | None = None, *, create: bool = True, read_only: bool = False):
+        """``read_only``: for commands that only look (status, people, show…): opens beside a process
+        that has the library open for writing (SQLite WAL lets readers run beside one writer), and
+        never writes."""
+        self.read_only = read_only
+        self.store = LibraryStore(Path(path) if path else default_library_path(), create=create,
+                                  read_only=read_only)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
+        if read_only:
+            return
         try:
             self._register_builtin_models()
         except Exception:
@@ -282,9 +294,8 @@ class Library:
                 row.value = value
 
     def cluster_config(self) -> ClusterConfig:
-        base = ClusterConfig()
-        t = self.get_setting("cluster_threshold")
-        return ClusterConfig(threshold=float(t), k=base.k, recognise_threshold=base.recognise_threshold) if t else base
+        with self.store.session() as s:
+            return saved_config(s)
 
     # -- import -------------------------------------------------------------------------------
     def import_paths(
@@ -295,11 +306,25 @@ class Library:
             self.store, [Path(p) for p in paths], config, embedder=self.embedder(), cancel=cancel
         )
 
-    def recluster(self, threshold: float | None = None) -> dict:
+    def recluster(self, threshold: float | None = None, save: bool = False) -> dict:
+        """Group every face again (an undoable step). ``save``: the threshold becomes the library's
+        setting in the same step, so undo brings back the old groups and the old threshold together."""
         cfg = self.cluster_config()
         if threshold is not None:
-            cfg = ClusterConfig(threshold=threshold, k=cfg.k, recognise_threshold=cfg.recognise_threshold)
-        return recluster(self.store, cfg)
+            cfg = ClusterConfig(threshold=float(threshold), k=cfg.k, recognise_threshold=cfg.recognise_threshold)
+        return edits.regroup(self.store, cfg, save_threshold=save and threshold is not None)
+
+    def ungrouped_faces(self) -> int:
+        """Faces in no person that grouping would place (left by an import that was killed)."""
+        with self.store.session() as s:
+            return s.scalar(select(func.count(Face.id)).where(Face.person_id.is_(None), GROUPABLE)) or 0
+
+    def group_leftovers(self) -> int:
+        """Group the faces an interrupted import left in no person; returns how many there were."""
+        n = self.ungrouped_faces()
+        if n:
+            cluster_new_faces(self.store, [])
+        return n
 
     def last_import(self) -> dict | None:
         with self.store.session() as s:
@@ -389,8 +414,10 @@ class Library:
             return [self._face_info(r) for r in s.execute(q)]
 
     def faces_in_photo(self, photo_id: int) -> list[FaceInfo]:
+        """The photo's faces, without those the user deleted as not a face."""
         with self.store.session() as s:
-            return [self._face_info(r) for r in s.execute(self._face_query().where(Face.photo_id == photo_id))]
+            q = self._face_query().where(Face.photo_id == photo_id, _IS_FACE)
+            return [self._face_info(r) for r in s.execute(q)]
 
     def face(self, face_id: int) -> FaceInfo:
         with self.store.session() as s:
@@ -403,7 +430,7 @@ class Library:
         with self.store.session() as s:
             q = (
                 select(Photo, func.count(Face.id))
-                .join(Face, Face.photo_id == Photo.id, isouter=True)
+                .join(Face, (Face.photo_id == Photo.id) & _IS_FACE, isouter=True)
                 .group_by(Photo.id)
                 .order_by(Photo.path)
             )
@@ -429,7 +456,8 @@ class Library:
                 "photos": count(select(func.count(Photo.id)).where(Photo.status == DONE)),
                 "failed": count(select(func.count(Photo.id)).where(Photo.status == FAILED)),
                 "missing": count(select(func.count(Photo.id)).where(Photo.status == MISSING)),
-                "faces": count(select(func.count(Face.id))),
+                "faces": count(select(func.count(Face.id)).where(_IS_FACE)),
+                "ungrouped": count(select(func.count(Face.id)).where(Face.person_id.is_(None), GROUPABLE)),
                 "people": count(select(func.count(Person.id))),
                 "named": count(select(func.count(Person.id)).where(Person.name.is_not(None))),
             }
@@ -491,6 +519,10 @@ class Library:
 
     def confirm(self, face_ids: list[int]) -> None:
         edits.confirm(self.store, face_ids)
+
+    def delete_faces(self, face_ids: list[int]) -> None:
+        """Not faces at all (a false detection): out of every person and every count, undoable."""
+        edits.delete_faces(self.store, face_ids)
 
     def undo(self) -> str | None:
         return edits.undo(self.store)

@@ -3,6 +3,15 @@
 An edit records, for every row it touches, the row's columns before and after (``None`` for a row
 that did not exist). Undo writes the "before" states back, redo the "after" states, in an order
 that keeps foreign keys valid: upsert people, then faces and constraints, then delete rows.
+
+Two rules keep a replay from ever producing groups nobody saw (docs/gui.md, "Undo and redo"):
+
+* A row is written only while it still holds the state the replay expects (the entry's "after" for
+  an undo, its "before" for a redo). Journaled edits are replayed strictly in order, so only a
+  change made outside the journal (an import grouping new faces) can make them differ, and that
+  change is kept rather than overwritten.
+* A person is deleted only when no face points at it any more, so a replay never leaves a face
+  in no person.
 """
 
 from __future__ import annotations
@@ -13,16 +22,18 @@ from typing import Any
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
-from .schema import Constraint, Face, JournalEntry, Person
+from .schema import Constraint, Face, JournalEntry, Person, Setting
 
-TABLES = {"people": Person, "faces": Face, "constraints": Constraint}
+TABLES = {"people": Person, "faces": Face, "constraints": Constraint, "settings": Setting}
 # Columns an edit may change; anything else (embeddings, boxes) is never journaled.
 TRACKED = {
     "people": ("name", "hidden", "cover_face_id", "created_at"),
     "faces": ("person_id", "assignment", "confidence"),
     "constraints": ("face_id", "person_id", "kind", "created_at"),
+    "settings": ("value",),  # a regroup's threshold
 }
-_ORDER = ("people", "constraints", "faces")
+_KEY = {"settings": "key"}  # primary key column when it is not "id"
+_ORDER = ("people", "constraints", "faces", "settings")
 
 
 def _enc(v: Any) -> Any:
@@ -109,36 +120,56 @@ class ChangeSet:
         return {t: rows for t, rows in out.items() if rows}
 
     def commit(self, action: str, description: str) -> JournalEntry | None:
-        ch = self.changes()
-        if not ch:
-            return None
-        # A new edit makes the redo stack meaningless.
-        for e in self.session.scalars(select(JournalEntry).where(JournalEntry.undone.is_(True))):
-            self.session.delete(e)
-        entry = JournalEntry(action=action, description=description, changes=ch, undone=False)
-        self.session.add(entry)
-        return entry
+        return record(self.session, action, description, self.changes())
+
+
+def drop_redo(session: Session) -> None:
+    """Forget every undone edit: after any other change their "after" states are out of date."""
+    session.execute(JournalEntry.__table__.delete().where(JournalEntry.undone.is_(True)))
+
+
+def record(session: Session, action: str, description: str, changes: dict) -> JournalEntry | None:
+    """Journal one edit (nothing when it changed nothing). A new edit makes the redo stack meaningless."""
+    if not changes:
+        return None
+    drop_redo(session)
+    entry = JournalEntry(action=action, description=description, changes=changes, undone=False)
+    session.add(entry)
+    return entry
+
+
+def _current(obj, table: str) -> dict | None:
+    return None if obj is None else {c: _enc(getattr(obj, c)) for c in TRACKED[table]}
 
 
 def apply_states(session: Session, changes: dict, which: str) -> None:
-    """Write the 'before' (undo) or 'after' (redo) states of a journal entry."""
-    idx = 1 if which == "before" else 2
-    deletes: list[tuple[str, int]] = []
+    """Write the 'before' (undo) or 'after' (redo) states of a journal entry (see the module doc for
+    the rows it leaves alone)."""
+    idx, expect = (1, 2) if which == "before" else (2, 1)
+    deletes: list[tuple[str, object]] = []
     for table in _ORDER:
         model = TABLES[table]
         for row in changes.get(table, []):
-            rid, state = row[0], row[idx]
+            rid, state, expected = row[0], row[idx], row[expect]
+            obj = session.get(model, rid)
+            if _current(obj, table) != expected:
+                # Changed since, outside the journal (an import's grouping): keep that change. A person
+                # the replay removes still goes if it is left without faces (checked below).
+                if state is None and table == "people":
+                    deletes.append((table, rid))
+                continue
             if state is None:
                 deletes.append((table, rid))
                 continue
-            obj = session.get(model, rid)
             vals = {c: _dec(c, v) for c, v in state.items()}
             if obj is None:
                 if table == "faces":
                     continue  # the face itself is gone (photo removed): nothing to restore
-                obj = model(id=rid, **vals)
+                obj = model(**{_KEY.get(table, "id"): rid}, **vals)
                 session.add(obj)
             else:
+                if table == "faces" and vals.get("person_id") is not None:
+                    _ensure_person(session, vals["person_id"])
                 for c, v in vals.items():
                     setattr(obj, c, v)
         session.flush()
@@ -147,6 +178,17 @@ def apply_states(session: Session, changes: dict, which: str) -> None:
             if t != table:
                 continue
             obj = session.get(TABLES[t], rid)
-            if obj is not None and inspect(obj).persistent:
-                session.delete(obj)
+            if obj is None or not inspect(obj).persistent:
+                continue
+            if t == "people" and session.scalar(select(Face.id).where(Face.person_id == rid).limit(1)) is not None:
+                continue  # faces landed on it since (an import): deleting it would leave them in no person
+            session.delete(obj)
+        session.flush()
+
+
+def _ensure_person(session: Session, pid: int) -> None:
+    """A face goes back to a person that an import's grouping removed since: bring back an unnamed one
+    with that id rather than fail (or leave the face in no person)."""
+    if session.get(Person, pid) is None:
+        session.add(Person(id=pid))
         session.flush()
