@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -50,14 +51,28 @@ def _main(
     state.library = library
 
 
-def _open(create: bool = True):
+def _open(create: bool = True, read_only: bool = False):
+    """The library; ``read_only`` for commands that only look, so they run beside the open app (SQLite
+    WAL: readers beside one writer). Commands that change the library still refuse while it is in use."""
+    from engine.errors import LibraryError
     from engine.library import Library
 
+    if read_only:
+        try:
+            return Library(state.library, read_only=True)
+        except LibraryError:
+            pass  # no library there yet, or one this version must upgrade first: open it for writing
     return Library(state.library, create=create)
 
 
+def _t(text) -> str:
+    """Text from the library or the user (names, paths, reasons) inside a rich message: brackets in it
+    are printed, not read as markup ('facenet-photos[train]' would lose its '[train]')."""
+    return escape(_shown(str(text)))
+
+
 def _fail(msg: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False)
+    err.print(f"[bold red]error:[/] {_t(msg)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -71,7 +86,7 @@ def _cancel_on_sigint(message: str):
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        err.print(f"[yellow]{message} (Ctrl+C again to abort)...[/]")
+        err.print(f"[yellow]{_t(message)} (Ctrl+C again to abort)...[/]")
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -148,6 +163,8 @@ def import_cmd(
         )
         out.print(f"Library: {stats['photos']} photos, {stats['faces']} faces, {stats['people']} people "
                   f"({stats['named']} named).")
+        if last.stage == "cancelled":
+            out.print("Cancelled: the faces found so far are grouped; import again to continue where it stopped.")
         if last.failures:
             err.print(f"[yellow]{len(last.failures)} file(s) could not be imported:[/]")
             for path, reason in last.failures:
@@ -165,14 +182,14 @@ def people(
     min_faces: Annotated[int, typer.Option("--min-faces", help="Only groups with at least this many faces.")] = 1,
 ) -> None:
     """List person groups: id, name, faces, photos."""
-    with _open() as lib:
+    with _open(read_only=True) as lib:
         rows = lib.people(include_hidden=hidden, named=True if named else None, search=search, min_faces=min_faces)
         if json_out:
             _dump([_person_json(lib, p) for p in rows])
             return
         t = Table("id", "name", "faces", "photos", *(["hidden"] if hidden else []))
         for p in rows:
-            t.add_row(str(p.id), p.name or "[dim]unnamed[/]", str(p.faces), str(p.photos),
+            t.add_row(str(p.id), _t(p.name) if p.name else "[dim]unnamed[/]", str(p.faces), str(p.photos),
                       *(["yes" if p.hidden else ""] if hidden else []))
         out.print(t)
         out.print(f"{len(rows)} people")
@@ -184,16 +201,16 @@ def show(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show one person's faces and the photos they are in."""
-    with _open() as lib:
+    with _open(read_only=True) as lib:
         p = lib.find_person(person)
         if json_out:
             _dump(_person_json(lib, p))
             return
-        out.print(f"[bold]{p.label}[/] (id {p.id}): {p.faces} faces in {p.photos} photos"
-                  + (" [hidden]" if p.hidden else ""))
+        out.print(f"[bold]{_t(p.label)}[/] (id {p.id}): {p.faces} faces in {p.photos} photos"
+                  + (" \\[hidden]" if p.hidden else ""), highlight=False)
         t = Table("face", "photo", "box (x, y, w, h)", "how")
         for f in lib.faces_of(p.id):
-            t.add_row(str(f.id), _shown(f.path), ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "")
+            t.add_row(str(f.id), _t(f.path), ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "")
         out.print(t)
 
 
@@ -216,7 +233,7 @@ def merge(
         srcs = [lib.find_person(o).id for o in others]
         lib.merge(t.id, srcs)
         p = lib.person(t.id)
-        out.print(f"Merged into {p.label} (id {p.id}): {p.faces} faces.")
+        out.print(f"Merged into {_t(p.label)} (id {p.id}): {p.faces} faces.", highlight=False)
 
 
 @cli.command()
@@ -239,7 +256,7 @@ def move(
     with _open() as lib:
         p = lib.find_person(person)
         lib.move_faces(_ids(faces), p.id)
-        out.print(f"Moved {len(faces)} face(s) to {p.label}.")
+        out.print(f"Moved {len(faces)} face(s) to {_t(p.label)}.", highlight=False)
 
 
 @cli.command()
@@ -251,7 +268,7 @@ def rename(
     with _open() as lib:
         p = lib.find_person(person)
         lib.rename(p.id, name or None)
-        out.print(f"Person {p.id} is now {lib.person(p.id).label}.")
+        out.print(f"Person {p.id} is now {_t(lib.person(p.id).label)}.", highlight=False)
 
 
 @cli.command()
@@ -286,12 +303,21 @@ def confirm(faces: Annotated[list[str], typer.Argument(help="Face ids whose pers
         out.print(f"Confirmed {len(faces)} face(s).")
 
 
+@cli.command("delete-face")
+def delete_face(faces: Annotated[list[str], typer.Argument(help="Face ids that are not faces at all.")]) -> None:
+    """Delete false faces (the detector was wrong): they leave their person, are never grouped or
+    counted again, and stay deleted when the photo is imported again. 'undo' brings them back."""
+    with _open() as lib:
+        lib.delete_faces(_ids(faces))
+        out.print(f"Deleted {len(faces)} false face(s) ('facenet-photos undo' brings them back).")
+
+
 @cli.command()
 def undo() -> None:
     """Undo the last edit."""
     with _open() as lib:
         d = lib.undo()
-        out.print(f"Undone: {d}" if d else "Nothing to undo.")
+        out.print(f"Undone: {_t(d)}" if d else "Nothing to undo.", highlight=False)
 
 
 @cli.command()
@@ -299,19 +325,19 @@ def redo() -> None:
     """Redo the last undone edit."""
     with _open() as lib:
         d = lib.redo()
-        out.print(f"Redone: {d}" if d else "Nothing to redo.")
+        out.print(f"Redone: {_t(d)}" if d else "Nothing to redo.", highlight=False)
 
 
 @cli.command()
 def history(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The journal of edits, newest first."""
-    with _open() as lib:
+    with _open(read_only=True) as lib:
         rows = lib.history()
         if json_out:
             _dump([{"id": i, "edit": d, "undone": u} for i, d, u in rows])
             return
         for i, d, u in rows:
-            out.print(f"{i:5d}  {d}" + ("  [dim](undone)[/]" if u else ""), highlight=False)
+            out.print(f"{i:5d}  {_t(d)}" + ("  [dim](undone)[/]" if u else ""), highlight=False)
 
 
 @cli.command()
@@ -319,11 +345,9 @@ def recluster(
     threshold: Annotated[float | None, typer.Option(help="Squared-L2 grouping threshold.")] = None,
     save: Annotated[bool, typer.Option("--save", help="Keep this threshold for future imports.")] = False,
 ) -> None:
-    """Group all faces again (names, confirmed faces and "not this person" are kept)."""
+    """Group all faces again (names, confirmed faces and "not this person" are kept); 'undo' takes it back."""
     with _open() as lib:
-        if save and threshold is not None:
-            lib.set_setting("cluster_threshold", threshold)
-        r = lib.recluster(threshold)
+        r = lib.recluster(threshold, save=save)
         out.print(
             f"{r.get('faces', 0)} faces regrouped into {r.get('groups', 0)} groups; "
             f"{r.get('changed', 0)} faces changed group."
@@ -338,13 +362,13 @@ def models(
     ] = None,
 ) -> None:
     """The library's models: which embedder is active, their checksums and lineage."""
-    with _open() as lib:
+    with _open(read_only=activate is None) as lib:
         if activate is not None:
             try:
                 lib.activate_model(activate)
             except FacenetPhotosError as exc:
                 _fail(str(exc))
-            err.print(f"[green]activated[/] {activate}; run 'facenet-photos reembed' to bring every face to it")
+            err.print(f"[green]activated[/] {_t(activate)}; run 'facenet-photos reembed' to bring every face to it")
         rows = lib.models()
     if json_out:
         _dump(rows)
@@ -377,8 +401,8 @@ def reembed() -> None:
         out.print("every face already uses the active model")
         return
     for path, reason in last.failures:
-        err.print(f"[yellow]skipped[/] {_shown(path)}: {reason}", highlight=False)
-    out.print(f"{last.done}/{last.total} faces re-embedded with {last.model_id} ({last.elapsed:.0f}s)"
+        err.print(f"[yellow]skipped[/] {_t(path)}: {_t(reason)}", highlight=False)
+    out.print(f"{last.done}/{last.total} faces re-embedded with {_t(last.model_id)} ({last.elapsed:.0f}s)"
               + (f", {last.failed} could not be read" if last.failed else ""))
     if last.stage == "cancelled":
         out.print("cancelled: run 'facenet-photos reembed' again to finish")
@@ -435,14 +459,14 @@ def train(
             out.print(f"  step {step:>4}: {score.line()}{kept}", highlight=False)
     if res.before is not None and res.after is not None:
         out.print(f"held-out faces, through the app's embedder (kept step {res.chosen_step}):")
-        out.print(f"  before ({res.previous_model_id}): {res.before.line()}", highlight=False)
+        out.print(f"  before ({_t(res.previous_model_id)}): {res.before.line()}", highlight=False)
         out.print(f"  after:  {res.after.line()}", highlight=False)
     if res.lfw_note:
-        out.print(res.lfw_note, highlight=False)
+        out.print(_t(res.lfw_note), highlight=False)
     if res.activated:
-        out.print(f"[green]activated[/] {res.model_id}; {res.re_embedded} faces re-embedded ({res.seconds:.0f}s)")
+        out.print(f"[green]activated[/] {_t(res.model_id)}; {res.re_embedded} faces re-embedded ({res.seconds:.0f}s)")
     else:
-        out.print(f"[yellow]not activated[/]: {res.message}", highlight=False)
+        out.print(f"[yellow]not activated[/]: {_t(res.message)}", highlight=False)
     if last.stage == "cancelled":
         raise typer.Exit(130)
 
@@ -469,21 +493,24 @@ def verify(
 @cli.command()
 def status(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What the library holds, and the last import."""
-    with _open() as lib:
+    with _open(read_only=True) as lib:
         s = lib.stats()
         last = lib.last_import()
         if json_out:
             _dump({"library": str(lib.root), **s, "last_import": last})
             return
-        out.print(f"Library {lib.root}")
+        out.print(f"Library {_t(lib.root)}", highlight=False)
         out.print(f"{s['photos']} photos, {s['faces']} faces, {s['people']} people ({s['named']} named), "
                   f"{s['failed']} failed, {s['missing']} missing")
+        if s["ungrouped"]:
+            out.print(f"{s['ungrouped']} faces are in no group yet (an import was interrupted): "
+                      "'facenet-photos recluster' groups them")
 
 
 @cli.command()
 def failures(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Photos that could not be imported, with the reason."""
-    with _open() as lib:
+    with _open(read_only=True) as lib:
         rows = lib.failures()
         if json_out:
             _dump([{"path": p, "reason": r} for p, r in rows])
@@ -504,11 +531,11 @@ def doctor(
     if json_out:
         _dump({"ok": r.ok, "integrity": r.integrity, "problems": r.problems, "repaired": r.repaired})
     else:
-        out.print(f"Database integrity: {r.integrity}")
+        out.print(f"Database integrity: {_t(r.integrity)}")
         for p in r.problems:
-            out.print(f"[yellow]problem:[/] {p}", highlight=False)
+            out.print(f"[yellow]problem:[/] {_t(p)}", highlight=False)
         for p in r.repaired:
-            out.print(f"[green]repaired:[/] {p}", highlight=False)
+            out.print(f"[green]repaired:[/] {_t(p)}", highlight=False)
         if r.ok:
             out.print("[green]No problems found.[/]")
     if r.integrity != "ok":
@@ -552,7 +579,7 @@ def eval_lfw(
     if det:
         out.print("Detection: " + ", ".join(f"{k} {v}" for k, v in det.get("counts", det).items()
                                             if isinstance(v, int)))
-    out.print(f"Wrote {out_dir / 'lfw_result.json'} and {out_dir / 'lfw_roc.png'}")
+    out.print(f"Wrote {_t(out_dir / 'lfw_result.json')} and {_t(out_dir / 'lfw_roc.png')}")
 
 
 @eval_cli.command("robustness")
@@ -581,17 +608,17 @@ def eval_robustness(
 
     def dlib_progress(cond, done: int, total: int, secs: float) -> None:
         if done % 200 == 0 or done == total:
-            err.print(f"dlib {cond.name}: {done}/{total} new images, {done / max(secs, 1e-9):.1f} img/s",
+            err.print(f"dlib {_t(cond.name)}: {done}/{total} new images, {done / max(secs, 1e-9):.1f} img/s",
                       highlight=False)
 
     res = run_robustness_eval(lfw, out_dir, cache, conditions=conds,
                               folds=[int(f) - 1 for f in folds.split(",")], time_budget_s=budget,
                               reference_embeddings=reference, baseline=baseline,
                               baseline_reference=baseline_reference, on_baseline_progress=dlib_progress)
-    out.print(f"Wrote the robustness table to {out_dir}")
+    out.print(f"Wrote the robustness table to {_t(out_dir)}")
     if not res.get("complete", True):
         left = [*map(str, res.get("missing", [])), *(f"dlib:{m}" for m in res.get("baseline_missing", []))]
-        err.print(f"[yellow]not finished within the budget: {', '.join(left)}; run again to continue[/]")
+        err.print(f"[yellow]not finished within the budget: {_t(', '.join(left))}; run again to continue[/]")
         raise typer.Exit(3)
 
 
@@ -609,7 +636,7 @@ def eval_storage(
     if not embeddings.is_file():
         _fail(f"{embeddings} not found: run 'facenet-photos eval lfw' first")
     run_storage_eval(lfw, out_dir, embeddings)
-    out.print(f"Wrote the storage table to {out_dir}")
+    out.print(f"Wrote the storage table to {_t(out_dir)}")
 
 
 @eval_cli.command("cluster-sweep")
@@ -625,7 +652,7 @@ def eval_cluster_sweep(
     if not embeddings.is_file():
         _fail(f"{embeddings} not found: run 'python bench/cluster_lfw.py --make-cache' first")
     run_cluster_sweep(embeddings, out_dir)
-    out.print(f"Wrote the sweep to {out_dir}")
+    out.print(f"Wrote the sweep to {_t(out_dir)}")
 
 
 @eval_cli.command("baseline-dlib")
@@ -643,7 +670,7 @@ def eval_baseline_dlib(
     from engine.evaluation.baseline import run_dlib_baseline
 
     res = run_dlib_baseline(lfw, out_dir, cache, ours, time_budget_s=budget, throughput_images=throughput)
-    out.print(f"Wrote the comparison to {out_dir}")
+    out.print(f"Wrote the comparison to {_t(out_dir)}")
     if not res.get("complete", True):
         err.print("[yellow]not finished within the budget; run again to continue[/]")
         raise typer.Exit(3)
@@ -661,10 +688,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = cli(args=argv, standalone_mode=False)
     except LibraryInUseError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {_t(exc)}", highlight=False)
+        err.print("Commands that only look (status, people, show, history, failures, models) work while "
+                  "it is open; close the other window or command to make changes.", highlight=False)
         return 3
     except FacenetPhotosError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {_t(exc)}", highlight=False)
         return 1
     except typer.Exit as exc:
         return exc.exit_code

@@ -105,7 +105,7 @@ def _drop_if_empty(cs: ChangeSet, s, person: Person) -> None:
 def merge(store: LibraryStore, target_id: int, source_ids: list[int]) -> int:
     """Move every face of the sources into the target; sources disappear. The target keeps its
     name, or takes the first source's name if it has none."""
-    sources = [int(x) for x in source_ids if int(x) != int(target_id)]
+    sources = list(dict.fromkeys(int(x) for x in source_ids if int(x) != int(target_id)))
     if not sources:
         raise EditError("choose at least two different people to merge")
     with store.transaction() as s:

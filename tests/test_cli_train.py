@@ -47,3 +47,4 @@ def test_train_without_torch_is_one_line(imported, tmp_path):
     (fake / "torch" / "__init__.py").write_text(stub)
     r = fp("train", "--from-library", lib=root, env_extra={"PYTHONPATH": f"{fake}{os.pathsep}{ROOT}"}, check=1)
     assert "needs PyTorch" in r.stderr and "Traceback" not in r.stderr
+    assert "pip install 'facenet-photos[train]'" in r.stderr  # not read as rich markup
