@@ -235,7 +235,8 @@ class PeoplePage(QWidget):
         self.confirm_box = ask_first(
             self, "Merge people",
             f"Merge {len(sources):,} people into {label}?",
-            f"All their {faces:,} faces will be {label}. Edit → Undo (Ctrl+Z) takes it back.",
+            f"The {len(sources) + 1:,} people become one, {label}, with all {faces:,} faces. "
+            "Edit → Undo (Ctrl+Z) takes it back.",
             "Merge", lambda: self.controller.merge(target, sources))
 
     def toggle_hidden(self) -> None:
