@@ -144,51 +144,94 @@ def _current(obj, table: str) -> dict | None:
 
 def apply_states(session: Session, changes: dict, which: str) -> None:
     """Write the 'before' (undo) or 'after' (redo) states of a journal entry (see the module doc for
-    the rows it leaves alone)."""
+    the rows it leaves alone). A regroup's entry holds thousands of rows: they are read a few hundred
+    at a time and written in bulk, not one query per row."""
     idx, expect = (1, 2) if which == "before" else (2, 1)
-    deletes: list[tuple[str, object]] = []
+    deletes: dict[str, list] = {t: [] for t in _ORDER}
     for table in _ORDER:
         model = TABLES[table]
-        for row in changes.get(table, []):
-            rid, state, expected = row[0], row[idx], row[expect]
-            obj = session.get(model, rid)
-            if _current(obj, table) != expected:
-                # Changed since, outside the journal (an import's grouping): keep that change. A person
-                # the replay removes still goes if it is left without faces (checked below).
-                if state is None and table == "people":
-                    deletes.append((table, rid))
-                continue
-            if state is None:
-                deletes.append((table, rid))
-                continue
-            vals = {c: _dec(c, v) for c, v in state.items()}
-            if obj is None:
-                if table == "faces":
-                    continue  # the face itself is gone (photo removed): nothing to restore
-                obj = model(**{_KEY.get(table, "id"): rid}, **vals)
-                session.add(obj)
-            else:
-                if table == "faces" and vals.get("person_id") is not None:
-                    _ensure_person(session, vals["person_id"])
-                for c, v in vals.items():
-                    setattr(obj, c, v)
+        rows = changes.get(table, [])
+        if table == "faces":
+            _apply_faces(session, rows, idx, expect)
+            continue
+        objs = _prefetch(session, model, [r[0] for r in rows])
+        with session.no_autoflush:
+            for row in rows:
+                rid, state, expected = row[0], row[idx], row[expect]
+                obj = objs.get(rid)
+                if _current(obj, table) != expected:
+                    # Changed since, outside the journal (an import's grouping): keep that change. A person
+                    # the replay removes still goes if it is left without faces (checked below).
+                    if state is None and table == "people":
+                        deletes[table].append(rid)
+                    continue
+                if state is None:
+                    deletes[table].append(rid)
+                    continue
+                vals = {c: _dec(c, v) for c, v in state.items()}
+                if obj is None:
+                    objs[rid] = obj = model(**{_KEY.get(table, "id"): rid}, **vals)
+                    session.add(obj)
+                else:
+                    for c, v in vals.items():
+                        setattr(obj, c, v)
         session.flush()
     for table in reversed(_ORDER):
-        for t, rid in deletes:
-            if t != table:
-                continue
-            obj = session.get(TABLES[t], rid)
-            if obj is None or not inspect(obj).persistent:
-                continue
-            if t == "people" and session.scalar(select(Face.id).where(Face.person_id == rid).limit(1)) is not None:
-                continue  # faces landed on it since (an import): deleting it would leave them in no person
-            session.delete(obj)
+        ids = deletes[table]
+        if not ids:
+            continue
+        objs = _prefetch(session, TABLES[table], ids)
+        busy: set = set()
+        if table == "people":
+            # Faces landed on it since (an import): deleting it would leave them in no person.
+            for i in range(0, len(ids), _CHUNK):
+                busy |= set(session.scalars(
+                    select(Face.person_id).where(Face.person_id.in_(ids[i:i + _CHUNK])).distinct()))
+        for rid in ids:
+            obj = objs.get(rid)
+            if obj is not None and rid not in busy and inspect(obj).persistent:
+                session.delete(obj)
         session.flush()
 
 
-def _ensure_person(session: Session, pid: int) -> None:
-    """A face goes back to a person that an import's grouping removed since: bring back an unnamed one
-    with that id rather than fail (or leave the face in no person)."""
-    if session.get(Person, pid) is None:
+_CHUNK = 900  # ids per IN (...) query, below SQLite's variable limit
+
+
+def _prefetch(session: Session, model, ids: list) -> dict:
+    """The rows with these keys, by key, in a few queries."""
+    name = _KEY.get(model.__tablename__, "id")
+    key = getattr(model, name)
+    return {getattr(o, name): o for i in range(0, len(ids), _CHUNK)
+            for o in session.scalars(select(model).where(key.in_(ids[i:i + _CHUNK])))}
+
+
+def _apply_faces(session: Session, rows: list, idx: int, expect: int) -> None:
+    """The faces of an entry in bulk (a regroup holds thousands): read their groups in a few queries,
+    write those that still hold the expected state in one executemany."""
+    ids = [r[0] for r in rows]
+    current: dict[int, dict] = {}
+    for i in range(0, len(ids), _CHUNK):
+        q = select(Face.id, Face.person_id, Face.assignment, Face.confidence).where(Face.id.in_(ids[i:i + _CHUNK]))
+        for fid, pid, asg, conf in session.execute(q):
+            current[fid] = {"person_id": pid, "assignment": asg, "confidence": conf}
+    params = []
+    for rid, *states in rows:
+        state, expected = states[idx - 1], states[expect - 1]
+        # A face that is gone (its photo removed) has nothing to restore; one changed since is kept.
+        if rid in current and state is not None and current[rid] == expected:
+            params.append({"id": rid, **state})
+    people = {p["person_id"] for p in params if p["person_id"] is not None}
+    existing = {pid for pid, in _prefetch_ids(session, sorted(people))}
+    for pid in sorted(people - existing):
+        # A face goes back to a person that an import's grouping removed since: bring back an unnamed one
+        # with that id rather than fail (or leave the face in no person).
         session.add(Person(id=pid))
-        session.flush()
+    session.flush()
+    if params:
+        session.execute(update(Face), params)  # ORM bulk update by primary key
+    session.expire_all()
+
+
+def _prefetch_ids(session: Session, ids: list[int]) -> list[tuple[int]]:
+    return [r for i in range(0, len(ids), _CHUNK)
+            for r in session.execute(select(Person.id).where(Person.id.in_(ids[i:i + _CHUNK])))]
