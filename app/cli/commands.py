@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from app.cli.common import cancel_on_sigint, cli, dump_json, err, fail, open_library, out, shown, state
+from app.cli.common import cancel_on_sigint, cli, dump_json, err, fail, open_library, out, plain, shown, state
 from app.cli.progress import drive
 from engine.errors import FacenetPhotosError
 from engine.services.progress import Stage
@@ -57,6 +57,8 @@ def import_cmd(
         )
         out.print(f"Library: {stats['photos']} photos, {stats['faces']} faces, {stats['people']} people "
                   f"({stats['named']} named).")
+        if last.stage == Stage.CANCELLED:
+            out.print("Cancelled: the faces found so far are grouped; import again to continue where it stopped.")
         if last.failures:
             err.print(f"[yellow]{len(last.failures)} file(s) could not be imported:[/]")
             for path, reason in last.failures:
@@ -74,14 +76,14 @@ def people(
     min_faces: Annotated[int, typer.Option("--min-faces", help="Only groups with at least this many faces.")] = 1,
 ) -> None:
     """List person groups: id, name, faces, photos."""
-    with open_library() as lib:
+    with open_library(read_only=True) as lib:
         rows = lib.people(include_hidden=hidden, named=True if named else None, search=search, min_faces=min_faces)
         if json_out:
             dump_json([_person_json(lib, p) for p in rows])
             return
         t = Table("id", "name", "faces", "photos", *(["hidden"] if hidden else []))
         for p in rows:
-            t.add_row(str(p.id), p.name or "[dim]unnamed[/]", str(p.faces), str(p.photos),
+            t.add_row(str(p.id), plain(p.name) if p.name else "[dim]unnamed[/]", str(p.faces), str(p.photos),
                       *(["yes" if p.hidden else ""] if hidden else []))
         out.print(t)
         out.print(f"{len(rows)} people")
@@ -93,16 +95,16 @@ def show(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show one person's faces and the photos they are in."""
-    with open_library() as lib:
+    with open_library(read_only=True) as lib:
         p = lib.find_person(person)
         if json_out:
             dump_json(_person_json(lib, p))
             return
-        out.print(f"[bold]{p.label}[/] (id {p.id}): {p.faces} faces in {p.photos} photos"
-                  + (" [hidden]" if p.hidden else ""))
+        out.print(f"[bold]{plain(p.label)}[/] (id {p.id}): {p.faces} faces in {p.photos} photos"
+                  + (" \\[hidden]" if p.hidden else ""), highlight=False)
         t = Table("face", "photo", "box (x, y, w, h)", "how")
         for f in lib.faces_of(p.id):
-            t.add_row(str(f.id), shown(f.path), ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "")
+            t.add_row(str(f.id), plain(f.path), ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "")
         out.print(t)
 
 
@@ -125,7 +127,7 @@ def merge(
         srcs = [lib.find_person(o).id for o in others]
         lib.merge(t.id, srcs)
         p = lib.person(t.id)
-        out.print(f"Merged into {p.label} (id {p.id}): {p.faces} faces.")
+        out.print(f"Merged into {plain(p.label)} (id {p.id}): {p.faces} faces.", highlight=False)
 
 
 @cli.command()
@@ -148,7 +150,7 @@ def move(
     with open_library() as lib:
         p = lib.find_person(person)
         lib.move_faces(_ids(faces), p.id)
-        out.print(f"Moved {len(faces)} face(s) to {p.label}.")
+        out.print(f"Moved {len(faces)} face(s) to {plain(p.label)}.", highlight=False)
 
 
 @cli.command()
@@ -160,7 +162,7 @@ def rename(
     with open_library() as lib:
         p = lib.find_person(person)
         lib.rename(p.id, name or None)
-        out.print(f"Person {p.id} is now {lib.person(p.id).label}.")
+        out.print(f"Person {p.id} is now {plain(lib.person(p.id).label)}.", highlight=False)
 
 
 @cli.command()
@@ -195,12 +197,21 @@ def confirm(faces: Annotated[list[str], typer.Argument(help="Face ids whose pers
         out.print(f"Confirmed {len(faces)} face(s).")
 
 
+@cli.command("delete-face")
+def delete_face(faces: Annotated[list[str], typer.Argument(help="Face ids that are not faces at all.")]) -> None:
+    """Delete false faces (the detector was wrong): they leave their person, are never grouped or
+    counted again, and stay deleted when the photo is imported again. 'undo' brings them back."""
+    with open_library() as lib:
+        lib.delete_faces(_ids(faces))
+        out.print(f"Deleted {len(faces)} false face(s) ('facenet-photos undo' brings them back).")
+
+
 @cli.command()
 def undo() -> None:
     """Undo the last edit."""
     with open_library() as lib:
         d = lib.undo()
-        out.print(f"Undone: {d}" if d else "Nothing to undo.")
+        out.print(f"Undone: {plain(d)}" if d else "Nothing to undo.", highlight=False)
 
 
 @cli.command()
@@ -208,19 +219,19 @@ def redo() -> None:
     """Redo the last undone edit."""
     with open_library() as lib:
         d = lib.redo()
-        out.print(f"Redone: {d}" if d else "Nothing to redo.")
+        out.print(f"Redone: {plain(d)}" if d else "Nothing to redo.", highlight=False)
 
 
 @cli.command()
 def history(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The journal of edits, newest first."""
-    with open_library() as lib:
+    with open_library(read_only=True) as lib:
         rows = lib.history()
         if json_out:
             dump_json([{"id": i, "edit": d, "undone": u} for i, d, u in rows])
             return
         for i, d, u in rows:
-            out.print(f"{i:5d}  {d}" + ("  [dim](undone)[/]" if u else ""), highlight=False)
+            out.print(f"{i:5d}  {plain(d)}" + ("  [dim](undone)[/]" if u else ""), highlight=False)
 
 
 @cli.command()
@@ -228,11 +239,9 @@ def recluster(
     threshold: Annotated[float | None, typer.Option(help="Squared-L2 grouping threshold.")] = None,
     save: Annotated[bool, typer.Option("--save", help="Keep this threshold for future imports.")] = False,
 ) -> None:
-    """Group all faces again (names, confirmed faces and "not this person" are kept)."""
+    """Group all faces again (names, confirmed faces and "not this person" are kept); 'undo' takes it back."""
     with open_library() as lib:
-        if save and threshold is not None:
-            lib.set_setting("cluster_threshold", threshold)
-        r = lib.recluster(threshold)
+        r = lib.recluster(threshold, save=save)
         out.print(
             f"{r.get('faces', 0)} faces regrouped into {r.get('groups', 0)} groups; "
             f"{r.get('changed', 0)} faces changed group."
@@ -247,13 +256,13 @@ def models(
     ] = None,
 ) -> None:
     """The library's models: which embedder is active, their checksums and lineage."""
-    with open_library() as lib:
+    with open_library(read_only=activate is None) as lib:
         if activate is not None:
             try:
                 lib.activate_model(activate)
             except FacenetPhotosError as exc:
                 fail(str(exc))
-            err.print(f"[green]activated[/] {activate}; run 'facenet-photos reembed' to bring every face to it")
+            err.print(f"[green]activated[/] {plain(activate)}; run 'facenet-photos reembed' to bring every face to it")
         rows = lib.models()
     if json_out:
         dump_json(rows)
@@ -279,8 +288,8 @@ def reembed() -> None:
         out.print("every face already uses the active model")
         return
     for path, reason in last.failures:
-        err.print(f"[yellow]skipped[/] {shown(path)}: {reason}", highlight=False)
-    out.print(f"{last.done}/{last.total} faces re-embedded with {last.model_id} ({last.elapsed:.0f}s)"
+        err.print(f"[yellow]skipped[/] {plain(path)}: {plain(reason)}", highlight=False)
+    out.print(f"{last.done}/{last.total} faces re-embedded with {plain(last.model_id)} ({last.elapsed:.0f}s)"
               + (f", {last.failed} could not be read" if last.failed else ""))
     if last.stage == Stage.CANCELLED:
         out.print("cancelled: run 'facenet-photos reembed' again to finish")
@@ -309,21 +318,24 @@ def verify(
 @cli.command()
 def status(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What the library holds, and the last import."""
-    with open_library() as lib:
+    with open_library(read_only=True) as lib:
         s = lib.stats()
         last = lib.last_import()
         if json_out:
             dump_json({"library": str(lib.root), **s, "last_import": last})
             return
-        out.print(f"Library {lib.root}")
+        out.print(f"Library {plain(lib.root)}", highlight=False)
         out.print(f"{s['photos']} photos, {s['faces']} faces, {s['people']} people ({s['named']} named), "
                   f"{s['failed']} failed, {s['missing']} missing")
+        if s["ungrouped"]:
+            out.print(f"{s['ungrouped']} faces are in no group yet (an import was interrupted): "
+                      "'facenet-photos recluster' groups them")
 
 
 @cli.command()
 def failures(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Photos that could not be imported, with the reason."""
-    with open_library() as lib:
+    with open_library(read_only=True) as lib:
         rows = lib.failures()
         if json_out:
             dump_json([{"path": p, "reason": r} for p, r in rows])
@@ -344,11 +356,11 @@ def doctor(
     if json_out:
         dump_json({"ok": r.ok, "integrity": r.integrity, "problems": r.problems, "repaired": r.repaired})
     else:
-        out.print(f"Database integrity: {r.integrity}")
+        out.print(f"Database integrity: {plain(r.integrity)}")
         for p in r.problems:
-            out.print(f"[yellow]problem:[/] {p}", highlight=False)
+            out.print(f"[yellow]problem:[/] {plain(p)}", highlight=False)
         for p in r.repaired:
-            out.print(f"[green]repaired:[/] {p}", highlight=False)
+            out.print(f"[green]repaired:[/] {plain(p)}", highlight=False)
         if r.ok:
             out.print("[green]No problems found.[/]")
     if r.integrity != "ok":

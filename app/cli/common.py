@@ -49,16 +49,30 @@ def _main(
     state.library = library
 
 
-def open_library(create: bool = True):
+def open_library(create: bool = True, read_only: bool = False):
+    """The library; ``read_only`` for commands that only look, so they run beside the open app (SQLite
+    WAL: readers beside one writer). Commands that change the library still refuse while it is in use."""
+    from engine.errors import LibraryError
     from engine.services.library import Library
 
+    if read_only:
+        try:
+            return Library(state.library, read_only=True)
+        except LibraryError:
+            pass  # no library there yet, or one this version must upgrade first: open it for writing
     return Library(state.library, create=create)
+
+
+def plain(text) -> str:
+    """Text from the library or the user (names, paths, reasons) inside a rich message: brackets in it
+    are printed, not read as markup ('facenet-photos[train]' would lose its '[train]')."""
+    return escape(shown(str(text)))
 
 
 def print_error(msg: object) -> None:
     """'error: ' and the message as plain text: names, paths and reasons may hold [brackets] that
     rich would otherwise read as markup (and drop)."""
-    err.print(f"[bold red]error:[/] {escape(str(msg))}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {plain(msg)}", highlight=False, soft_wrap=True)
 
 
 def fail(msg: str, code: int = 1) -> None:
@@ -76,7 +90,7 @@ def cancel_on_sigint(message: str):
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        err.print(f"[yellow]{message} (Ctrl+C again to abort)...[/]")
+        err.print(f"[yellow]{plain(message)} (Ctrl+C again to abort)...[/]")
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -103,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         rc = cli(args=argv, standalone_mode=False)
     except LibraryInUseError as exc:
         print_error(exc)
+        err.print("Commands that only look (status, people, show, history, failures, models) work while "
+                  "it is open; close the other window or command to make changes.", highlight=False)
         return 3
     except FacenetPhotosError as exc:
         print_error(exc)

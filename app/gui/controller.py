@@ -138,6 +138,16 @@ class Controller(QObject):
         ids = [int(f) for f in face_ids]
         self._edit("confirm", lambda: self.library.confirm(ids), f"Confirmed {plural(len(ids), 'face')}", on_done)
 
+    def delete_faces(self, face_ids: Sequence[int], on_done=None) -> None:
+        ids = [int(f) for f in face_ids]
+        self._edit("delete_face", lambda: self.library.delete_faces(ids),
+                   f"Deleted {plural(len(ids), 'false face')} (Ctrl+Z to undo)", on_done)
+
+    def group_leftovers(self) -> None:
+        """Group faces left in no person (an import killed before it grouped them)."""
+        self._edit("group", self.library.group_leftovers,
+                   lambda n: f"Grouped {plural(n, 'face')} left over from an interrupted import" if n else "")
+
     def set_setting(self, key: str, value) -> None:
         """Library settings are written in order with the edits (not journaled)."""
         self._edit("settings", lambda: self.library.set_setting(key, value), "")
@@ -149,13 +159,10 @@ class Controller(QObject):
         self._edit("redo", self.library.redo, lambda d: f"Redone: {d}" if d else "Nothing to redo")
 
     def regroup(self, threshold: float, save: bool = True) -> None:
-        def call():
-            if save:
-                self.library.set_setting("cluster_threshold", float(threshold))
-            return self.library.recluster(float(threshold))
-
-        self._edit("regroup", call, lambda r: f"Regrouped {plural(r.get('faces', 0), 'face')} into "
-                                              f"{plural(r.get('groups', 0), 'group')}")
+        """One undoable step: the groups and the threshold change together, and undo restores both."""
+        self._edit("regroup", lambda: self.library.recluster(float(threshold), save=save),
+                   lambda r: f"Regrouped {plural(r.get('faces', 0), 'face')} into "
+                             f"{plural(r.get('groups', 0), 'group')} (Ctrl+Z to undo)")
 
     def refresh_history(self) -> None:
         def labels(lib):

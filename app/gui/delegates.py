@@ -57,6 +57,12 @@ class PersonDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(QRectF(r).adjusted(3, 3, -3, -3), 10, 10)
         thumb = QRect(r.x() + (r.width() - PERSON_THUMB) // 2, r.y() + 10, PERSON_THUMB, PERSON_THUMB)
         draw_thumbnail(painter, thumb, index, option.palette, round_=True)
+        if getattr(option.widget, "drop_row", None) == index.row():
+            # A drag is over this person: dropping merges into it (or moves the faces to it).
+            painter.setPen(QPen(hl, 5))
+            painter.setBrush(fill)
+            painter.drawRoundedRect(QRectF(r).adjusted(3, 3, -3, -3), 10, 10)
+            painter.drawEllipse(QRectF(thumb).adjusted(-3, -3, 3, 3))
         if person.hidden:
             painter.setPen(QPen(option.palette.color(QPalette.ColorRole.Mid), 2, Qt.PenStyle.DashLine))
             painter.setBrush(Qt.BrushStyle.NoBrush)

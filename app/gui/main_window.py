@@ -58,6 +58,27 @@ QPushButton#yes { font-weight: 600; }
 """
 
 
+MENU_LABEL_PX = 420  # widest Undo/Redo item: the Edit menu stays narrow whatever the journal says
+
+
+def menu_label(verb: str, description: str, metrics) -> str:
+    """'Undo Merge 3,015 people into Tom', cut to ``MENU_LABEL_PX`` (old libraries hold long descriptions)."""
+    if not description:
+        return verb
+    text = metrics.elidedText(f"{verb} {description}", Qt.TextElideMode.ElideRight, MENU_LABEL_PX)
+    return text.replace("&", "&&")  # a name with '&' is not a mnemonic
+
+
+def unique_shortcuts(keys) -> list[QKeySequence]:
+    """Key sequences without repeats (a standard key may be the same as one listed by hand)."""
+    out: list[QKeySequence] = []
+    for k in keys:
+        for seq in (QKeySequence.keyBindings(k) if isinstance(k, QKeySequence.StandardKey) else [QKeySequence(k)]):
+            if not seq.isEmpty() and all(seq != o for o in out):
+                out.append(seq)
+    return out
+
+
 class MainWindow(QMainWindow):
     closed = Signal()
 
@@ -148,6 +169,8 @@ class MainWindow(QMainWindow):
         self.sidebar.setCurrentItem(self._items["people"])
         self.controller.refresh_history()
         self._refresh_counts()
+        # Faces that an import killed before grouping left in no person: group them now, in the background.
+        self.controller.group_leftovers()
 
     # -- menus ---------------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -155,7 +178,7 @@ class MainWindow(QMainWindow):
             a = QAction(text, self)
             if ic:
                 a.setIcon(icon(ic))
-            a.setShortcuts([QKeySequence(k) for k in keys])
+            a.setShortcuts(unique_shortcuts(keys))
             if slot is not None:
                 a.triggered.connect(slot)
             menu.addAction(a)
@@ -170,6 +193,8 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         act(f, "Settings…", ["Ctrl+,"], self.open_settings, "settings")
         f.addSeparator()
+        # The platform's Quit keys, plus Ctrl+Q where the platform has none (Windows): a key listed twice
+        # makes Qt refuse it as an "ambiguous shortcut overload" and Ctrl+Q did nothing.
         act(f, "Quit", [QKeySequence.StandardKey.Quit, "Ctrl+Q"], self.close)
         e = mb.addMenu("&Edit")
         self.undo_action = act(e, "Undo", ["Ctrl+Z"], self.controller.undo)
@@ -198,6 +223,7 @@ class MainWindow(QMainWindow):
             "<tr><td>Ctrl+Shift+N</td><td>new person from the selected faces</td></tr>"
             "<tr><td>Ctrl+M</td><td>move the selected faces to… (type a name)</td></tr>"
             "<tr><td>Delete</td><td>not this person</td></tr>"
+            "<tr><td>Shift+Delete</td><td>not a face at all: delete it (undoable)</td></tr>"
             "<tr><td>Ctrl+Enter</td><td>confirm the selected faces</td></tr>"
             "<tr><td>Alt+Left, Esc</td><td>back to the people</td></tr>"
             "<tr><td><b>Review</b></td><td></td></tr>"
@@ -278,8 +304,11 @@ class MainWindow(QMainWindow):
         self.controller.query(sidebar_counts, on_result=show)
 
     def _history(self, undo: str, redo: str) -> None:
-        self.undo_action.setText(f"Undo {undo}" if undo else "Undo")
-        self.redo_action.setText(f"Redo {redo}" if redo else "Redo")
+        self.undo_action.setText(menu_label("Undo", undo, self.fontMetrics()))
+        self.redo_action.setText(menu_label("Redo", redo, self.fontMetrics()))
+        # The whole description stays readable where the menu item is cut.
+        self.undo_action.setToolTip(f"Undo {undo}" if undo else "Nothing to undo")
+        self.redo_action.setToolTip(f"Redo {redo}" if redo else "Nothing to redo")
 
     def show_message(self, text: str, level: int = 0) -> None:
         self.status_label.setText(text)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from .controller import plural
 from .models import ID_ROLE, PeopleModel
-from .widgets import PeopleView
+from .widgets import MANY, PeopleView, ask_first
 
 MODES = {
     "all": ("People", {}),
@@ -111,7 +111,8 @@ class PeoplePage(QWidget):
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.model.modelReset.connect(self._update_actions)
-        self.model.merge_requested.connect(controller.merge)
+        self.model.merge_requested.connect(self.merge)
+        self.confirm_box = None  # the open "Merge 3,015 people into Tom?" question, if any
         self.model.move_requested.connect(lambda faces, pid: controller.move_faces(faces, pid, self._label(pid)))
         self.model.rename_requested.connect(controller.rename)
         self.merge_btn.clicked.connect(self.merge_selected)
@@ -218,12 +219,40 @@ class PeoplePage(QWidget):
         if len(people) < 2:
             return
         target = merge_target(people)
-        self.controller.merge(target, [p.id for p in people if p.id != target])
+        self.merge(target, [p.id for p in people if p.id != target])
+
+    def merge(self, target: int, sources: list[int]) -> None:
+        """Merge (from the button, Ctrl+M or a drag); more than a few people at once asks first."""
+        sources = [int(s) for s in dict.fromkeys(sources) if int(s) != int(target)]
+        if not sources:
+            return
+        if len(sources) + 1 <= MANY:
+            self.controller.merge(target, sources)
+            return
+        rows = {r.id: r for r in self.model.rows}
+        faces = sum(rows[i].faces for i in [target, *sources] if i in rows)
+        label = self._label(target)
+        self.confirm_box = ask_first(
+            self, "Merge people",
+            f"Merge {len(sources):,} people into {label}?",
+            f"The {len(sources) + 1:,} people become one, {label}, with all {faces:,} faces. "
+            "Edit → Undo (Ctrl+Z) takes it back.",
+            "Merge", lambda: self.controller.merge(target, sources))
 
     def toggle_hidden(self) -> None:
         ids = self.view.selected_ids()
-        if ids:
-            self.controller.set_hidden(ids, self.mode != "hidden")
+        if not ids:
+            return
+        hide = self.mode != "hidden"
+        if len(ids) <= MANY:
+            self.controller.set_hidden(ids, hide)
+            return
+        verb = "Hide" if hide else "Unhide"
+        where = "They move to Hidden." if hide else "They come back to People."
+        self.confirm_box = ask_first(
+            self, f"{verb} people", f"{verb} {len(ids):,} people?",
+            f"{where} Edit → Undo (Ctrl+Z) takes it back.", verb,
+            lambda: self.controller.set_hidden(ids, hide))
 
     def _context_menu(self, pos) -> None:
         ix = self.view.indexAt(pos)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from .controller import plural
 from .models import ID_ROLE, ROW_ROLE, FacesModel, PeopleModel
-from .widgets import FacesView, PeopleDropList, PhotoViewer, load_photo
+from .widgets import MANY, FacesView, PeopleDropList, PhotoViewer, ask_first, load_photo
 
 
 class PersonPage(QWidget):
@@ -147,6 +147,10 @@ class PersonPage(QWidget):
 
         self.split_action = act("New person from these faces", ["Ctrl+Shift+N"], self.split_selected)
         self.not_action = act("Not this person", ["Delete"], self.not_this_person, widget=self.faces_view)
+        # Delete is "not this person"; a detection that is no face at all goes for good (undoable).
+        self.delete_action = act("Not a face: delete", ["Shift+Delete"], self.delete_selected, widget=self.faces_view)
+        self.delete_action.setToolTip("The selected boxes are not faces: remove them everywhere (Shift+Delete)")
+        self.confirm_box = None  # the open "Take 40 faces out of Tom?" question, if any
         self.confirm_action = act("Confirm", ["Ctrl+Return", "Ctrl+Enter"], self.confirm_selected)
         self.cover_action = act("Use as cover", [], self.cover_selected)
         self.move_focus_action = act("Move to…", ["Ctrl+M"], self.focus_move)
@@ -300,8 +304,8 @@ class PersonPage(QWidget):
     def _selection_changed(self) -> None:
         n = len(self.faces_view.selectionModel().selectedIndexes()) if self.faces_view.selectionModel() else 0
         self.sel_label.setText(f"{plural(n, 'face')} selected" if n else "Select faces to correct them")
-        for w in (self.split_btn, self.not_btn, self.confirm_btn, self.move_edit,
-                  self.split_action, self.not_action, self.confirm_action, self.move_focus_action):
+        for w in (self.split_btn, self.not_btn, self.confirm_btn, self.move_edit, self.split_action,
+                  self.not_action, self.delete_action, self.confirm_action, self.move_focus_action):
             w.setEnabled(n > 0)
         self.cover_btn.setEnabled(n == 1)
         self.cover_action.setEnabled(n == 1)
@@ -316,8 +320,31 @@ class PersonPage(QWidget):
 
     def not_this_person(self) -> None:
         ids = self.selected_faces()
-        if ids:
+        if not ids:
+            return
+        if len(ids) <= MANY:
             self.controller.not_this_person(ids)
+            return
+        label = self.person.label if self.person else "this person"
+        self.confirm_box = ask_first(
+            self, "Not this person", f"Take {len(ids):,} faces out of {label}?",
+            f"Each becomes a person of its own and is never grouped with {label} again. "
+            "Edit → Undo (Ctrl+Z) takes it back.", "Take them out",
+            lambda: self.controller.not_this_person(ids))
+
+    def delete_selected(self) -> None:
+        """Shift+Delete: the selected detections are not faces."""
+        ids = self.selected_faces()
+        if not ids:
+            return
+        if len(ids) <= MANY:
+            self.controller.delete_faces(ids)
+            return
+        self.confirm_box = ask_first(
+            self, "Not faces", f"Delete {len(ids):,} faces as not being faces?",
+            "They leave every person and every count, and stay out when the photos are imported again. "
+            "Edit → Undo (Ctrl+Z) brings them back.", "Delete",
+            lambda: self.controller.delete_faces(ids))
 
     def confirm_selected(self) -> None:
         ids = self.selected_faces()
@@ -389,6 +416,8 @@ class PersonPage(QWidget):
         label = self.person.label if self.person else "this person"
         self.not_action.setText(f"Not {label}")
         m.addAction(self.not_action)
+        self.delete_action.setText("Not a face: delete" if n == 1 else f"Not faces: delete {n}")
+        m.addAction(self.delete_action)
         m.addAction(self.confirm_action)
         m.addSeparator()
         m.addAction(self.cover_action)

@@ -5,13 +5,21 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPalette, QPen, QTransform
-from PySide6.QtWidgets import QAbstractItemView, QListView, QSizePolicy, QStyle, QStyledItemDelegate, QWidget
+from PySide6.QtCore import QModelIndex, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QDrag, QFont, QIcon, QImage, QPainter, QPalette, QPen, QTransform
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QMessageBox,
+    QSizePolicy,
+    QStyle,
+    QStyledItemDelegate,
+    QWidget,
+)
 
 from . import pyside_compat  # noqa: F401  (must run before any Qt call)
 from .delegates import FACE_CELL, PERSON_CELL, FaceDelegate, PersonDelegate, draw_thumbnail
-from .models import ROW_ROLE
+from .models import FACES_MIME, PEOPLE_MIME, ROW_ROLE
 
 
 def icon(name: str) -> QIcon:
@@ -73,7 +81,18 @@ class _Grid(QListView):
 
 class PeopleView(_Grid):
     """People as round faces with name and count. Drag people onto a person to merge them into it;
-    drop faces on a person to move them there. F2 renames inline."""
+    drop faces on a person to move them there. F2 renames inline.
+
+    Drops land on the viewport, which must accept them itself: ``setMovement(Static)`` (in ``_Grid``)
+    turns the viewport's drops off, and ``setAcceptDrops`` on the view only reaches the scroll area,
+    which ignores drag events. So no drag ever reached the grid (nothing lit up, nothing merged).
+
+    The drag and drop of people and faces is then handled here rather than by QListView, whose icon
+    mode takes a drag that starts in the view itself for moving icons around (it accepts it anywhere and
+    draws no drop target). The person under the cursor is highlighted (``drop_row``) when the model can
+    take the drop, and the drop goes to the model's ``dropMimeData`` (merge, or move faces)."""
+
+    EDGE = 28  # px from the top or bottom edge where a drag scrolls the grid
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -87,6 +106,85 @@ class PeopleView(_Grid):
         self.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.setDragDropOverwriteMode(True)  # anywhere on a person counts as "onto" it
         self.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.viewport().setAcceptDrops(True)  # after setMovement(Static), which turned it off
+        self.drop_row: int | None = None  # the person a drag is over and may be dropped on
+
+    def startDrag(self, supported_actions) -> None:
+        indexes = [ix for ix in self.selectedIndexes() if self.model().flags(ix) & Qt.ItemFlag.ItemIsDragEnabled]
+        if not indexes:
+            return
+        drag = QDrag(self)
+        drag.setMimeData(self.model().mimeData(indexes))
+        pm = indexes[0].data(Qt.ItemDataRole.DecorationRole)
+        if pm is not None and not pm.isNull():
+            side = 64
+            drag.setPixmap(pm.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                     Qt.TransformationMode.SmoothTransformation))
+            drag.setHotSpot(QPoint(side // 2, side // 2))
+        drag.exec(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)
+        self._set_drop_row(None)
+
+    @staticmethod
+    def _ours(mime) -> bool:
+        return mime is not None and (mime.hasFormat(PEOPLE_MIME) or mime.hasFormat(FACES_MIME))
+
+    def _target(self, e):
+        """The person under the cursor if the model takes this drop there, else None."""
+        ix = self.indexAt(e.position().toPoint())
+        if ix.isValid() and self.model().canDropMimeData(e.mimeData(), Qt.DropAction.CopyAction, -1, -1, ix):
+            return ix
+        return None
+
+    def _set_drop_row(self, row: int | None) -> None:
+        if row != self.drop_row:
+            old, self.drop_row = self.drop_row, row
+            for r in (old, row):
+                if r is not None:
+                    self.viewport().update(self.visualRect(self.model().index(r, 0)))
+
+    def dragEnterEvent(self, e) -> None:
+        if not self._ours(e.mimeData()):
+            e.ignore()  # files and folders: the window imports them
+            return
+        # Taken even over empty space, so that the moves onto a person that follow come here.
+        e.setDropAction(Qt.DropAction.CopyAction)
+        e.accept()
+        ix = self._target(e)
+        self._set_drop_row(ix.row() if ix is not None else None)
+
+    def dragMoveEvent(self, e) -> None:
+        if not self._ours(e.mimeData()):
+            e.ignore()
+            return
+        y = e.position().y()
+        bar = self.verticalScrollBar()
+        if y < self.EDGE:
+            bar.setValue(bar.value() - bar.singleStep())
+        elif y > self.viewport().height() - self.EDGE:
+            bar.setValue(bar.value() + bar.singleStep())
+        ix = self._target(e)
+        self._set_drop_row(ix.row() if ix is not None else None)
+        if ix is None:
+            e.ignore()
+        else:
+            e.setDropAction(Qt.DropAction.CopyAction)
+            e.accept()
+
+    def dragLeaveEvent(self, e) -> None:
+        self._set_drop_row(None)
+        e.accept()
+
+    def dropEvent(self, e) -> None:
+        if not self._ours(e.mimeData()):
+            e.ignore()
+            return
+        ix = self._target(e)
+        self._set_drop_row(None)
+        if ix is not None and self.model().dropMimeData(e.mimeData(), Qt.DropAction.CopyAction, -1, -1, ix):
+            e.setDropAction(Qt.DropAction.CopyAction)
+            e.accept()
+        else:
+            e.ignore()
 
 
 class FacesView(_Grid):
@@ -275,3 +373,28 @@ def load_photo(library, photo_id: int | None = None, face_id: int | None = None,
     h, w = rgb.shape[:2]
     img = QImage(rgb.data, w, h, rgb.strides[0], QImage.Format.Format_RGB888).copy()
     return img, scale, faces, path, ""
+
+
+MANY = 5  # a merge, hide or "not this person" of more people (or faces) than this asks first
+
+
+def ask_first(parent: QWidget, title: str, text: str, details: str, yes: str, on_yes) -> QMessageBox:
+    """Ask before an edit that touches many people at once ("Merge 3,015 people into Tom?"); No is the
+    default, so Enter or Esc does nothing. Window-modal and non-blocking; ``on_yes`` runs on Yes."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setInformativeText(details)
+    box.button(QMessageBox.StandardButton.Yes).setText(yes)
+    box.button(QMessageBox.StandardButton.No).setText("Cancel")
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.setEscapeButton(QMessageBox.StandardButton.No)
+    box.setWindowModality(Qt.WindowModality.WindowModal)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+    def finished(_result) -> None:
+        if box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
+            on_yes()
+
+    box.finished.connect(finished)
+    box.open()
+    return box

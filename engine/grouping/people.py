@@ -12,9 +12,25 @@ from sqlalchemy import select, update
 from engine.config import ClusterConfig
 from engine.models.quantize import dequantize
 from engine.store.database import LibraryStore
-from engine.store.schema import BY_CLUSTER, BY_SUGGESTION, BY_USER, IS_NOT, Constraint, Face, Person
+from engine.store.journal import drop_redo
+from engine.store.schema import (
+    BY_CLUSTER,
+    BY_SUGGESTION,
+    BY_USER,
+    IS_NOT,
+    NOT_A_FACE,
+    Constraint,
+    Face,
+    Person,
+    Setting,
+)
 
 from .cluster import cluster_faces, knn
+
+THRESHOLD_SETTING = "cluster_threshold"
+
+# Faces that take part in grouping: embedded, and not deleted by the user as "not a face".
+GROUPABLE = Face.embedding.is_not(None) & ((Face.assignment != NOT_A_FACE) | Face.assignment.is_(None))
 
 
 @dataclass
@@ -27,9 +43,7 @@ class FaceTable:
 
 
 def load_faces(session, where=None) -> FaceTable:
-    q = select(Face.id, Face.photo_id, Face.person_id, Face.assignment, Face.embedding).where(
-        Face.embedding.is_not(None)
-    )
+    q = select(Face.id, Face.photo_id, Face.person_id, Face.assignment, Face.embedding).where(GROUPABLE)
     if where is not None:
         q = q.where(where)
     rows = session.execute(q.order_by(Face.id)).all()
@@ -87,107 +101,140 @@ def recognise(
     return out_p, out_d
 
 
+def saved_config(session) -> ClusterConfig:
+    """The grouping settings of this library: the threshold the user chose last, else the default."""
+    base = ClusterConfig()
+    row = session.get(Setting, THRESHOLD_SETTING)
+    if row is None or not row.value:
+        return base
+    return ClusterConfig(threshold=float(row.value), k=base.k, recognise_threshold=base.recognise_threshold)
+
+
 def cluster_new_faces(store: LibraryStore, face_ids: list[int], config: ClusterConfig | None = None) -> dict:
     """Recognition, then grouping: faces are first matched to named people by k-NN (as suggestions
-    the user can confirm); every face that is not with a named person is then grouped again."""
-    cfg = config or ClusterConfig()
+    the user can confirm); every face that is not with a named person is then grouped again.
+
+    Runs in one transaction, with the library's saved threshold unless ``config`` is given. When it
+    changes any group, the redo stack is dropped: a redo would write group states from before this
+    grouping over it (see docs/gui.md, "Undo and redo")."""
     with store.transaction() as s:
-        named = {p.id for p in s.scalars(select(Person).where(Person.name.is_not(None)))}
-        forbid = _is_not(s)
-        # Faces in no group yet, e.g. committed by an import that was killed before grouping.
-        face_ids = sorted(set(face_ids) | set(s.scalars(select(Face.id).where(Face.person_id.is_(None)))))
-        if named and face_ids:
-            known = load_faces(s, Face.person_id.in_(named) & Face.assignment.in_([BY_USER, BY_CLUSTER]))
-            new = load_faces(
-                s, Face.id.in_(face_ids) & ((Face.assignment != BY_USER) | Face.assignment.is_(None))
-            )
-            new_keep = [i for i, pid in enumerate(new.person_ids) if pid not in named]
-            pids, dists = recognise(
-                known,
-                new.emb[new_keep],
-                cfg.recognise_threshold,
-                forbidden=[forbid.get(int(new.ids[i]), set()) for i in new_keep],
-            )
-            for i, pid, d in zip(new_keep, pids, dists, strict=True):
-                if pid >= 0:
-                    face = s.get(Face, int(new.ids[i]))
-                    face.person_id, face.assignment, face.confidence = int(pid), BY_SUGGESTION, float(d)
-    return _regroup_unnamed(store, cfg)
+        result = group_faces(s, face_ids, config or saved_config(s))
+        if result["changed"]:
+            drop_redo(s)
+        return result
+
+
+def group_faces(s, face_ids: list[int], cfg: ClusterConfig) -> dict:
+    """:func:`cluster_new_faces` inside the caller's transaction (a journaled regroup uses it)."""
+    recognised = 0
+    named = {p.id for p in s.scalars(select(Person).where(Person.name.is_not(None)))}
+    forbid = _is_not(s)
+    # Faces in no group yet, e.g. committed by an import that was killed or cancelled before grouping.
+    loose = s.scalars(select(Face.id).where(Face.person_id.is_(None), GROUPABLE))
+    face_ids = sorted(set(face_ids) | set(loose))
+    if named and face_ids:
+        known = load_faces(s, Face.person_id.in_(named) & Face.assignment.in_([BY_USER, BY_CLUSTER]))
+        new = load_faces(
+            s, Face.id.in_(face_ids) & ((Face.assignment != BY_USER) | Face.assignment.is_(None))
+        )
+        new_keep = [i for i, pid in enumerate(new.person_ids) if pid not in named]
+        pids, dists = recognise(
+            known,
+            new.emb[new_keep],
+            cfg.recognise_threshold,
+            forbidden=[forbid.get(int(new.ids[i]), set()) for i in new_keep],
+        )
+        for i, pid, d in zip(new_keep, pids, dists, strict=True):
+            if pid >= 0:
+                face = s.get(Face, int(new.ids[i]))
+                face.person_id, face.assignment, face.confidence = int(pid), BY_SUGGESTION, float(d)
+                recognised += 1
+    s.flush()
+    result = _regroup_unnamed(s, cfg)
+    result["changed"] += recognised
+    return result
+
+
+def reclusterable_faces(s) -> list[int]:
+    """Every face a full regrouping looks at: all but those with a named person."""
+    named = list(s.scalars(select(Person.id).where(Person.name.is_not(None))))
+    q = select(Face.id).where(GROUPABLE)
+    if named:
+        q = q.where(Face.person_id.is_(None) | ~Face.person_id.in_(named))
+    return list(s.scalars(q))
 
 
 def recluster(store: LibraryStore, config: ClusterConfig | None = None) -> dict:
-    """Group the library again, e.g. with a new threshold.
+    """Group the library again, e.g. with a new threshold (not journaled: ``edits.regroup`` is the
+    undoable one the CLI and the GUI call).
 
     Faces with a named person stay there (they change only by the user's edits); all other faces
     are matched to named people, then grouped. Faces the user placed never move.
     """
-    with store.session() as s:
-        named = list(s.scalars(select(Person.id).where(Person.name.is_not(None))))
-        q = select(Face.id)
-        if named:
-            q = q.where(Face.person_id.is_(None) | ~Face.person_id.in_(named))
-        ids = list(s.scalars(q))
-    return cluster_new_faces(store, ids, config)
+    with store.transaction() as s:
+        result = group_faces(s, reclusterable_faces(s), config or saved_config(s))
+        if result["changed"]:
+            drop_redo(s)
+        return result
 
 
-def _regroup_unnamed(store: LibraryStore, cfg: ClusterConfig) -> dict:
+def _regroup_unnamed(s, cfg: ClusterConfig) -> dict:
     """Cluster every face that is not with a named person. Each new group takes over the unnamed
     person it overlaps most; faces the user placed in an unnamed person keep it."""
-    with store.transaction() as s:
-        people = {p.id: p for p in s.scalars(select(Person))}
-        named = [pid for pid, p in people.items() if p.name]
-        t = load_faces(s, (Face.person_id.is_(None) | ~Face.person_id.in_(named)) if named else None)
-        if len(t.ids) == 0:
-            _drop_empty(s, people)
-            return {"faces": 0, "groups": 0, "changed": 0}
-        fixed = np.array(
-            [pid if a == BY_USER and pid >= 0 else -1 for pid, a in zip(t.person_ids, t.assignment, strict=True)],
-            np.int64,
-        )
-        labels = cluster_faces(t.emb, cfg.threshold, photo_ids=t.photo_ids, fixed=fixed, k=cfg.k)
-        forbid = _is_not(s)
-        members: dict[int, list[int]] = defaultdict(list)
-        for i, c in enumerate(labels):
-            members[int(c)].append(i)
-        # A group with user-placed faces belongs to their person; otherwise the unnamed person it
-        # overlaps most takes it (largest overlaps first), so group ids stay stable across runs.
-        target: dict[int, int] = {}
-        claims: list[tuple[int, int, int]] = []
-        for c, idx in members.items():
-            fixed_p = {int(fixed[i]) for i in idx if fixed[i] >= 0}
-            if fixed_p:
-                target[c] = fixed_p.pop()
-                continue
-            overlap = Counter(int(t.person_ids[i]) for i in idx if t.person_ids[i] >= 0)
-            claims.extend((cnt, c, pid) for pid, cnt in overlap.items())
-        taken = set(target.values())
-        for _cnt, c, pid in sorted(claims, key=lambda x: (-x[0], x[1], x[2])):
-            if c not in target and pid not in taken and pid in people:
-                target[c] = pid
-                taken.add(pid)
-        updates: dict[tuple[int, str], list[int]] = defaultdict(list)
-        for c, idx in members.items():
-            pid = target.get(c)
-            if pid is None:
-                pid = target[c] = _new_person(s, people)
-            for i in idx:
-                fid = int(t.ids[i])
-                if fixed[i] >= 0:
-                    continue
-                new_pid = pid
-                if pid in forbid.get(fid, ()):  # the user said no: leave it on its own
-                    new_pid = _new_person(s, people)
-                if t.person_ids[i] != new_pid or t.assignment[i] != BY_CLUSTER:
-                    updates[(new_pid, BY_CLUSTER)].append(fid)
-        for (pid, asg), fids in updates.items():
-            for j in range(0, len(fids), 900):
-                s.execute(
-                    update(Face).where(Face.id.in_(fids[j : j + 900])).values(person_id=pid, assignment=asg),
-                    execution_options={"synchronize_session": False},
-                )
-        s.flush()
+    people = {p.id: p for p in s.scalars(select(Person))}
+    named = [pid for pid, p in people.items() if p.name]
+    t = load_faces(s, (Face.person_id.is_(None) | ~Face.person_id.in_(named)) if named else None)
+    if len(t.ids) == 0:
         _drop_empty(s, people)
-        return {"faces": len(t.ids), "groups": len(members), "changed": sum(len(v) for v in updates.values())}
+        return {"faces": 0, "groups": 0, "changed": 0}
+    fixed = np.array(
+        [pid if a == BY_USER and pid >= 0 else -1 for pid, a in zip(t.person_ids, t.assignment, strict=True)],
+        np.int64,
+    )
+    labels = cluster_faces(t.emb, cfg.threshold, photo_ids=t.photo_ids, fixed=fixed, k=cfg.k)
+    forbid = _is_not(s)
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, c in enumerate(labels):
+        members[int(c)].append(i)
+    # A group with user-placed faces belongs to their person; otherwise the unnamed person it
+    # overlaps most takes it (largest overlaps first), so group ids stay stable across runs.
+    target: dict[int, int] = {}
+    claims: list[tuple[int, int, int]] = []
+    for c, idx in members.items():
+        fixed_p = {int(fixed[i]) for i in idx if fixed[i] >= 0}
+        if fixed_p:
+            target[c] = fixed_p.pop()
+            continue
+        overlap = Counter(int(t.person_ids[i]) for i in idx if t.person_ids[i] >= 0)
+        claims.extend((cnt, c, pid) for pid, cnt in overlap.items())
+    taken = set(target.values())
+    for _cnt, c, pid in sorted(claims, key=lambda x: (-x[0], x[1], x[2])):
+        if c not in target and pid not in taken and pid in people:
+            target[c] = pid
+            taken.add(pid)
+    updates: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for c, idx in members.items():
+        pid = target.get(c)
+        if pid is None:
+            pid = target[c] = _new_person(s, people)
+        for i in idx:
+            fid = int(t.ids[i])
+            if fixed[i] >= 0:
+                continue
+            new_pid = pid
+            if pid in forbid.get(fid, ()):  # the user said no: leave it on its own
+                new_pid = _new_person(s, people)
+            if t.person_ids[i] != new_pid or t.assignment[i] != BY_CLUSTER:
+                updates[(new_pid, BY_CLUSTER)].append(fid)
+    for (pid, asg), fids in updates.items():
+        for j in range(0, len(fids), 900):
+            s.execute(
+                update(Face).where(Face.id.in_(fids[j : j + 900])).values(person_id=pid, assignment=asg),
+                execution_options={"synchronize_session": False},
+            )
+    s.flush()
+    _drop_empty(s, people)
+    return {"faces": len(t.ids), "groups": len(members), "changed": sum(len(v) for v in updates.values())}
 
 
 def _new_person(s, people: dict[int, Person]) -> int:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 
 from engine.checksums import sha256_file
 from engine.errors import ModelError
+from engine.grouping.people import GROUPABLE
 from engine.models.registry import BUILTIN, SFACE, verified_path
 from engine.store.database import LibraryStore
 from engine.store.schema import DONE, MISSING, PENDING, Face, ModelRecord, Person, Photo, set_active_embedder
@@ -71,7 +72,7 @@ def run_doctor(store: LibraryStore, repair: bool = True) -> DoctorReport:
                 s.execute(update(Face).where(Face.id.in_(orphan)).values(person_id=None, assignment=None))
                 r.repaired.append(f"detached {len(orphan)} face(s); run 'recluster' to group them")
         # Faces without a person at all.
-        loose = s.scalar(select(func.count(Face.id)).where(Face.person_id.is_(None))) or 0
+        loose = s.scalar(select(func.count(Face.id)).where(Face.person_id.is_(None), GROUPABLE)) or 0
         if loose:
             r.problems.append(f"{loose} face(s) are in no group (run 'recluster')")
         # Unnamed people with no faces.

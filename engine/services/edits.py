@@ -1,16 +1,65 @@
 """User corrections. Each runs in one transaction and is journaled for undo/redo.
 
-Faces the user placed get assignment "user" and never move when clustering runs again.
+Faces the user placed get assignment "user" and never move when clustering runs again. A regroup
+(a new threshold) is journaled too, with the threshold, so undo brings back both the groups and the
+setting they were made with.
+
+Descriptions are what the Edit menu shows after "Undo"/"Redo", so they are written as a person would
+say them, with names cut and lists counted, and never longer than ``DESCRIPTION_CHARS``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import func, select
 
+from engine.config import ClusterConfig
 from engine.errors import EditError
 from engine.store.database import LibraryStore
-from engine.store.journal import ChangeSet, apply_states
-from engine.store.schema import BY_USER, IS, IS_NOT, Constraint, Face, JournalEntry, Person
+from engine.store.journal import ChangeSet, apply_states, record
+from engine.store.schema import BY_USER, IS, IS_NOT, NOT_A_FACE, Constraint, Face, JournalEntry, Person, Setting
+
+NAME_CHARS = 30  # a longer name is cut in a description
+LISTED = 3  # up to this many people are named in a description; more are counted
+DESCRIPTION_CHARS = 80
+
+
+def count(n: int, word: str, many: str | None = None) -> str:
+    """'1 face', '3,015 people'."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def cut(text: str, limit: int = NAME_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _label(p: Person) -> str:
+    # The same words the app shows for a person.
+    return cut(p.name) if p.name else f"Unnamed #{p.id}"
+
+
+def _names(people: Sequence[Person]) -> str:
+    """'Tom', 'Tom and Anna', 'Tom, Anna and Unnamed #4', '3,015 people'."""
+    labels = [_label(p) for p in people]
+    if len(labels) > LISTED:
+        return count(len(labels), "person", "people")
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def _of(s, person_ids) -> str:
+    """' of Tom', ' of 3 people', or '' for faces in no person."""
+    pids = sorted({p for p in person_ids if p is not None})
+    if not pids:
+        return ""
+    if len(pids) > 1:
+        return f" of {count(len(pids), 'person', 'people')}"
+    p = s.get(Person, pids[0])
+    return f" of {_label(p)}" if p is not None else ""
+
+
+def _done(cs: ChangeSet, action: str, text: str):
+    return cs.commit(action, cut(text, DESCRIPTION_CHARS))
 
 
 def _person(s, pid: int) -> Person:
@@ -29,10 +78,6 @@ def _faces(s, face_ids) -> list[Face]:
         missing = sorted(set(ids) - {f.id for f in faces})
         raise EditError(f"no face with id {missing[0]}")
     return list(faces)
-
-
-def _label(p: Person) -> str:
-    return p.name or f"person {p.id}"
 
 
 def _move(cs: ChangeSet, faces: list[Face], pid: int) -> None:
@@ -60,13 +105,14 @@ def _drop_if_empty(cs: ChangeSet, s, person: Person) -> None:
 def merge(store: LibraryStore, target_id: int, source_ids: list[int]) -> int:
     """Move every face of the sources into the target; sources disappear. The target keeps its
     name, or takes the first source's name if it has none."""
-    sources = [int(x) for x in source_ids if int(x) != int(target_id)]
+    sources = list(dict.fromkeys(int(x) for x in source_ids if int(x) != int(target_id)))
     if not sources:
         raise EditError("choose at least two different people to merge")
     with store.transaction() as s:
         cs = ChangeSet(s)
         target = _person(s, target_id)
         srcs = [_person(s, pid) for pid in sources]
+        target_label = _label(target)
         if not target.name:
             named = next((p for p in srcs if p.name), None)
             if named is not None:
@@ -82,8 +128,7 @@ def merge(store: LibraryStore, target_id: int, source_ids: list[int]) -> int:
         if target.cover_face_id is None:
             cs.touch(target)
             target.cover_face_id = face_ids[0] if face_ids else None
-        names = ", ".join(_label(p) for p in srcs)
-        cs.commit("merge", f"Merge {names} into {_label(target)}")
+        _done(cs, "merge", f"Merge {_names(srcs)} into {target_label}")
         return target.id
 
 
@@ -93,13 +138,15 @@ def split(store: LibraryStore, face_ids: list[int], name: str | None = None) -> 
         cs = ChangeSet(s)
         faces = _faces(s, face_ids)
         old = {f.person_id for f in faces if f.person_id is not None}
+        owners = _of(s, old)
         person = Person(name=_clean_name(name) if name else None, cover_face_id=faces[0].id)
         s.add(person)
         cs.created(person)
         _move(cs, faces, person.id)
         for pid in old:
             _drop_if_empty(cs, s, s.get(Person, pid))
-        cs.commit("split", f"Split {len(faces)} face(s) into {_label(person)}")
+        named = f" named {_label(person)}" if person.name else ""
+        _done(cs, "split", f"Split {count(len(faces), 'face')}{owners} into a new person{named}")
         return person.id
 
 
@@ -109,6 +156,7 @@ def move_faces(store: LibraryStore, face_ids: list[int], person_id: int) -> None
         target = _person(s, person_id)
         faces = _faces(s, face_ids)
         old = {f.person_id for f in faces if f.person_id not in (None, target.id)}
+        owners = _of(s, old)
         _move(cs, faces, target.id)
         # Moving a face to a person overrides an earlier "not this person" for that pair.
         for c in s.scalars(
@@ -124,7 +172,7 @@ def move_faces(store: LibraryStore, face_ids: list[int], person_id: int) -> None
             target.cover_face_id = faces[0].id
         for pid in old:
             _drop_if_empty(cs, s, s.get(Person, pid))
-        cs.commit("move", f"Move {len(faces)} face(s) to {_label(target)}")
+        _done(cs, "move", f"Move {count(len(faces), 'face')}{owners} to {_label(target)}")
 
 
 def _clean_name(name: str | None) -> str | None:
@@ -143,20 +191,20 @@ def rename(store: LibraryStore, person_id: int, name: str | None) -> None:
         old = _label(p)
         cs.touch(p)
         p.name = _clean_name(name)
-        cs.commit("rename", f"Rename {old} to {_label(p)}")
+        _done(cs, "rename", f"Rename {old} to {_label(p)}" if p.name else f"Remove the name {old}")
 
 
 def set_hidden(store: LibraryStore, person_ids: list[int], hidden: bool) -> None:
     with store.transaction() as s:
         cs = ChangeSet(s)
-        people = [_person(s, pid) for pid in person_ids]
+        people = [_person(s, pid) for pid in dict.fromkeys(int(x) for x in person_ids)]
         if not people:
             raise EditError("no people selected")
         for p in people:
             cs.touch(p)
             p.hidden = bool(hidden)
         verb = "Hide" if hidden else "Unhide"
-        cs.commit("hide" if hidden else "unhide", f"{verb} {', '.join(_label(p) for p in people)}")
+        _done(cs, "hide" if hidden else "unhide", f"{verb} {_names(people)}")
 
 
 def set_cover(store: LibraryStore, person_id: int, face_id: int) -> None:
@@ -168,7 +216,7 @@ def set_cover(store: LibraryStore, person_id: int, face_id: int) -> None:
             raise EditError("the cover must be one of the person's faces")
         cs.touch(p)
         p.cover_face_id = f.id
-        cs.commit("cover", f"Set cover of {_label(p)}")
+        _done(cs, "cover", f"Change the cover of {_label(p)}")
 
 
 def not_this_person(store: LibraryStore, face_ids: list[int]) -> list[int]:
@@ -178,6 +226,7 @@ def not_this_person(store: LibraryStore, face_ids: list[int]) -> list[int]:
     with store.transaction() as s:
         cs = ChangeSet(s)
         faces = _faces(s, face_ids)
+        owners = _of(s, [f.person_id for f in faces])
         old = set()
         for f in faces:
             if f.person_id is None:
@@ -194,7 +243,7 @@ def not_this_person(store: LibraryStore, face_ids: list[int]) -> list[int]:
             f.person_id, f.assignment, f.confidence = lone.id, "cluster", None
         for pid in old:
             _drop_if_empty(cs, s, s.get(Person, pid))
-        cs.commit("not_this_person", f"Not this person: {len(faces)} face(s)")
+        _done(cs, "not_this_person", f"Take {count(len(faces), 'face')} out{owners}")
     return new_ids
 
 
@@ -203,6 +252,7 @@ def confirm(store: LibraryStore, face_ids: list[int]) -> None:
     with store.transaction() as s:
         cs = ChangeSet(s)
         faces = _faces(s, face_ids)
+        owners = _of(s, [f.person_id for f in faces])
         for f in faces:
             if f.person_id is None:
                 raise EditError(f"face {f.id} has no person to confirm")
@@ -217,7 +267,77 @@ def confirm(store: LibraryStore, face_ids: list[int]) -> None:
                 c = Constraint(face_id=f.id, person_id=f.person_id, kind=IS)
                 s.add(c)
                 cs.created(c)
-        cs.commit("confirm", f"Confirm {len(faces)} face(s)")
+        _done(cs, "confirm", f"Confirm {count(len(faces), 'face')}{owners}")
+
+
+def delete_faces(store: LibraryStore, face_ids: list[int]) -> None:
+    """The detector was wrong: these are not faces. They leave their person and are never grouped,
+    shown or counted again; re-importing the photo does not bring them back (the importer keeps the
+    mark on a detection in the same place). Undo restores them where they were."""
+    with store.transaction() as s:
+        cs = ChangeSet(s)
+        faces = _faces(s, face_ids)
+        owners = _of(s, [f.person_id for f in faces])
+        old = {f.person_id for f in faces if f.person_id is not None}
+        for f in faces:
+            cs.touch(f)
+            f.person_id, f.assignment, f.confidence = None, NOT_A_FACE, None
+        # "is" / "is not" statements about something that is not a face mean nothing any more.
+        for c in s.scalars(select(Constraint).where(Constraint.face_id.in_([f.id for f in faces]))):
+            cs.delete(c)
+        for pid in old:
+            _drop_if_empty(cs, s, s.get(Person, pid))
+        _done(cs, "delete_face", f"Delete {count(len(faces), 'false face')}{owners.replace(' of ', ' from ', 1)}")
+
+
+def _grouping_state(s) -> tuple[dict, dict]:
+    """Every face's group and every person's row, as the journal stores them."""
+    faces = {
+        fid: {"person_id": pid, "assignment": asg, "confidence": conf}
+        for fid, pid, asg, conf in s.execute(select(Face.id, Face.person_id, Face.assignment, Face.confidence))
+    }
+    people = {}
+    for p in s.execute(select(Person.id, Person.name, Person.hidden, Person.cover_face_id, Person.created_at)):
+        people[p[0]] = {
+            "name": p[1], "hidden": bool(p[2]), "cover_face_id": p[3],
+            "created_at": p[4].isoformat() if p[4] is not None else None,
+        }
+    return faces, people
+
+
+def _diff(before: dict, after: dict) -> list:
+    return [[k, before.get(k), after.get(k)] for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+
+
+def regroup(store: LibraryStore, config: ClusterConfig, save_threshold: bool = False) -> dict:
+    """Group every face again with ``config`` (names, confirmed faces and "not this person" are kept),
+    as one undoable step. With ``save_threshold`` the threshold becomes the library's setting in the
+    same step, so undo and redo always bring back groups together with the threshold that made them."""
+    from engine.grouping.people import THRESHOLD_SETTING, group_faces, reclusterable_faces
+
+    with store.transaction() as s:
+        faces_before, people_before = _grouping_state(s)
+        row = s.get(Setting, THRESHOLD_SETTING)
+        setting_before = None if row is None else {"value": row.value}
+        if save_threshold:
+            if row is None:
+                s.add(Setting(key=THRESHOLD_SETTING, value=float(config.threshold)))
+            else:
+                row.value = float(config.threshold)
+        result = group_faces(s, reclusterable_faces(s), config)
+        s.flush()
+        faces_after, people_after = _grouping_state(s)
+        row = s.get(Setting, THRESHOLD_SETTING)
+        setting_after = None if row is None else {"value": row.value}
+        changes = {
+            "people": _diff(people_before, people_after),
+            "faces": _diff(faces_before, faces_after),
+            "settings": _diff({THRESHOLD_SETTING: setting_before} if setting_before else {},
+                              {THRESHOLD_SETTING: setting_after} if setting_after else {}),
+        }
+        changes = {t: rows for t, rows in changes.items() if rows}
+        record(s, "regroup", f"Regroup all faces at threshold {config.threshold:.2f}", changes)
+        return result
 
 
 def _replay(store: LibraryStore, undoing: bool) -> str | None:

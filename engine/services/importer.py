@@ -31,7 +31,7 @@ from engine.pipeline.faces import FaceFinder, PhotoFaces
 from engine.pipeline.scan import ScanProblem, content_hash, iter_photo_files
 from engine.services.progress import ProgressRate, Stage
 from engine.store.database import LibraryStore
-from engine.store.schema import DONE, FAILED, MISSING, Face, ImportRun, Photo, utcnow
+from engine.store.schema import DONE, FAILED, MISSING, NOT_A_FACE, Face, ImportRun, Photo, utcnow
 from engine.store.thumbs import write_thumbnail
 
 
@@ -178,11 +178,18 @@ def run_import(
             if batch:  # work already done is kept, also on cancel
                 _commit_batch(store, batch, embedder, prog)
     # After the pool is gone, so no thread outlives the import.
+    from engine.grouping.people import cluster_new_faces
+
     if cancel.is_set():
+        # Faces already committed are grouped on cancel too: a face in no person would be in no
+        # list, its box in the viewer would do nothing, and the counts would disagree.
+        if cfg.cluster_after and prog.new_face_ids:
+            prog.stage = Stage.CLUSTER
+            prog.elapsed = time.monotonic() - t0
+            yield prog
+            cluster_new_faces(store, prog.new_face_ids)
         prog.stage = Stage.CANCELLED
     else:
-        from engine.grouping.people import cluster_new_faces
-
         prog.stage = Stage.RECOGNISE
         prog.elapsed = time.monotonic() - t0
         yield prog
@@ -266,10 +273,20 @@ def _write_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, pr
                 prog.duplicates += 1
                 continue
             s.flush()
-            # A re-imported (changed) file replaces its faces.
+            # A re-imported (changed) file replaces its faces; a detection the user deleted as not a
+            # face stays deleted when the new one is in the same place.
+            rejected = []
             for old in s.scalars(select(Face).where(Face.photo_id == photo.id)):
+                if old.assignment == NOT_A_FACE:
+                    rejected.append((old.x, old.y, old.w, old.h))
                 s.delete(old)
             for f in w.faces.faces:
+                if any(_overlap(f.box, box) >= 0.5 for box in rejected):
+                    s.add(Face(photo_id=photo.id, x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
+                               landmarks=np.round(f.landmarks, 2).tolist(), score=f.score,
+                               embedding=to_bytes(f.embedding), model_id=embedder.model_id,
+                               assignment=NOT_A_FACE))
+                    continue
                 face = Face(
                     photo_id=photo.id,
                     x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
@@ -286,6 +303,15 @@ def _write_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, pr
         # Thumbnails are written before the commit; an orphan file from a killed import is harmless.
         for fid, img in thumbs:
             write_thumbnail(store.thumbs_dir, fid, img)
+
+
+def _overlap(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
 
 
 def mark_missing(store: LibraryStore) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from engine.checksums import sha256_file
 from engine.config import ClusterConfig, EmbedConfig, ImportConfig, VerifyConfig
 from engine.errors import EditError, FacenetPhotosError, ModelError
-from engine.grouping.people import recluster
+from engine.grouping.people import GROUPABLE, cluster_new_faces, saved_config
 from engine.models.quantize import from_bytes, storage_error
 from engine.models.registry import BUILTIN, SFACE, ModelSpec
 from engine.pipeline.embed import Embedder
@@ -26,6 +26,7 @@ from engine.store.schema import (
     DONE,
     FAILED,
     MISSING,
+    NOT_A_FACE,
     Face,
     ImportRun,
     ModelRecord,
@@ -59,6 +60,10 @@ def _probe_faces() -> np.ndarray:
     sample = Path(str(resources.files("resources") / "sample"))
     crops = [f.crop for p in sorted(sample.glob("*.jpg")) for f in finder.find(p).faces]
     return np.stack(crops + [c[:, ::-1] for c in crops])
+
+
+# Faces that count: every detection except those the user deleted as not a face.
+_IS_FACE = (Face.assignment != NOT_A_FACE) | Face.assignment.is_(None)
 
 
 def _network_threads() -> int:
@@ -117,10 +122,17 @@ class VerifyResult:
 class Library:
     """One open library. Thread-safe: readers run concurrently, writers are serialised."""
 
-    def __init__(self, path: Path | str | None = None, *, create: bool = True):
-        self.store = LibraryStore(Path(path) if path else default_library_path(), create=create)
+    def __init__(self, path: Path | str | None = None, *, create: bool = True, read_only: bool = False):
+        """``read_only``: for commands that only look (status, people, show…): opens beside a process
+        that has the library open for writing (SQLite WAL lets readers run beside one writer), and
+        never writes."""
+        self.read_only = read_only
+        self.store = LibraryStore(Path(path) if path else default_library_path(), create=create,
+                                  read_only=read_only)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
+        if read_only:
+            return
         try:
             self._register_builtin_models()
         except Exception:
@@ -279,9 +291,8 @@ class Library:
                 row.value = value
 
     def cluster_config(self) -> ClusterConfig:
-        base = ClusterConfig()
-        t = self.get_setting("cluster_threshold")
-        return ClusterConfig(threshold=float(t), k=base.k, recognise_threshold=base.recognise_threshold) if t else base
+        with self.store.session() as s:
+            return saved_config(s)
 
     # -- import -------------------------------------------------------------------------------
     def import_paths(
@@ -292,11 +303,25 @@ class Library:
             self.store, [Path(p) for p in paths], config, embedder=self.embedder(), cancel=cancel
         )
 
-    def recluster(self, threshold: float | None = None) -> dict:
+    def recluster(self, threshold: float | None = None, save: bool = False) -> dict:
+        """Group every face again (an undoable step). ``save``: the threshold becomes the library's
+        setting in the same step, so undo brings back the old groups and the old threshold together."""
         cfg = self.cluster_config()
         if threshold is not None:
-            cfg = ClusterConfig(threshold=threshold, k=cfg.k, recognise_threshold=cfg.recognise_threshold)
-        return recluster(self.store, cfg)
+            cfg = ClusterConfig(threshold=float(threshold), k=cfg.k, recognise_threshold=cfg.recognise_threshold)
+        return edits.regroup(self.store, cfg, save_threshold=save and threshold is not None)
+
+    def ungrouped_faces(self) -> int:
+        """Faces in no person that grouping would place (left by an import that was killed)."""
+        with self.store.session() as s:
+            return s.scalar(select(func.count(Face.id)).where(Face.person_id.is_(None), GROUPABLE)) or 0
+
+    def group_leftovers(self) -> int:
+        """Group the faces an interrupted import left in no person; returns how many there were."""
+        n = self.ungrouped_faces()
+        if n:
+            cluster_new_faces(self.store, [])
+        return n
 
     def last_import(self) -> dict | None:
         with self.store.session() as s:
@@ -386,8 +411,10 @@ class Library:
             return [self._face_info(r) for r in s.execute(q)]
 
     def faces_in_photo(self, photo_id: int) -> list[FaceInfo]:
+        """The photo's faces, without those the user deleted as not a face."""
         with self.store.session() as s:
-            return [self._face_info(r) for r in s.execute(self._face_query().where(Face.photo_id == photo_id))]
+            q = self._face_query().where(Face.photo_id == photo_id, _IS_FACE)
+            return [self._face_info(r) for r in s.execute(q)]
 
     def face(self, face_id: int) -> FaceInfo:
         with self.store.session() as s:
@@ -400,7 +427,7 @@ class Library:
         with self.store.session() as s:
             q = (
                 select(Photo, func.count(Face.id))
-                .join(Face, Face.photo_id == Photo.id, isouter=True)
+                .join(Face, (Face.photo_id == Photo.id) & _IS_FACE, isouter=True)
                 .group_by(Photo.id)
                 .order_by(Photo.path)
             )
@@ -426,7 +453,8 @@ class Library:
                 "photos": count(select(func.count(Photo.id)).where(Photo.status == DONE)),
                 "failed": count(select(func.count(Photo.id)).where(Photo.status == FAILED)),
                 "missing": count(select(func.count(Photo.id)).where(Photo.status == MISSING)),
-                "faces": count(select(func.count(Face.id))),
+                "faces": count(select(func.count(Face.id)).where(_IS_FACE)),
+                "ungrouped": count(select(func.count(Face.id)).where(Face.person_id.is_(None), GROUPABLE)),
                 "people": count(select(func.count(Person.id))),
                 "named": count(select(func.count(Person.id)).where(Person.name.is_not(None))),
             }
@@ -488,6 +516,10 @@ class Library:
 
     def confirm(self, face_ids: list[int]) -> None:
         edits.confirm(self.store, face_ids)
+
+    def delete_faces(self, face_ids: list[int]) -> None:
+        """Not faces at all (a false detection): out of every person and every count, undoable."""
+        edits.delete_faces(self.store, face_ids)
 
     def undo(self) -> str | None:
         return edits.undo(self.store)

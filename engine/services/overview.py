@@ -23,7 +23,7 @@ from engine.config import ClusterConfig, ImportConfig
 from engine.grouping.cluster import cluster_faces
 from engine.grouping.people import load_faces
 from engine.pipeline.scan import ScanProblem, iter_photo_files
-from engine.store.schema import BY_SUGGESTION, BY_USER, DONE, FAILED, Face, Person, Photo
+from engine.store.schema import BY_SUGGESTION, BY_USER, DONE, FAILED, NOT_A_FACE, Face, Person, Photo
 
 from .importer import ImportProgress, run_import
 from .progress import Stage
@@ -184,7 +184,10 @@ class FolderSummary:
 def folder_summary(library) -> list[FolderSummary]:
     """Every folder holding imported photos, with its photo, face and failure counts, sorted by path."""
     faces_per_photo = (
-        select(Face.photo_id, func.count(Face.id).label("n")).group_by(Face.photo_id).subquery()
+        select(Face.photo_id, func.count(Face.id).label("n"))
+        .where((Face.assignment != NOT_A_FACE) | Face.assignment.is_(None))
+        .group_by(Face.photo_id)
+        .subquery()
     )
     with library.store.session() as s:
         rows = s.execute(

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
@@ -83,10 +84,23 @@ def head_revision() -> str:
 
 
 class LibraryStore:
-    """Owns the database engine and the lock. ``write_lock`` serialises writers in this process."""
+    """Owns the database engine and the lock. ``write_lock`` serialises writers in this process.
 
-    def __init__(self, root: Path, *, create: bool = True):
+    A writer holds an exclusive lock on ``.lock`` for as long as it is open: one writing process per
+    library. A reader (``read_only=True``) takes no lock and opens SQLite read-only: WAL lets it read
+    the last committed state while another process writes, so ``status`` or ``people`` work while the
+    app is open. A reader never migrates; a library that needs it must be opened for writing once."""
+
+    def __init__(self, root: Path, *, create: bool = True, read_only: bool = False):
         self.root = Path(root).expanduser().resolve()
+        self.read_only = read_only
+        self.db_path = self.root / DB_NAME
+        self.thumbs_dir = self.root / THUMBS
+        self.write_lock = threading.RLock()
+        self._lock = _FileLock(self.root / LOCK_NAME)
+        if read_only:
+            self._open_reader()
+            return
         if not self.root.exists():
             if not create:
                 raise LibraryError(f"no library at {self.root}")
@@ -96,12 +110,8 @@ class LibraryStore:
                 raise LibraryError(f"cannot create library folder {self.root}: {exc.strerror}") from None
         if not os.access(self.root, os.W_OK):
             raise LibraryError(f"library folder is read-only: {self.root}")
-        self.db_path = self.root / DB_NAME
-        self.thumbs_dir = self.root / THUMBS
         self.thumbs_dir.mkdir(exist_ok=True)
-        self._lock = _FileLock(self.root / LOCK_NAME)
         self._lock.acquire()
-        self.write_lock = threading.RLock()
         try:
             self.engine = create_engine(
                 f"sqlite:///{self.db_path}",
@@ -113,6 +123,31 @@ class LibraryStore:
         except Exception:
             self._lock.release()
             raise
+
+    def _open_reader(self) -> None:
+        if not self.db_path.is_file():
+            raise LibraryError(f"no library at {self.root}")
+        uri = f"file:{quote(str(self.db_path))}?mode=ro"
+        self.engine = create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30),
+        )
+        event.listen(self.engine, "connect", _reader_pragmas)
+        from alembic.runtime.migration import MigrationContext
+
+        try:
+            with self.engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+        except Exception as exc:
+            self.engine.dispose()
+            raise LibraryError(f"cannot read the library at {self.root}: {exc}") from None
+        if current != head_revision():
+            self.engine.dispose()
+            raise LibraryError(
+                f"the library at {self.root} was made by another version of facenet-photos; open it once "
+                "with a command that changes it (for example 'facenet-photos doctor') to upgrade it"
+            )
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
         from alembic import command
@@ -155,6 +190,8 @@ class LibraryStore:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write session committed at the end, serialised with other writers of this process."""
+        if self.read_only:
+            raise LibraryError("this library was opened read-only; changes need it opened for writing")
         with self.write_lock, self.Session() as s, s.begin():
             yield s
 
@@ -167,6 +204,12 @@ class LibraryStore:
             self.engine.dispose()
         finally:
             self._lock.release()
+
+
+def _reader_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -3,6 +3,15 @@
 An edit records, for every row it touches, the row's columns before and after (``None`` for a row
 that did not exist). Undo writes the "before" states back, redo the "after" states, in an order
 that keeps foreign keys valid: upsert people, then faces and constraints, then delete rows.
+
+Two rules keep a replay from ever producing groups nobody saw (docs/gui.md, "Undo and redo"):
+
+* A row is written only while it still holds the state the replay expects (the entry's "after" for
+  an undo, its "before" for a redo). Journaled edits are replayed strictly in order, so only a
+  change made outside the journal (an import grouping new faces) can make them differ, and that
+  change is kept rather than overwritten.
+* A person is deleted only when no face points at it any more, so a replay never leaves a face
+  in no person.
 """
 
 from __future__ import annotations
@@ -13,16 +22,18 @@ from typing import Any
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
-from .schema import Constraint, Face, JournalEntry, Person
+from .schema import Constraint, Face, JournalEntry, Person, Setting
 
-TABLES = {"people": Person, "faces": Face, "constraints": Constraint}
+TABLES = {"people": Person, "faces": Face, "constraints": Constraint, "settings": Setting}
 # Columns an edit may change; anything else (embeddings, boxes) is never journaled.
 TRACKED = {
     "people": ("name", "hidden", "cover_face_id", "created_at"),
     "faces": ("person_id", "assignment", "confidence"),
     "constraints": ("face_id", "person_id", "kind", "created_at"),
+    "settings": ("value",),  # a regroup's threshold
 }
-_ORDER = ("people", "constraints", "faces")
+_KEY = {"settings": "key"}  # primary key column when it is not "id"
+_ORDER = ("people", "constraints", "faces", "settings")
 
 
 def _enc(v: Any) -> Any:
@@ -109,44 +120,118 @@ class ChangeSet:
         return {t: rows for t, rows in out.items() if rows}
 
     def commit(self, action: str, description: str) -> JournalEntry | None:
-        ch = self.changes()
-        if not ch:
-            return None
-        # A new edit makes the redo stack meaningless.
-        for e in self.session.scalars(select(JournalEntry).where(JournalEntry.undone.is_(True))):
-            self.session.delete(e)
-        entry = JournalEntry(action=action, description=description, changes=ch, undone=False)
-        self.session.add(entry)
-        return entry
+        return record(self.session, action, description, self.changes())
+
+
+def drop_redo(session: Session) -> None:
+    """Forget every undone edit: after any other change their "after" states are out of date."""
+    session.execute(JournalEntry.__table__.delete().where(JournalEntry.undone.is_(True)))
+
+
+def record(session: Session, action: str, description: str, changes: dict) -> JournalEntry | None:
+    """Journal one edit (nothing when it changed nothing). A new edit makes the redo stack meaningless."""
+    if not changes:
+        return None
+    drop_redo(session)
+    entry = JournalEntry(action=action, description=description, changes=changes, undone=False)
+    session.add(entry)
+    return entry
+
+
+def _current(obj, table: str) -> dict | None:
+    return None if obj is None else {c: _enc(getattr(obj, c)) for c in TRACKED[table]}
 
 
 def apply_states(session: Session, changes: dict, which: str) -> None:
-    """Write the 'before' (undo) or 'after' (redo) states of a journal entry."""
-    idx = 1 if which == "before" else 2
-    deletes: list[tuple[str, int]] = []
+    """Write the 'before' (undo) or 'after' (redo) states of a journal entry (see the module doc for
+    the rows it leaves alone). A regroup's entry holds thousands of rows: they are read a few hundred
+    at a time and written in bulk, not one query per row."""
+    idx, expect = (1, 2) if which == "before" else (2, 1)
+    deletes: dict[str, list] = {t: [] for t in _ORDER}
     for table in _ORDER:
         model = TABLES[table]
-        for row in changes.get(table, []):
-            rid, state = row[0], row[idx]
-            if state is None:
-                deletes.append((table, rid))
-                continue
-            obj = session.get(model, rid)
-            vals = {c: _dec(c, v) for c, v in state.items()}
-            if obj is None:
-                if table == "faces":
-                    continue  # the face itself is gone (photo removed): nothing to restore
-                obj = model(id=rid, **vals)
-                session.add(obj)
-            else:
-                for c, v in vals.items():
-                    setattr(obj, c, v)
+        rows = changes.get(table, [])
+        if table == "faces":
+            _apply_faces(session, rows, idx, expect)
+            continue
+        objs = _prefetch(session, model, [r[0] for r in rows])
+        with session.no_autoflush:
+            for row in rows:
+                rid, state, expected = row[0], row[idx], row[expect]
+                obj = objs.get(rid)
+                if _current(obj, table) != expected:
+                    # Changed since, outside the journal (an import's grouping): keep that change. A person
+                    # the replay removes still goes if it is left without faces (checked below).
+                    if state is None and table == "people":
+                        deletes[table].append(rid)
+                    continue
+                if state is None:
+                    deletes[table].append(rid)
+                    continue
+                vals = {c: _dec(c, v) for c, v in state.items()}
+                if obj is None:
+                    objs[rid] = obj = model(**{_KEY.get(table, "id"): rid}, **vals)
+                    session.add(obj)
+                else:
+                    for c, v in vals.items():
+                        setattr(obj, c, v)
         session.flush()
     for table in reversed(_ORDER):
-        for t, rid in deletes:
-            if t != table:
-                continue
-            obj = session.get(TABLES[t], rid)
-            if obj is not None and inspect(obj).persistent:
+        ids = deletes[table]
+        if not ids:
+            continue
+        objs = _prefetch(session, TABLES[table], ids)
+        busy: set = set()
+        if table == "people":
+            # Faces landed on it since (an import): deleting it would leave them in no person.
+            for i in range(0, len(ids), _CHUNK):
+                busy |= set(session.scalars(
+                    select(Face.person_id).where(Face.person_id.in_(ids[i:i + _CHUNK])).distinct()))
+        for rid in ids:
+            obj = objs.get(rid)
+            if obj is not None and rid not in busy and inspect(obj).persistent:
                 session.delete(obj)
         session.flush()
+
+
+_CHUNK = 900  # ids per IN (...) query, below SQLite's variable limit
+
+
+def _prefetch(session: Session, model, ids: list) -> dict:
+    """The rows with these keys, by key, in a few queries."""
+    name = _KEY.get(model.__tablename__, "id")
+    key = getattr(model, name)
+    return {getattr(o, name): o for i in range(0, len(ids), _CHUNK)
+            for o in session.scalars(select(model).where(key.in_(ids[i:i + _CHUNK])))}
+
+
+def _apply_faces(session: Session, rows: list, idx: int, expect: int) -> None:
+    """The faces of an entry in bulk (a regroup holds thousands): read their groups in a few queries,
+    write those that still hold the expected state in one executemany."""
+    ids = [r[0] for r in rows]
+    current: dict[int, dict] = {}
+    for i in range(0, len(ids), _CHUNK):
+        q = select(Face.id, Face.person_id, Face.assignment, Face.confidence).where(Face.id.in_(ids[i:i + _CHUNK]))
+        for fid, pid, asg, conf in session.execute(q):
+            current[fid] = {"person_id": pid, "assignment": asg, "confidence": conf}
+    params = []
+    for rid, *states in rows:
+        state, expected = states[idx - 1], states[expect - 1]
+        # A face that is gone (its photo removed) has nothing to restore; one changed since is kept.
+        if rid in current and state is not None and current[rid] == expected:
+            params.append({"id": rid, **state})
+    people = {p["person_id"] for p in params if p["person_id"] is not None}
+    existing = {pid for pid, in _prefetch_ids(session, sorted(people))}
+    for pid in sorted(people - existing):
+        # A face goes back to a person that an import's grouping removed since: bring back an unnamed one
+        # with that id rather than fail (or leave the face in no person).
+        session.add(Person(id=pid))
+    session.flush()
+    if params:
+        session.execute(update(Face), params)  # ORM bulk update by primary key
+    session.expire_all()
+
+
+def _prefetch_ids(session: Session, ids: list[int]) -> list[tuple[int]]:
+    return [r for i in range(0, len(ids), _CHUNK)
+            for r in session.execute(select(Person.id).where(Person.id.in_(ids[i:i + _CHUNK])))]

@@ -65,6 +65,8 @@ class Base(DeclarativeBase):
 PENDING, DONE, FAILED, MISSING = "pending", "done", "error", "missing"
 # Face.assignment values: how the face got its person
 BY_CLUSTER, BY_USER, BY_SUGGESTION = "cluster", "user", "suggestion"
+# A detection the user deleted as "not a face": in no person, never grouped, shown or counted again.
+NOT_A_FACE = "not_a_face"
 # Constraint.kind values
 IS, IS_NOT = "is", "is_not"
 

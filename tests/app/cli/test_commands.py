@@ -70,8 +70,84 @@ def test_library_in_use(tmp_path):
     from engine.services.library import Library
 
     with Library(tmp_path / "lib"):
-        r = fp("people", lib=tmp_path / "lib", check=3)
+        r = fp("rename", "1", "x", lib=tmp_path / "lib", check=3)
         assert "library is in use" in r.stderr
+        assert "Commands that only look" in r.stderr
+
+
+HOLDER = """
+import sys
+from engine.services.library import Library
+lib = Library(sys.argv[1])
+print("open", flush=True)
+for line in sys.stdin:  # each line: person id and a new name, as the app's rename would do
+    pid, name = line.split(maxsplit=1)
+    lib.rename(int(pid), name.strip())
+    print("renamed", flush=True)
+lib.close()
+"""
+
+
+def test_read_only_commands_run_while_another_process_has_the_library_open(imported):
+    """Issue 15.11: with the app open, even 'status' said "library is in use". Readers now open the
+    database read-only beside the writer (SQLite WAL); writers are still refused."""
+    root = imported.root
+    pid = imported.people()[0].id
+    imported.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(root)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        st = json.loads(fp("status", "--json", lib=root, check=0).stdout)
+        assert st["faces"] == 6 and st["photos"] == 6 and st["ungrouped"] == 0
+        assert len(json.loads(fp("people", "--json", lib=root, check=0).stdout)) == 4
+        fp("show", pid, lib=root, check=0)
+        fp("history", lib=root, check=0)
+        fp("failures", lib=root, check=0)
+        fp("models", lib=root, check=0)
+        # What the other process commits is what the next reader sees.
+        holder.stdin.write(f"{pid} Seen From Outside\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "renamed"
+        assert "Seen From Outside" in fp("people", lib=root, check=0).stdout
+        assert "Rename" in fp("history", lib=root, check=0).stdout
+        # Anything that writes is still refused, with exit code 3.
+        for args in (("rename", pid, "Other"), ("undo",), ("recluster",), ("models", "--activate", "x"),
+                     ("delete-face", "1")):
+            r = fp(*args, lib=root, check=3)
+            assert "library is in use" in r.stderr, args
+    finally:
+        holder.stdin.close()
+        assert holder.wait(timeout=60) == 0
+    assert fp("undo", lib=root, check=0).stdout.startswith("Undone: Rename")
+
+
+def test_brackets_in_names_and_messages_print_as_written(imported):
+    """rich read '[...]' in text as markup: "pip install 'facenet-photos[train]'" lost its '[train]'."""
+    root = imported.root
+    pid = imported.people()[0].id
+    imported.close()
+    name = "[bold]x[/bold] [red]"
+    r = fp("rename", pid, name, lib=root, check=0)
+    assert name in r.stdout
+    assert name in fp("people", lib=root, check=0).stdout
+    assert name in fp("show", name, lib=root, check=0).stdout
+    assert f"to {name}" in fp("history", lib=root, check=0).stdout
+    r = fp("show", "[nobody]", lib=root, check=1)
+    assert "no person named '[nobody]'" in r.stderr
+
+
+def test_delete_face_from_the_command_line(imported):
+    root = imported.root
+    face = imported.faces_of(imported.people()[0].id)[0].id
+    imported.close()
+    r = fp("delete-face", face, lib=root, check=0)
+    assert "Deleted 1 false face" in r.stdout
+    assert json.loads(fp("status", "--json", lib=root, check=0).stdout)["faces"] == 5
+    assert "Undone: Delete 1 false face" in fp("undo", lib=root, check=0).stdout
+    assert json.loads(fp("status", "--json", lib=root, check=0).stdout)["faces"] == 6
+    assert "no face with id 99999" in fp("delete-face", "99999", lib=root, check=1).stderr
 
 
 def test_cli_doctor_reports_broken_models(tmp_path):
