@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.thumbnails = [self.round_thumbs, self.face_thumbs, self.small_thumbs, self.big_thumbs]
 
         # -- pages --
-        self.people_page = PeoplePage(self.controller, self.round_thumbs)
+        self.people_page = PeoplePage(self.controller, self.round_thumbs, settings=settings)
         self.person_page = PersonPage(self.controller, self.face_thumbs, self.round_thumbs, self.small_thumbs)
         self.review_page = ReviewPage(self.controller, self.big_thumbs)
         self.photos_page = PhotosPage(self.controller)
@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
 
         # -- wiring --
         self.section = "people"
+        self._came_from = "people"  # the section a person's page was opened from: Back returns there
         self.sidebar.currentItemChanged.connect(self._sidebar_changed)
         self.people_page.open_person.connect(self.open_person)
         self.people_page.import_requested.connect(self.choose_folder)
@@ -217,7 +218,14 @@ class MainWindow(QMainWindow):
         if item is not None:
             self.show_section(item.data(Qt.ItemDataRole.UserRole))
 
-    def show_section(self, key: str) -> None:
+    def show_section(self, key: str, *, returning: bool = False) -> None:
+        """Show a sidebar section. Coming to the people from elsewhere starts with an empty search (an old one
+        would hide people for no visible reason); ``returning`` from a person's page keeps it."""
+        if (key in ("people", "unnamed", "hidden") and not returning
+                and self.stack.currentWidget() not in (self.people_page, self.person_page)):
+            self.people_page.search.blockSignals(True)
+            self.people_page.search.clear()
+            self.people_page.search.blockSignals(False)
         self.section = key
         if self.sidebar.currentItem() is not self._items[key]:
             self.sidebar.blockSignals(True)
@@ -241,13 +249,18 @@ class MainWindow(QMainWindow):
     def open_person(self, person_id: int) -> None:
         if person_id is None:
             return
+        if self.stack.currentWidget() is not self.person_page:  # from one person to another: keep the origin
+            self._came_from = self.section
+            label = next(lbl for key, lbl, _i in SECTIONS if key == self._came_from)
+            self.person_page.back_btn.setText(f"← {label}")
+            self.person_page.back_btn.setToolTip(f"Back to {label} (Alt+Left)")
         self.stack.setCurrentWidget(self.person_page)
         self.person_page.show_person(int(person_id))
         self.person_page.faces_view.setFocus()
 
     def go_back(self) -> None:
-        key = self.section if self.section in ("people", "unnamed", "hidden") else "people"
-        self.show_section(key)
+        """Back from a person's page to where they were opened from (People, Photos, Review…)."""
+        self.show_section(self._came_from or "people", returning=True)
 
     def focus_search(self) -> None:
         if self.stack.currentWidget() is not self.people_page:

@@ -40,6 +40,7 @@ class PersonPage(QWidget):
         self._photo_generation = 0
         self._labels: dict[str, int] = {}
         self._people: list = []
+        self._name_after_open: int | None = None  # a person just made by "New person": focus the name once shown
 
         # -- header --
         self.back_btn = QToolButton()
@@ -190,6 +191,10 @@ class PersonPage(QWidget):
             self.stats.clear()
             self.cover.clear()
             self.move_edit.clear()
+            # The side list's filter was for the previous person's corrections; start this one unfiltered.
+            self.drop_filter.blockSignals(True)
+            self.drop_filter.clear()
+            self.drop_filter.blockSignals(False)
         self.refresh()
 
     def refresh(self) -> None:
@@ -250,6 +255,9 @@ class PersonPage(QWidget):
         )
         self._fill_drop_list()
         self._selection_changed()
+        if self._name_after_open == person.id:
+            self._name_after_open = None
+            self.focus_name()
         self.loaded.emit(len(faces))
 
     def _fill_drop_list(self) -> None:
@@ -310,9 +318,19 @@ class PersonPage(QWidget):
         return self.faces_view.selected_ids()
 
     def split_selected(self) -> None:
+        """New person from the selected faces, then open that person with the name field ready for typing:
+        the new person must not vanish into the grid unnamed."""
         ids = self.selected_faces()
         if ids:
-            self.controller.split(ids)
+            self.controller.split(ids, on_done=lambda new_id, n=len(ids): self._split_done(new_id, n))
+
+    def _split_done(self, new_id, n: int) -> None:
+        if new_id is None or not self.isVisible():
+            return
+        self._name_after_open = int(new_id)
+        self.open_person.emit(int(new_id))
+        self.controller.message.emit(f"New person from {plural(n, 'face')}: "
+                                     "type a name and press Enter", 0)
 
     def not_this_person(self) -> None:
         ids = self.selected_faces()

@@ -1,0 +1,253 @@
+"""What the desktop app shows after each action (issue 15): results selected and in view, navigation that
+returns where the user came from, search on what is shown, filters, the photo viewers and the review grid.
+Real widgets (offscreen), real mouse and key events, the real engine and the bundled sample portraits."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt, QThreadPool  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+import app.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt call: see that module)
+
+WAIT = 30_000
+ID = Qt.ItemDataRole.UserRole + 2
+
+
+def _open(qtbot, library, settings=None):
+    from app.main_window import MainWindow
+
+    before = {t.ident for t in threading.enumerate()}
+    w = MainWindow(library, owns_library=False, settings=settings)
+    w.resize(1100, 760)
+    w.show()
+    w.activateWindow()
+    qtbot.waitExposed(w)
+    return w, before
+
+
+def _close(qtbot, w, before) -> None:
+    w.close()
+    qtbot.waitUntil(lambda: w.is_closed, timeout=WAIT)
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    extra = [t for t in threading.enumerate()
+             if t.ident not in before and t.is_alive() and not isinstance(t, threading._DummyThread)]
+    assert not extra, [t.name for t in extra]
+    w.deleteLater()
+    QApplication.processEvents()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, imported, settings):
+    w, before = _open(qtbot, imported, settings)
+    qtbot.waitUntil(lambda: len(w.people_page.model.rows) == 4, timeout=WAIT)
+    yield w
+    if not w.is_closed:
+        _close(qtbot, w, before)
+
+
+def _idle(qtbot, w) -> None:
+    qtbot.waitUntil(lambda: not w.controller.editing and not w.controller.importing and not w.jobs.active,
+                    timeout=WAIT)
+    QApplication.processEvents()
+
+
+def _pid(w, name_part: str) -> int:
+    lib = w.controller.library
+    for p in lib.people(include_hidden=True):
+        if all(name_part in Path(f.path).name for f in lib.faces_of(p.id)):
+            return p.id
+    raise AssertionError(name_part)
+
+
+def _click_item(qtbot, view, index, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, modifier, view.visualRect(index).center())
+
+
+# -- 10: search what is shown, "at least N faces", sort ---------------------------------------------------------
+
+
+def test_search_finds_the_shown_label_and_the_filter_and_sort_persist(qtbot, window, settings):
+    w = window
+    page = w.people_page
+    macron = _pid(w, "macron")
+    # "#N" finds "Unnamed #N" (the label on screen), not only names.
+    qtbot.keyClicks(page.search, f"#{macron}")
+    qtbot.waitUntil(lambda: [p.id for p in page.model.rows][:1] == [macron], timeout=WAIT)
+    assert page.model.rows[0].label == f"Unnamed #{macron}"
+    page.search.clear()
+    qtbot.waitUntil(lambda: len(page.model.rows) == 4, timeout=WAIT)
+
+    # At least 2 faces: Obama and Sunak (one photo each) leave the grid, and the count says so.
+    page.min_faces.setFocus()
+    qtbot.keyClick(page.min_faces, Qt.Key.Key_Up)
+    qtbot.waitUntil(lambda: len(page.model.rows) == 2, timeout=WAIT)
+    assert all(p.faces >= 2 for p in page.model.rows)
+    assert "2 with fewer faces not shown" in page.count.text()
+
+    # Sort by name: named people A to Z come first.
+    lib = w.controller.library
+    lib.rename(_pid(w, "ardern"), "Zoe")
+    lib.rename(macron, "Adam")
+    page.sort.setCurrentIndex(page.sort.findData("name"))
+    qtbot.waitUntil(lambda: [p.label for p in page.model.rows] == ["Adam", "Zoe"], timeout=WAIT)
+    _idle(qtbot, w)
+    assert int(settings.value("people/min_faces")) == 2 and settings.value("people/sort") == "name"
+
+
+def test_filter_and_sort_come_back_on_the_next_start(qtbot, imported, settings):
+    settings.setValue("people/min_faces", 2)
+    settings.setValue("people/sort", "recent")
+    w, before = _open(qtbot, imported, settings)
+    try:
+        qtbot.waitUntil(lambda: len(w.people_page.model.rows) == 2, timeout=WAIT)
+        assert w.people_page.min_faces.value() == 2 and w.people_page.sort.currentData() == "recent"
+    finally:
+        _close(qtbot, w, before)
+
+
+def test_people_for_grid_sorts_by_most_recent_photo(imported):
+    from engine.gui_support import people_for_grid
+
+    grid = people_for_grid(imported, sort="recent")
+    assert len(grid.people) == 4 and grid.fewer == 0
+    with pytest.raises(ValueError, match="sort must be one of"):
+        people_for_grid(imported, sort="age")
+
+
+# -- 8: results stay in view ------------------------------------------------------------------------------------
+
+
+def test_merged_person_is_selected_and_scrolled_to(qtbot, window):
+    w = window
+    page = w.people_page
+    ardern, obama = _pid(w, "ardern"), _pid(w, "obama")
+    # A narrow window: the grid scrolls.
+    w.resize(820, 520)
+    _idle(qtbot, w)
+    _click_item(qtbot, page.view, page.model.index(page.model.row_of(ardern)))
+    _click_item(qtbot, page.view, page.model.index(page.model.row_of(obama)), Qt.KeyboardModifier.ControlModifier)
+    assert sorted(page.view.selected_ids()) == sorted([ardern, obama])
+    qtbot.keyClick(page.view, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(page.model.rows) == 3, timeout=WAIT)
+    _idle(qtbot, w)
+    assert page.view.selected_ids() == [ardern]  # the merged person, alone, selected and current
+    assert page.view.currentIndex().data(ID) == ardern
+    rect = page.view.visualRect(page.view.currentIndex())
+    assert page.view.viewport().rect().intersects(rect)
+
+
+def test_new_person_opens_with_the_name_field_ready(qtbot, window):
+    w = window
+    lib = w.controller.library
+    pid = _pid(w, "ardern")
+    w.open_person(pid)
+    page = w.person_page
+    qtbot.waitUntil(lambda: len(page.faces_model.rows) == 2, timeout=WAIT)
+    first = page.faces_model.rows[0].id
+    _click_item(qtbot, page.faces_view, page.faces_model.index(0))
+    qtbot.mouseClick(page.split_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.person_id not in (None, pid), timeout=WAIT)
+    new_pid = lib.face(first).person_id
+    assert page.person_id == new_pid
+    qtbot.waitUntil(lambda: page.name_edit.hasFocus(), timeout=WAIT)
+    qtbot.keyClicks(page.name_edit, "Jacinda")
+    qtbot.keyClick(page.name_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: lib.person(new_pid).name == "Jacinda", timeout=WAIT)
+    _idle(qtbot, w)
+
+
+# -- 9: navigation ----------------------------------------------------------------------------------------------
+
+
+def test_back_returns_to_photos_and_the_side_filter_starts_empty(qtbot, window):
+    w = window
+    people = w.people_page
+    # An old search on the people page...
+    qtbot.keyClicks(people.search, "nobody-like-this")
+    qtbot.waitUntil(lambda: people.model.rows == [], timeout=WAIT)
+    # ...then Photos, where a face box opens its person.
+    w.show_section("photos")
+    photos = w.photos_page
+    qtbot.waitUntil(lambda: photos.viewer.image is not None and bool(photos.viewer.faces), timeout=WAIT)
+    face = photos.viewer.faces[0]
+    qtbot.mouseClick(photos.viewer, Qt.MouseButton.LeftButton, pos=photos.viewer.face_rect(face).center().toPoint())
+    qtbot.waitUntil(lambda: w.stack.currentWidget() is w.person_page, timeout=WAIT)
+    page = w.person_page
+    assert page.back_btn.text() == "← Photos"
+    qtbot.waitUntil(lambda: page.person is not None and bool(page.drop_model.rows), timeout=WAIT)
+    qtbot.keyClicks(page.drop_filter, "zzz")
+    assert page.drop_model.rows == []
+    # Another person (clicked in the side list... here: opened directly) starts with the filter cleared.
+    other = next(p.id for p in w.controller.library.people() if p.id != page.person_id)
+    w.open_person(other)
+    assert page.drop_filter.text() == ""
+    qtbot.waitUntil(lambda: page.person is not None and page.person.id == other and bool(page.drop_model.rows),
+                    timeout=WAIT)
+    # Back (the button, a real click) goes to Photos, where the user came from.
+    qtbot.mouseClick(page.back_btn, Qt.MouseButton.LeftButton)
+    assert w.stack.currentWidget() is w.photos_page
+    # And People, reached from the sidebar, does not keep the stale search.
+    w.show_section("people")
+    assert people.search.text() == ""
+    qtbot.waitUntil(lambda: len(people.model.rows) == 4, timeout=WAIT)
+
+
+def test_back_from_a_person_opened_from_people_keeps_the_search(qtbot, window):
+    w = window
+    people = w.people_page
+    macron = _pid(w, "macron")
+    qtbot.keyClicks(people.search, f"#{macron}")
+    qtbot.waitUntil(lambda: [p.id for p in people.model.rows][:1] == [macron], timeout=WAIT)
+    _click_item(qtbot, people.view, people.model.index(0))
+    qtbot.keyClick(people.view, Qt.Key.Key_Return)  # Enter opens, like a double click
+    qtbot.waitUntil(lambda: w.stack.currentWidget() is w.person_page, timeout=WAIT)
+    assert w.person_page.back_btn.text() == "← People"
+    w.person_page.faces_view.setFocus()
+    qtbot.keyClick(w.person_page.faces_view, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert w.stack.currentWidget() is people and people.search.text() == f"#{macron}"
+    _idle(qtbot, w)
+
+
+# -- 12: the missing X11 library is named before Qt aborts ------------------------------------------------------
+
+
+def test_gui_start_names_the_missing_xcb_library(monkeypatch, capsys, tmp_path):
+    import app.main as gui_main
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(gui_main, "_find_library", lambda name: None if name == "xcb-cursor" else f"lib{name}.so")
+    monkeypatch.setattr(gui_main.sys, "platform", "linux")
+    rc = gui_main.main(["facenet-photos-gui", "--library", str(tmp_path / "lib")])
+    err = capsys.readouterr().err
+    assert rc == 4
+    assert "libxcb-cursor0" in err and "sudo apt install libxcb-cursor0" in err
+    assert not (tmp_path / "lib").exists()  # stopped before opening anything
+
+
+def test_no_xcb_check_off_x11():
+    from app.main import missing_display_libraries
+
+    def none(_n):
+        return None
+
+    assert missing_display_libraries({"QT_QPA_PLATFORM": "offscreen"}, "linux", none) == []
+    assert missing_display_libraries({"WAYLAND_DISPLAY": "wayland-0"}, "linux", none) == []
+    assert missing_display_libraries({}, "darwin", none) == []
+    assert missing_display_libraries({}, "linux", none) == ["libxcb-cursor0", "libxcb1", "libxkbcommon-x11-0"]
