@@ -153,6 +153,7 @@ class PersonPage(QWidget):
         self.move_focus_action = act("Move to…", ["Ctrl+M"], self.focus_move)
         self.rename_action = act("Rename", ["F2"], self.focus_name)
         self.back_action = act("Back", ["Alt+Left", "Esc"], self.back.emit)
+        self.full_action = act("View the photo full screen", ["F"], self.viewer.open_full_screen)
         self.select_all_action = act("Select all", [QKeySequence.StandardKey.SelectAll], self.faces_view.selectAll,
                                      widget=self.faces_view)
 

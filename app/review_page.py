@@ -124,6 +124,7 @@ class ReviewPage(QWidget):
         self.yes_action = act("Yes", "Y", self.answer_yes)
         self.no_action = act("No", "N", self.answer_no)
         self.skip_action = act("Skip", "S", self.skip)
+        self.full_action = act("View the photo full screen", "F", self.viewer.open_full_screen)
         self.yes_btn.clicked.connect(self.answer_yes)
         self.no_btn.clicked.connect(self.answer_no)
         self.skip_btn.clicked.connect(self.skip)

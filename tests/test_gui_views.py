@@ -251,3 +251,111 @@ def test_no_xcb_check_off_x11():
     assert missing_display_libraries({"WAYLAND_DISPLAY": "wayland-0"}, "linux", none) == []
     assert missing_display_libraries({}, "darwin", none) == []
     assert missing_display_libraries({}, "linux", none) == ["libxcb-cursor0", "libxcb1", "libxkbcommon-x11-0"]
+
+
+# -- the photo viewer: full screen with zoom, show in file manager, names that do not overlap -----------------
+
+
+def _person_page_with_photo(qtbot, w, name_part="ardern"):
+    w.open_person(_pid(w, name_part))
+    page = w.person_page
+    qtbot.waitUntil(lambda: page.viewer.image is not None and bool(page.viewer.faces), timeout=WAIT)
+    return page
+
+
+def test_full_screen_viewer_zooms_pans_and_closes(qtbot, window):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    w = window
+    page = _person_page_with_photo(qtbot, w)
+    # A double click on the photo opens it full screen.
+    qtbot.mouseDClick(page.viewer, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    dlg = page.viewer.full_screen
+    assert dlg is not None and dlg.isVisible() and dlg.isFullScreen()
+    v = dlg.viewer
+    qtbot.waitExposed(dlg)
+    qtbot.waitUntil(dlg.isActiveWindow, timeout=WAIT)
+    face = v.faces[0]
+    fitted = v.face_rect(face)
+    # The wheel zooms about the mouse: the face box grows with the photo, the point under the mouse stays.
+    at = fitted.center()
+    for _ in range(3):
+        ev = QWheelEvent(at, v.mapToGlobal(at), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
+                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(v, ev)
+    assert v.zoom == pytest.approx(1.25 ** 3)
+    zoomed = v.face_rect(face)
+    assert zoomed.width() == pytest.approx(fitted.width() * 1.25 ** 3, rel=1e-3)
+    assert (zoomed.center() - at).manhattanLength() < 1.0
+    # + and - keys.
+    qtbot.keyClick(v, Qt.Key.Key_Plus)
+    assert v.zoom == pytest.approx(1.25 ** 4)
+    qtbot.keyClick(v, Qt.Key.Key_Minus)
+    assert v.zoom == pytest.approx(1.25 ** 3)
+    # Dragging moves the photo by as much as the mouse moved.
+    before = v.face_rect(face).topLeft()
+    start = QPoint(200, 200)
+    qtbot.mousePress(v, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(v, start + QPoint(60, -40))
+    qtbot.mouseRelease(v, Qt.MouseButton.LeftButton, pos=start + QPoint(60, -40))
+    assert v.face_rect(face).topLeft() - before == QPointF(60, -40)
+    # Esc closes it; the page is where it was.
+    qtbot.keyClick(v, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: page.viewer.full_screen is None, timeout=WAIT)
+    assert w.stack.currentWidget() is page
+    # F on the page opens it too (the window manager would give the main window back its focus).
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=WAIT)
+    page.faces_view.setFocus()
+    qtbot.keyClick(page.faces_view, Qt.Key.Key_F)
+    assert page.viewer.full_screen is not None and page.viewer.full_screen.isVisible()
+    qtbot.waitUntil(page.viewer.full_screen.isActiveWindow, timeout=WAIT)
+    qtbot.keyClick(page.viewer.full_screen.viewer, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: page.viewer.full_screen is None, timeout=WAIT)
+
+
+def test_show_in_file_manager_opens_the_photos_folder(qtbot, window, monkeypatch):
+    import app.widgets as widgets
+
+    opened = []
+    monkeypatch.setattr(widgets, "open_url", lambda url: opened.append(url) or True)
+    page = _person_page_with_photo(qtbot, window)
+    qtbot.mouseClick(page.viewer, Qt.MouseButton.RightButton, pos=page.viewer.rect().center())
+    page.viewer.customContextMenuRequested.emit(page.viewer.rect().center())  # offscreen: no context event
+    menu = QApplication.activePopupWidget()
+    assert menu is not None
+    action = next(a for a in menu.actions() if a.text() == "Show in file manager")
+    action.trigger()
+    menu.close()
+    assert [u.toLocalFile() for u in opened] == [str(Path(page.viewer.path).parent)]
+
+
+def test_names_on_a_crowded_photo_do_not_overlap(qtbot):
+    from PySide6.QtGui import QImage
+
+    from app.widgets import PhotoViewer
+    from engine.library import FaceInfo
+
+    # Twelve faces in a tight row, as in a group photo: boxes 40 px apart, names wider than that.
+    faces = [FaceInfo(i, 1, "group.jpg", (20.0 + 42 * i, 200.0, 36.0, 40.0), 0.9, i, f"Person number {i}",
+                      "cluster", None) for i in range(12)]
+    img = QImage(560, 420, QImage.Format.Format_RGB888)
+    img.fill(Qt.GlobalColor.darkGray)
+    v = PhotoViewer()
+    v.resize(560, 420)
+    v.set_photo(img, 1.0, faces, highlight=3)
+    v.show()
+    qtbot.waitExposed(v)
+    v.grab()  # paints
+    rects = v.label_rects
+    assert len(rects) == 12
+    overlaps = [(i, j) for i in range(12) for j in range(i + 1, 12) if rects[i].intersects(rects[j])]
+    assert overlaps == []
+    assert all(QRectF_inside(r, v.rect()) for r in rects)
+    v.close()
+
+
+def QRectF_inside(r, bounds) -> bool:  # noqa: N802
+    return r.left() >= bounds.left() - 0.5 and r.right() <= bounds.right() + 1.5 and r.top() >= 0 \
+        and r.bottom() <= bounds.bottom() + 1.5
