@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         # -- pages --
         self.people_page = PeoplePage(self.controller, self.round_thumbs, settings=settings)
         self.person_page = PersonPage(self.controller, self.face_thumbs, self.round_thumbs, self.small_thumbs)
-        self.review_page = ReviewPage(self.controller, self.big_thumbs)
+        self.review_page = ReviewPage(self.controller, self.big_thumbs, face_thumbs=self.face_thumbs)
         self.photos_page = PhotosPage(self.controller)
         self.import_page = ImportPage(self.controller)
         self.stack = QStackedWidget()
@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setIconSize(QSize(20, 20))
-        self.sidebar.setMinimumWidth(170)
+        self.sidebar.setMinimumWidth(150)
         self.sidebar.setMaximumWidth(240)
         self._items: dict[str, QListWidgetItem] = {}
         for key, label, ic in SECTIONS:
@@ -404,9 +404,11 @@ class MainWindow(QMainWindow):
             self._close_deadline = time.monotonic() + 120
             for t in self.thumbnails:
                 t.set_library(None)
-            if self.controller.importing:
-                self.show_message("Finishing the photos being read, then closing…")
+            importing = self.controller.importing
             self.controller.cancel_import()
+            if importing:  # after cancel_import's own message, so that this one is what stays on screen
+                self.show_message("Closing after the current batch of photos is saved (a few seconds). "
+                                  "Import the folder again later to read the rest.")
             self.jobs.cancel_all()
             self.centralWidget().setEnabled(False)
             self.menuBar().setEnabled(False)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -66,6 +67,8 @@ class PeoplePage(QWidget):
         self.title.setObjectName("pageTitle")
         self.count = QLabel("")
         self.count.setObjectName("muted")
+        self.count.setMinimumWidth(0)
+        self.count.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # may be cut, not widen
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search (name or #number)")
         self.search.setClearButtonEnabled(True)
@@ -92,8 +95,15 @@ class PeoplePage(QWidget):
         top.addWidget(self.title)
         top.addWidget(self.count)
         top.addStretch(1)
-        for w in (self.rename_btn, self.merge_btn, self.hide_btn, self.min_faces, self.sort, self.search):
+        for w in (self.rename_btn, self.merge_btn, self.hide_btn):
             top.addWidget(w)
+        # The filters on a row of their own: one row for all of it would not fit a half-screen window.
+        filters = QHBoxLayout()
+        filters.addWidget(self.search, 1)
+        filters.addWidget(self.min_faces)
+        filters.addWidget(QLabel("sorted by"))
+        filters.addWidget(self.sort)
+        filters.addStretch(1)
 
         self.empty = QWidget()
         el = QVBoxLayout(self.empty)
@@ -114,6 +124,7 @@ class PeoplePage(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 10, 12, 6)
         lay.addLayout(top)
+        lay.addLayout(filters)
         lay.addWidget(self.stack, 1)
 
         # Actions: shortcuts work while the grid (or anything on this page) has focus.

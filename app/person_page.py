@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -57,7 +58,7 @@ class PersonPage(QWidget):
         f.setPointSizeF(f.pointSizeF() * 1.5)
         f.setBold(True)
         self.name_edit.setFont(f)
-        self.name_edit.setMinimumWidth(380)
+        self.name_edit.setMinimumWidth(200)  # the window must fit a laptop's half screen (800 px)
         self.name_edit.setMaximumWidth(520)
         self.name_edit.setFrame(False)
         self.stats = QLabel()
@@ -77,6 +78,7 @@ class PersonPage(QWidget):
         # -- selection actions --
         self.sel_label = QLabel()
         self.sel_label.setObjectName("muted")
+        self.sel_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # cut, not widen
         self.split_btn = QPushButton("New person")
         self.split_btn.setToolTip("Move the selected faces to a new person (Ctrl+Shift+N)")
         self.not_btn = QPushButton("Not this person")
@@ -88,7 +90,7 @@ class PersonPage(QWidget):
         self.move_edit.setPlaceholderText("Move selected to… (type a name)")
         self.move_edit.setToolTip("Type a person's name and press Enter; a new name creates that person (Ctrl+M)")
         self.move_edit.setClearButtonEnabled(True)
-        self.move_edit.setMinimumWidth(220)
+        self.move_edit.setMinimumWidth(150)
         self.completer_model = QStringListModel(self)
         self.completer = QCompleter(self.completer_model, self)
         self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)

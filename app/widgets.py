@@ -33,7 +33,15 @@ from PySide6.QtWidgets import (
 )
 
 from . import pyside_compat  # noqa: F401  (must run before any Qt call)
-from .delegates import FACE_CELL, PERSON_CELL, FaceDelegate, PersonDelegate, draw_thumbnail
+from .delegates import (
+    FACE_CELL,
+    PERSON_CELL,
+    SUGGESTION_CELL,
+    FaceDelegate,
+    PersonDelegate,
+    SuggestionDelegate,
+    draw_thumbnail,
+)
 from .models import ROW_ROLE
 
 
@@ -161,6 +169,18 @@ class FacesView(_Grid):
         self.setAcceptDrops(False)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+
+
+class SuggestionsView(_Grid):
+    """The review grid: suggested faces, each with the person it was suggested for; select several to answer."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setItemDelegate(SuggestionDelegate(self))
+        self.setGridSize(SUGGESTION_CELL)
+        self.setDragEnabled(False)
+        self.setAcceptDrops(False)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
 
 

@@ -359,3 +359,136 @@ def test_names_on_a_crowded_photo_do_not_overlap(qtbot):
 def QRectF_inside(r, bounds) -> bool:  # noqa: N802
     return r.left() >= bounds.left() - 0.5 and r.right() <= bounds.right() + 1.5 and r.top() >= 0 \
         and r.bottom() <= bounds.bottom() + 1.5
+
+
+# -- the review grid, learning in plain words, a window that fits half a laptop screen --------------------------
+
+
+@pytest.fixture
+def review_library(tmp_path):
+    """Four people named from one photo each; their second photos arrive as two suggestions to review."""
+    import shutil
+
+    from engine.library import Library
+
+    sample = Path(__file__).resolve().parents[1] / "resources" / "sample"
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    for n in ("ardern_2018.jpg", "macron_2014.jpg", "obama.jpg", "sunak.jpg"):
+        shutil.copy2(sample / n, a / n)
+    for n in ("ardern_2022.jpg", "macron_2025.jpg"):
+        shutil.copy2(sample / n, b / n)
+    library = Library(tmp_path / "lib")
+    list(library.import_paths([a]))
+    for p in library.people():
+        library.rename(p.id, Path(library.faces_of(p.id)[0].path).stem.split("_")[0].title())
+    list(library.import_paths([b]))
+    assert len(library.review_queue()) == 2
+    yield library
+    library.close()
+
+
+def test_review_grid_answers_the_selection_as_one_edit(qtbot, review_library):
+    lib = review_library
+    w, before = _open(qtbot, lib)
+    try:
+        w.show_section("review")
+        page = w.review_page
+        qtbot.waitUntil(lambda: len(page.queue) == 2, timeout=WAIT)
+        qtbot.mouseClick(page.grid_btn, Qt.MouseButton.LeftButton)
+        assert page.grid_mode and page.grid_box.isVisible() and not page.card.isVisible()
+        assert [f.id for f in page.grid_model.rows] == [f.id for f, _c in page.queue]
+        assert not page.grid_yes.isEnabled()
+        # Ctrl+A then Y: both confirmed, in one journaled edit.
+        history = len(lib.history(500))
+        page.grid.setFocus()
+        qtbot.keyClick(page.grid, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        assert page.grid_yes.isEnabled() and "2 faces selected" in page.grid_hint.text()
+        ids = page.grid.selected_ids()
+        qtbot.keyClick(page.grid, Qt.Key.Key_Y)
+        qtbot.waitUntil(lambda: all(lib.face(i).assignment == "user" for i in ids), timeout=WAIT)
+        _idle(qtbot, w)
+        assert len(lib.history(500)) == history + 1
+        qtbot.waitUntil(lambda: page.empty.isVisible(), timeout=WAIT)
+        # One undo brings both back as suggestions; then No on one of them (a real click on it, then the button).
+        w.controller.undo()
+        _idle(qtbot, w)
+        w.review_page.refresh()
+        qtbot.waitUntil(lambda: len(page.grid_model.rows) == 2, timeout=WAIT)
+        target = page.grid_model.rows[1]
+        _click_item(qtbot, page.grid, page.grid_model.index(1))
+        assert page.grid.selected_ids() == [target.id]
+        qtbot.mouseClick(page.grid_no, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: lib.face(target.id).person_id != target.person_id, timeout=WAIT)
+        qtbot.waitUntil(lambda: [f.id for f in page.grid_model.rows] == [page.grid_model.rows[0].id]
+                        and len(page.grid_model.rows) == 1, timeout=WAIT)
+        # Back to one at a time: the card asks about the one left.
+        qtbot.mouseClick(page.grid_btn, Qt.MouseButton.LeftButton)
+        assert not page.grid_mode and page.card.isVisible()
+        _idle(qtbot, w)
+    finally:
+        _close(qtbot, w, before)
+
+
+def test_window_fits_800_by_500_on_every_page(qtbot, review_library):
+    w, before = _open(qtbot, review_library)
+    try:
+        for key in ("people", "review", "photos", "import"):
+            w.show_section(key)
+            _idle(qtbot, w)
+            w.resize(800, 500)
+            QApplication.processEvents()
+            assert (w.width(), w.height()) == (800, 500), key
+            if key == "review":  # with a question on its card, the tallest page
+                assert w.review_page.card.isVisible()
+        w.open_person(review_library.people()[0].id)
+        _idle(qtbot, w)
+        w.resize(800, 500)
+        QApplication.processEvents()
+        assert (w.width(), w.height()) == (800, 500)
+        ms = w.minimumSizeHint()
+        assert ms.width() <= 800 and ms.height() <= 500, ms
+    finally:
+        _close(qtbot, w, before)
+
+
+def test_learning_result_in_plain_words():
+    from types import SimpleNamespace as NS
+
+    from app.learning import plain_summary
+
+    done = NS(stage="done", message="activated personal-3 (pair AUC 0.9997 …; LFW accuracy 99.10% before, 99.12%)",
+              result=NS(activated=True, people=5, re_embedded=120, before=NS(accuracy=0.9), after=NS(accuracy=0.95)))
+    text, details = plain_summary(done)
+    assert "AUC" not in text and "LFW" not in text
+    assert "5 people you named" in text and "120 faces" in text and "95%" in text and "90%" in text
+    assert "AUC 0.9997" in details
+    worse = NS(stage="refused", message="refused: the new model is worse on LFW (LFW accuracy …)", result=None)
+    assert plain_summary(worse)[0].startswith("Nothing changed: the model it learnt was not better")
+    need = NS(stage="refused", message="refused: need at least 2 named people with 2 or more faces each",
+              result=None)
+    assert plain_summary(need)[0] == ("Nothing changed: learning needs more names first "
+                                      "(at least 2 named people with 2 or more faces each).")
+
+
+def test_quitting_during_an_import_says_it_finishes_the_current_batch(qtbot, tmp_path):
+    from engine.library import Library
+
+    sample = Path(__file__).resolve().parents[1] / "resources" / "sample"
+    photos = tmp_path / "many"
+    photos.mkdir()
+    srcs = sorted(sample.glob("*.jpg"))
+    for i in range(30):  # distinct files (one more byte each), so none is a duplicate
+        (photos / f"p{i:03d}.jpg").write_bytes(srcs[i % len(srcs)].read_bytes() + bytes([i]))
+    library = Library(tmp_path / "lib")
+    try:
+        w, before = _open(qtbot, library)
+        w.controller.import_paths([photos])
+        qtbot.waitUntil(lambda: w.import_page.panel.bar.value() > 0, timeout=60_000)
+        assert w.controller.importing
+        w.close()  # as the window's close button does
+        assert "current batch" in w.status_label.text()
+        _close(qtbot, w, before)
+    finally:
+        library.close()
