@@ -224,8 +224,10 @@ class MainWindow(QMainWindow):
     def show_section(self, key: str, *, returning: bool = False) -> None:
         """Show a sidebar section. Coming to the people from elsewhere starts with an empty search (an old one
         would hide people for no visible reason); ``returning`` from a person's page keeps it."""
-        if (key in ("people", "unnamed", "hidden") and not returning
-                and self.stack.currentWidget() not in (self.people_page, self.person_page)):
+        page = self.stack.currentWidget()
+        from_people = page is self.people_page or (
+            page is self.person_page and self._came_from in ("people", "unnamed", "hidden"))
+        if key in ("people", "unnamed", "hidden") and not returning and not from_people:
             self.people_page.search.blockSignals(True)
             self.people_page.search.clear()
             self.people_page.search.blockSignals(False)

@@ -76,7 +76,8 @@ class PeoplePage(QWidget):
         self.min_faces = QSpinBox()
         self.min_faces.setRange(1, 9999)
         self.min_faces.setPrefix("at least ")
-        self.min_faces.setSuffix(" faces")
+        self.min_faces.setSuffix(" face")
+        self.min_faces.valueChanged.connect(lambda v: self.min_faces.setSuffix(" face" if v == 1 else " faces"))
         self.min_faces.setToolTip("Show only people with at least this many faces (2 hides people seen once)")
         self.sort = QComboBox()
         for key, text in SORT_CHOICES:
@@ -93,8 +94,7 @@ class PeoplePage(QWidget):
         self.rename_btn.setToolTip("Rename the selected person (F2)")
         top = QHBoxLayout()
         top.addWidget(self.title)
-        top.addWidget(self.count)
-        top.addStretch(1)
+        top.addWidget(self.count, 1)  # takes the free room (it may be cut, never widen the window)
         for w in (self.rename_btn, self.merge_btn, self.hide_btn):
             top.addWidget(w)
         # The filters on a row of their own: one row for all of it would not fit a half-screen window.

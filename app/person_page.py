@@ -97,8 +97,7 @@ class PersonPage(QWidget):
         self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self.move_edit.setCompleter(self.completer)
         bar = QHBoxLayout()
-        bar.addWidget(self.sel_label)
-        bar.addStretch(1)
+        bar.addWidget(self.sel_label, 1)  # takes the free room (it may be cut, never widen the window)
         for w in (self.split_btn, self.not_btn, self.confirm_btn, self.cover_btn, self.move_edit):
             bar.addWidget(w)
 

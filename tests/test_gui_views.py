@@ -202,10 +202,18 @@ def test_back_returns_to_photos_and_the_side_filter_starts_empty(qtbot, window):
     # Back (the button, a real click) goes to Photos, where the user came from.
     qtbot.mouseClick(page.back_btn, Qt.MouseButton.LeftButton)
     assert w.stack.currentWidget() is w.photos_page
-    # And People, reached from the sidebar, does not keep the stale search.
+    # And People, reached from the sidebar (a real click on it), does not keep the stale search.
+    sidebar = w.sidebar
+    item = w._items["people"]
+    qtbot.mouseClick(sidebar.viewport(), Qt.MouseButton.LeftButton, pos=sidebar.visualItemRect(item).center())
+    assert w.stack.currentWidget() is people and people.search.text() == ""
+    qtbot.waitUntil(lambda: len(people.model.rows) == 4, timeout=WAIT)
+    # The same from a person's page opened from Photos: the sidebar's People starts unfiltered.
+    qtbot.keyClicks(people.search, "nobody-like-this")
+    w.show_section("photos")
+    w.open_person(other)
     w.show_section("people")
     assert people.search.text() == ""
-    qtbot.waitUntil(lambda: len(people.model.rows) == 4, timeout=WAIT)
 
 
 def test_back_from_a_person_opened_from_people_keeps_the_search(qtbot, window):
