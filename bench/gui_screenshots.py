@@ -94,6 +94,41 @@ def save(widget, path: Path, colours: int = 256) -> int:
     return path.stat().st_size
 
 
+def edge_thumbnail(work: Path, out: Path) -> int:
+    """A face at a photo's edge (a bundled portrait cut through the face's left side): the thumbnail the app
+    made before (stretched edge pixels) next to the one it makes now (the square shifted into the photo)."""
+    import cv2
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from engine.pipeline.faces import FaceFinder, face_thumbnail
+
+    src = REPO / "resources" / "sample" / "sunak.jpg"
+    (face,) = FaceFinder().find(src).faces
+    x, _y, w, _h = face.box
+    img = Image.open(src).convert("RGB")
+    cut = img.crop((int(x - 0.1 * w), 0, img.width, img.height))
+    photo = work / "edge.jpg"
+    cut.save(photo, quality=95)
+    (face,) = FaceFinder().find(photo).faces
+    rgb = np.asarray(cut)
+    bx, by, bw, bh = face.box
+    cx, cy, half = bx + bw / 2, by + bh / 2, max(bw, bh) * 0.8
+    x0, y0, x1, y1 = (int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
+    pad = max(0, -x0, -y0, x1 - rgb.shape[1], y1 - rgb.shape[0])
+    padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    before = cv2.resize(padded[y0 + pad : y1 + pad, x0 + pad : x1 + pad], (160, 160), interpolation=cv2.INTER_AREA)
+    after = face_thumbnail(rgb, face.box)
+    sheet = Image.new("RGB", (360, 200), (255, 255, 255))
+    sheet.paste(Image.fromarray(before), (10, 10))
+    sheet.paste(Image.fromarray(after), (190, 10))
+    d = ImageDraw.Draw(sheet)
+    d.text((10, 178), "before: stretched edge", fill=(0, 0, 0))
+    d.text((190, 178), "now: cut inside the photo", fill=(0, 0, 0))
+    sheet.save(out, optimize=True)
+    return out.stat().st_size
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lfw", type=Path, default=LFW / "images")
@@ -138,6 +173,16 @@ def main() -> int:
     spin(3)
     sizes = {}
     sizes["people.png"] = save(w, args.out / "people.png")
+    # The same grid with "at least 3 faces", sorted by name.
+    pp = w.people_page
+    pp.min_faces.setValue(3)
+    pp.sort.setCurrentIndex(pp.sort.findData("name"))
+    spin_until(lambda: bool(pp.model.rows) and all(p.faces >= 3 for p in pp.model.rows), 30)
+    spin(2)
+    sizes["people-filtered.png"] = save(w, args.out / "people-filtered.png")
+    pp.min_faces.setValue(1)
+    pp.sort.setCurrentIndex(pp.sort.findData("size"))
+    spin_until(lambda: any(p.faces < 3 for p in pp.model.rows), 30)
 
     # A person page: a named person, two faces selected, the photo of the current one.
     person = next(p for p in w.people_page.model.rows if p.name)
@@ -152,6 +197,22 @@ def main() -> int:
     sel.select(w.person_page.faces_model.index(2), sel.SelectionFlag.Select)
     spin(3)
     sizes["person.png"] = save(w, args.out / "person.png")
+
+    # The photo full screen, zoomed in 1.5 times about the current face.
+    viewer = w.person_page.viewer
+    spin_until(lambda: viewer.image is not None, 30)
+    dlg = viewer.open_full_screen()
+    if dlg is not None:
+        dlg.resize(1180, 760)
+        spin(0.5)
+        fv_ = dlg.viewer
+        face = next((f for f in fv_.faces if f.id == fv_.highlight), fv_.faces[0] if fv_.faces else None)
+        if face is not None:
+            fv_.zoom_by(1.5, fv_.face_rect(face).center())
+        spin(0.5)
+        sizes["fullscreen.png"] = save(dlg, args.out / "fullscreen.png")
+        dlg.close()
+        spin(0.3)
 
     # The import panel, halfway through an import started in the app.
     w.show_section("import")
@@ -171,8 +232,19 @@ def main() -> int:
     spin(2.5)
     if w.review_page.current is not None:
         sizes["review.png"] = save(w, args.out / "review.png")
+        # The same suggestions as a grid, a few selected to answer at once.
+        rp = w.review_page
+        rp.set_grid_mode(True)
+        spin(2.5)
+        gsel = rp.grid.selectionModel()
+        for row in range(0, min(len(rp.grid_model.rows), 9), 2):
+            gsel.select(rp.grid_model.index(row), gsel.SelectionFlag.Select)
+        spin(1)
+        sizes["review-grid.png"] = save(w, args.out / "review-grid.png")
+        rp.set_grid_mode(False)
     w.close()
     spin_until(lambda: w.is_closed, 120)
+    sizes["edge-thumbnail.png"] = edge_thumbnail(root, args.out / "edge-thumbnail.png")
     for name, size in sizes.items():
         print(f"{args.out / name}: {size / 1024:.0f} KiB")
     if args.keep is None:

@@ -142,3 +142,28 @@ class FaceDelegate(QStyledItemDelegate):
             painter.setFont(f)
             painter.drawText(b, Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
+
+
+SUGGESTION_CELL = QSize(120, 132)
+
+
+class SuggestionDelegate(FaceDelegate):
+    """A suggested face in the review grid: the face, and under it the person it was suggested for."""
+
+    def sizeHint(self, option, index) -> QSize:
+        return SUGGESTION_CELL
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        face = index.data(ROW_ROLE)
+        if face is None:
+            return
+        top = QStyleOptionViewItem(option)
+        top.rect = QRect(option.rect.x(), option.rect.y(), option.rect.width(), FACE_CELL.height())
+        super().paint(painter, top, index)
+        painter.save()
+        painter.setPen(option.palette.color(QPalette.ColorRole.Text))
+        text = QRect(option.rect.x() + 4, top.rect.bottom() + 1, option.rect.width() - 8, 20)
+        label = f"{face.person_name or f'#{face.person_id}'}?"
+        painter.drawText(text, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
+                         painter.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight, text.width()))
+        painter.restore()

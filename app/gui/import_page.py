@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -85,6 +86,9 @@ class ImportPanel(QFrame):
         lay.addLayout(row)
         lay.addWidget(self.details)
         lay.addWidget(self.current)
+        # Long paths and counts are cut rather than widen the window past half a laptop screen.
+        for w in (self.head, self.details, self.current):
+            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.set_idle()
 
     def set_idle(self, text: str = "No import running") -> None:
@@ -128,10 +132,11 @@ class ImportPage(QWidget):
         self.files_btn = QPushButton("Import photos…")
         hint = QLabel("…or drop folders and photos anywhere on this window.")
         hint.setObjectName("muted")
+        hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top = QHBoxLayout()
         top.addWidget(title)
-        top.addStretch(1)
-        top.addWidget(hint)
+        hint.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        top.addWidget(hint, 1)  # the free room, right-aligned (it may be cut, never widen the window)
         top.addWidget(self.folder_btn)
         top.addWidget(self.files_btn)
         self.panel = ImportPanel()

@@ -6,7 +6,47 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+# Qt's X11 (xcb) platform plugin loads these at start-up; without one Qt aborts with "could not load the Qt
+# platform plugin "xcb"", which does not say what to install. libxcb-cursor0 is the one missing on a stock
+# Debian/Ubuntu desktop (Qt >= 6.5 needs it); the others come with nearly every X11 system.
+XCB_LIBRARIES = {"xcb-cursor": "libxcb-cursor0", "xcb": "libxcb1", "xkbcommon-x11": "libxkbcommon-x11-0"}
+
+
+def _find_library(name: str) -> str | None:
+    import ctypes.util
+
+    return ctypes.util.find_library(name)
+
+
+def missing_display_libraries(env: Mapping[str, str] | None = None, platform: str | None = None,
+                              find: Callable[[str], str | None] | None = None) -> list[str]:
+    """Debian/Ubuntu package names of the X11 libraries Qt will need and cannot find (empty: all there, or
+    Qt will not use X11: another platform plugin was chosen, a Wayland session, not Linux)."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    find = find or _find_library
+    if not platform.startswith("linux"):
+        return []
+    chosen = env.get("QT_QPA_PLATFORM", "").split(":")[0].split(";")[0].strip()
+    if chosen and chosen != "xcb":
+        return []
+    if not chosen and env.get("WAYLAND_DISPLAY"):
+        return []  # Qt picks its Wayland plugin
+    return [pkg for lib, pkg in XCB_LIBRARIES.items() if not find(lib)]
+
+
+def display_libraries_hint(packages: list[str]) -> str:
+    return (
+        "facenet-photos cannot open its window: Qt needs the X11 "
+        f"librar{'y' if len(packages) == 1 else 'ies'} {', '.join(packages)}, which "
+        f"{'is' if len(packages) == 1 else 'are'} not installed.\n"
+        f"On Debian or Ubuntu install {'it' if len(packages) == 1 else 'them'} with:\n"
+        f"    sudo apt install {' '.join(packages)}\n"
+        "(the same applies when Qt says it \"could not load the Qt platform plugin xcb\")."
+    )
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -23,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     args = parse_args(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    missing = missing_display_libraries()
+    if missing:
+        print(display_libraries_hint(missing), file=sys.stderr)
+        return 4
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication, QMessageBox

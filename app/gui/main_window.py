@@ -106,9 +106,9 @@ class MainWindow(QMainWindow):
         self.thumbnails = [self.round_thumbs, self.face_thumbs, self.small_thumbs, self.big_thumbs]
 
         # -- pages --
-        self.people_page = PeoplePage(self.controller, self.round_thumbs)
+        self.people_page = PeoplePage(self.controller, self.round_thumbs, settings=settings)
         self.person_page = PersonPage(self.controller, self.face_thumbs, self.round_thumbs, self.small_thumbs)
-        self.review_page = ReviewPage(self.controller, self.big_thumbs)
+        self.review_page = ReviewPage(self.controller, self.big_thumbs, face_thumbs=self.face_thumbs)
         self.photos_page = PhotosPage(self.controller)
         self.import_page = ImportPage(self.controller)
         self.stack = QStackedWidget()
@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setIconSize(QSize(20, 20))
-        self.sidebar.setMinimumWidth(170)
+        self.sidebar.setMinimumWidth(150)
         self.sidebar.setMaximumWidth(240)
         self._items: dict[str, QListWidgetItem] = {}
         for key, label, ic in SECTIONS:
@@ -146,6 +146,7 @@ class MainWindow(QMainWindow):
 
         # -- wiring --
         self.section = "people"
+        self._came_from = "people"  # the section a person's page was opened from: Back returns there
         self.sidebar.currentItemChanged.connect(self._sidebar_changed)
         self.people_page.open_person.connect(self.open_person)
         self.people_page.import_requested.connect(self.choose_folder)
@@ -225,7 +226,10 @@ class MainWindow(QMainWindow):
             "<tr><td>Delete</td><td>not this person</td></tr>"
             "<tr><td>Shift+Delete</td><td>not a face at all: delete it (undoable)</td></tr>"
             "<tr><td>Ctrl+Enter</td><td>confirm the selected faces</td></tr>"
-            "<tr><td>Alt+Left, Esc</td><td>back to the people</td></tr>"
+            "<tr><td>Alt+Left, Esc</td><td>back to where you opened the person from</td></tr>"
+            "<tr><td><b>Photos</b></td><td></td></tr>"
+            "<tr><td>F / double click</td><td>photo full screen: wheel or +/- zoom, drag moves, Esc closes</td></tr>"
+            "<tr><td>right click</td><td>show the photo in the file manager</td></tr>"
             "<tr><td><b>Review</b></td><td></td></tr>"
             "<tr><td>Y / N / S</td><td>yes / no / skip</td></tr>"
             "<tr><td><b>Everywhere</b></td><td></td></tr>"
@@ -243,7 +247,16 @@ class MainWindow(QMainWindow):
         if item is not None:
             self.show_section(item.data(Qt.ItemDataRole.UserRole))
 
-    def show_section(self, key: str) -> None:
+    def show_section(self, key: str, *, returning: bool = False) -> None:
+        """Show a sidebar section. Coming to the people from elsewhere starts with an empty search (an old one
+        would hide people for no visible reason); ``returning`` from a person's page keeps it."""
+        page = self.stack.currentWidget()
+        from_people = page is self.people_page or (
+            page is self.person_page and self._came_from in ("people", "unnamed", "hidden"))
+        if key in ("people", "unnamed", "hidden") and not returning and not from_people:
+            self.people_page.search.blockSignals(True)
+            self.people_page.search.clear()
+            self.people_page.search.blockSignals(False)
         self.section = key
         if self.sidebar.currentItem() is not self._items[key]:
             self.sidebar.blockSignals(True)
@@ -267,13 +280,18 @@ class MainWindow(QMainWindow):
     def open_person(self, person_id: int) -> None:
         if person_id is None:
             return
+        if self.stack.currentWidget() is not self.person_page:  # from one person to another: keep the origin
+            self._came_from = self.section
+            label = next(lbl for key, lbl, _i in SECTIONS if key == self._came_from)
+            self.person_page.back_btn.setText(f"← {label}")
+            self.person_page.back_btn.setToolTip(f"Back to {label} (Alt+Left)")
         self.stack.setCurrentWidget(self.person_page)
         self.person_page.show_person(int(person_id))
         self.person_page.faces_view.setFocus()
 
     def go_back(self) -> None:
-        key = self.section if self.section in ("people", "unnamed", "hidden") else "people"
-        self.show_section(key)
+        """Back from a person's page to where they were opened from (People, Photos, Review…)."""
+        self.show_section(self._came_from or "people", returning=True)
 
     def focus_search(self) -> None:
         if self.stack.currentWidget() is not self.people_page:
@@ -417,9 +435,11 @@ class MainWindow(QMainWindow):
             self._close_deadline = time.monotonic() + 120
             for t in self.thumbnails:
                 t.set_library(None)
-            if self.controller.importing:
-                self.show_message("Finishing the photos being read, then closing…")
+            importing = self.controller.importing
             self.controller.cancel_import()
+            if importing:  # after cancel_import's own message, so that this one is what stays on screen
+                self.show_message("Closing after the current batch of photos is saved (a few seconds). "
+                                  "Import the folder again later to read the rest.")
             self.jobs.cancel_all()
             self.centralWidget().setEnabled(False)
             self.menuBar().setEnabled(False)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -40,6 +41,7 @@ class PersonPage(QWidget):
         self._photo_generation = 0
         self._labels: dict[str, int] = {}
         self._people: list = []
+        self._name_after_open: int | None = None  # a person just made by "New person": focus the name once shown
 
         # -- header --
         self.back_btn = QToolButton()
@@ -56,7 +58,7 @@ class PersonPage(QWidget):
         f.setPointSizeF(f.pointSizeF() * 1.5)
         f.setBold(True)
         self.name_edit.setFont(f)
-        self.name_edit.setMinimumWidth(380)
+        self.name_edit.setMinimumWidth(200)  # the window must fit a laptop's half screen (800 px)
         self.name_edit.setMaximumWidth(520)
         self.name_edit.setFrame(False)
         self.stats = QLabel()
@@ -76,6 +78,7 @@ class PersonPage(QWidget):
         # -- selection actions --
         self.sel_label = QLabel()
         self.sel_label.setObjectName("muted")
+        self.sel_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # cut, not widen
         self.split_btn = QPushButton("New person")
         self.split_btn.setToolTip("Move the selected faces to a new person (Ctrl+Shift+N)")
         self.not_btn = QPushButton("Not this person")
@@ -87,15 +90,14 @@ class PersonPage(QWidget):
         self.move_edit.setPlaceholderText("Move selected to… (type a name)")
         self.move_edit.setToolTip("Type a person's name and press Enter; a new name creates that person (Ctrl+M)")
         self.move_edit.setClearButtonEnabled(True)
-        self.move_edit.setMinimumWidth(220)
+        self.move_edit.setMinimumWidth(150)
         self.completer_model = QStringListModel(self)
         self.completer = QCompleter(self.completer_model, self)
         self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self.move_edit.setCompleter(self.completer)
         bar = QHBoxLayout()
-        bar.addWidget(self.sel_label)
-        bar.addStretch(1)
+        bar.addWidget(self.sel_label, 1)  # takes the free room (it may be cut, never widen the window)
         for w in (self.split_btn, self.not_btn, self.confirm_btn, self.cover_btn, self.move_edit):
             bar.addWidget(w)
 
@@ -156,6 +158,7 @@ class PersonPage(QWidget):
         self.move_focus_action = act("Move to…", ["Ctrl+M"], self.focus_move)
         self.rename_action = act("Rename", ["F2"], self.focus_name)
         self.back_action = act("Back", ["Alt+Left", "Esc"], self.back.emit)
+        self.full_action = act("View the photo full screen", ["F"], self.viewer.open_full_screen)
         self.select_all_action = act("Select all", [QKeySequence.StandardKey.SelectAll], self.faces_view.selectAll,
                                      widget=self.faces_view)
 
@@ -194,6 +197,10 @@ class PersonPage(QWidget):
             self.stats.clear()
             self.cover.clear()
             self.move_edit.clear()
+            # The side list's filter was for the previous person's corrections; start this one unfiltered.
+            self.drop_filter.blockSignals(True)
+            self.drop_filter.clear()
+            self.drop_filter.blockSignals(False)
         self.refresh()
 
     def refresh(self) -> None:
@@ -254,6 +261,9 @@ class PersonPage(QWidget):
         )
         self._fill_drop_list()
         self._selection_changed()
+        if self._name_after_open == person.id:
+            self._name_after_open = None
+            self.focus_name()
         self.loaded.emit(len(faces))
 
     def _fill_drop_list(self) -> None:
@@ -314,9 +324,19 @@ class PersonPage(QWidget):
         return self.faces_view.selected_ids()
 
     def split_selected(self) -> None:
+        """New person from the selected faces, then open that person with the name field ready for typing:
+        the new person must not vanish into the grid unnamed."""
         ids = self.selected_faces()
         if ids:
-            self.controller.split(ids)
+            self.controller.split(ids, on_done=lambda new_id, n=len(ids): self._split_done(new_id, n))
+
+    def _split_done(self, new_id, n: int) -> None:
+        if new_id is None or not self.isVisible():
+            return
+        self._name_after_open = int(new_id)
+        self.open_person.emit(int(new_id))
+        self.controller.message.emit(f"New person from {plural(n, 'face')}: "
+                                     "type a name and press Enter", 0)
 
     def not_this_person(self) -> None:
         ids = self.selected_faces()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -86,6 +87,13 @@ class PhotosPage(QWidget):
         self.folders.selectionModel().currentRowChanged.connect(lambda *_: self._load_photos())
         self.photos.selectionModel().currentRowChanged.connect(lambda *_: self._load_photo())
         self.viewer.face_clicked.connect(lambda f: f.person_id is not None and self.open_person.emit(f.person_id))
+        for text, keys, slot in (("View full screen", ["F"], self.viewer.open_full_screen),
+                                 ("Show in file manager", [], self.viewer.folder_action.trigger)):
+            a = QAction(text, self)
+            a.setShortcuts([QKeySequence(k) for k in keys])
+            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            a.triggered.connect(slot)
+            self.addAction(a)
 
     def refresh(self) -> None:
         self._gen += 1

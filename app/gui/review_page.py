@@ -1,8 +1,10 @@
-"""Review: "Is this <name>?" for the least certain suggestions, answered with Y / N (S skips)."""
+"""Review: "Is this <name>?" for the least certain suggestions, answered with Y / N (S skips), one at a time
+or several at once in a grid (select faces, then Y or N answers them all as one edit)."""
 
 from __future__ import annotations
 
 import html
+import logging
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -17,19 +19,22 @@ from PySide6.QtWidgets import (
 )
 
 from .controller import INFO, plural
-from .learning import learning_unavailable, run_learning
-from .widgets import PhotoViewer, load_photo
+from .learning import learning_unavailable, plain_summary, run_learning
+from .models import FacesModel
+from .widgets import PhotoViewer, SuggestionsView, load_photo
 
-BIG = 176
+BIG = 150
+log = logging.getLogger(__name__)
 
 
 class ReviewPage(QWidget):
     loaded = Signal(int)  # suggestions left
 
-    def __init__(self, controller, big_thumbs, parent=None):
+    def __init__(self, controller, big_thumbs, parent=None, *, face_thumbs=None):
         super().__init__(parent)
         self.controller = controller
         self.big_thumbs = big_thumbs
+        self.grid_mode = False
         self.queue: list = []
         self.skipped: set[int] = set()
         self.answered: set[int] = set()
@@ -63,7 +68,7 @@ class ReviewPage(QWidget):
         self.yes_btn.setObjectName("yes")
         self.no_btn.setObjectName("no")
         self.viewer = PhotoViewer(self)
-        self.viewer.setMinimumHeight(220)
+        self.viewer.setMinimumHeight(100)  # room for the card in a 500 px high window
         self.empty = QLabel("Nothing to review. Suggestions appear here when new photos of people you named arrive.")
         self.empty.setObjectName("emptyHint")
         self.empty.setWordWrap(True)
@@ -76,6 +81,30 @@ class ReviewPage(QWidget):
         self.learn_status = QLabel("")
         self.learn_status.setObjectName("muted")
         self.learn_status.setWordWrap(True)
+
+        # -- the grid: many suggestions at once --
+        self.grid_btn = QPushButton("Show as grid")
+        self.grid_btn.setCheckable(True)
+        self.grid_btn.setToolTip("Answer many suggestions at once: select faces, then Yes (Y) or No (N)")
+        self.grid_model = FacesModel(face_thumbs or big_thumbs, self)
+        self.grid = SuggestionsView(self)
+        self.grid.setModel(self.grid_model)
+        self.grid.setObjectName("reviewGrid")
+        self.grid_hint = QLabel()
+        self.grid_hint.setObjectName("muted")
+        self.grid_yes = QPushButton("Yes, that is them (Y)")
+        self.grid_no = QPushButton("No, not them (N)")
+        self.grid_yes.setObjectName("yes")
+        self.grid_no.setObjectName("no")
+        self.grid_box = QWidget()
+        gl = QVBoxLayout(self.grid_box)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gbar = QHBoxLayout()
+        gbar.addWidget(self.grid_hint, 1)
+        gbar.addWidget(self.grid_yes)
+        gbar.addWidget(self.grid_no)
+        gl.addLayout(gbar)
+        gl.addWidget(self.grid, 1)
 
         pair = QGridLayout()
         pair.addWidget(self.face_img, 0, 0)
@@ -102,6 +131,7 @@ class ReviewPage(QWidget):
         top.addWidget(title)
         top.addWidget(self.left)
         top.addStretch(1)
+        top.addWidget(self.grid_btn)
         learn = QHBoxLayout()
         learn.addWidget(self.learn_btn)
         learn.addWidget(self.learn_status, 1)
@@ -111,6 +141,7 @@ class ReviewPage(QWidget):
         lay.addWidget(self.card)
         lay.addWidget(self.empty)
         lay.addWidget(self.viewer, 1)
+        lay.addWidget(self.grid_box, 1)
         lay.addLayout(learn)
 
         def act(text, key, slot):
@@ -124,10 +155,16 @@ class ReviewPage(QWidget):
         self.yes_action = act("Yes", "Y", self.answer_yes)
         self.no_action = act("No", "N", self.answer_no)
         self.skip_action = act("Skip", "S", self.skip)
+        self.full_action = act("View the photo full screen", "F", self.viewer.open_full_screen)
         self.yes_btn.clicked.connect(self.answer_yes)
         self.no_btn.clicked.connect(self.answer_no)
         self.skip_btn.clicked.connect(self.skip)
         self.learn_btn.clicked.connect(self.learn)
+        self.grid_btn.toggled.connect(self.set_grid_mode)
+        self.grid_yes.clicked.connect(self.answer_yes)
+        self.grid_no.clicked.connect(self.answer_no)
+        self.grid.selectionModel().selectionChanged.connect(lambda *_: self._grid_selection())
+        self.grid_model.modelReset.connect(self._grid_selection)
         big_thumbs.ready.connect(self._thumb_ready)
         self._show_current()
 
@@ -163,11 +200,39 @@ class ReviewPage(QWidget):
         self._show_current()
         self.loaded.emit(len(self.queue))
 
+    def set_grid_mode(self, on: bool) -> None:
+        self.grid_mode = bool(on)
+        if self.grid_btn.isChecked() != self.grid_mode:
+            self.grid_btn.setChecked(self.grid_mode)
+        self.grid_btn.setText("One at a time" if self.grid_mode else "Show as grid")
+        self.current = None
+        self._show_current()
+        if self.grid_mode:
+            self.grid.setFocus()
+
+    def _grid_selection(self) -> None:
+        n = len(self.grid.selected_ids())
+        self.grid_yes.setEnabled(n > 0)
+        self.grid_no.setEnabled(n > 0)
+        self.grid_hint.setText(
+            f"{plural(n, 'face')} selected: is each the person named under it?" if n else
+            "Select the faces to answer (Ctrl+A: all, Ctrl or Shift + click: several), then Yes or No")
+
     def _show_current(self) -> None:
         has = bool(self.queue)
-        self.card.setVisible(has)
-        self.viewer.setVisible(has)
+        grid = self.grid_mode and has
+        self.card.setVisible(has and not grid)
+        self.viewer.setVisible(has and not grid)
+        self.grid_box.setVisible(grid)
         self.empty.setVisible(not has)
+        if grid:
+            self.grid_model.set_rows([f for f, _c in self.queue])
+            self.left.setText(f"{plural(len(self.queue), 'suggestion')} to check")
+            for a in (self.yes_action, self.no_action):
+                a.setEnabled(True)
+            self.skip_action.setEnabled(False)
+            self.current = None
+            return
         for a in (self.yes_action, self.no_action, self.skip_action):
             a.setEnabled(has)
         self.left.setText(f"{plural(len(self.queue), 'suggestion')} to check" if has else "")
@@ -210,22 +275,39 @@ class ReviewPage(QWidget):
         if not self.queue:
             self.refresh()
 
+    def _answer_selected(self, yes: bool) -> None:
+        """Grid: the selected suggestions answered at once, as one edit (one Ctrl+Z undoes it)."""
+        ids = self.grid.selected_ids()
+        if not ids:
+            return
+        self.answered.update(ids)
+        (self.controller.confirm if yes else self.controller.not_this_person)(ids)
+        gone = set(ids)
+        self.queue = [(f, c) for f, c in self.queue if f.id not in gone]
+        self._show_current()
+        if not self.queue:
+            self.refresh()
+
     def answer_yes(self) -> None:
-        if self.current is not None:
+        if self.grid_mode:
+            self._answer_selected(True)
+        elif self.current is not None:
             face = self.current[0]
             self.answered.add(face.id)
             self.controller.confirm([face.id])
             self._advance()
 
     def answer_no(self) -> None:
-        if self.current is not None:
+        if self.grid_mode:
+            self._answer_selected(False)
+        elif self.current is not None:
             face = self.current[0]
             self.answered.add(face.id)
             self.controller.not_this_person([face.id])
             self._advance()
 
     def skip(self) -> None:
-        if self.current is not None:
+        if self.current is not None and not self.grid_mode:
             self.skipped.add(self.current[0].id)
             self._advance()
 
@@ -249,7 +331,11 @@ class ReviewPage(QWidget):
         )
 
     def _learned(self, summary) -> None:
-        self.learn_status.setText(f"Done: {summary}")
+        # What changed for the user in words; the numbers stay in the tooltip and the log.
+        text, details = plain_summary(summary)
+        log.info("learning from corrections: %s", details)
+        self.learn_status.setText(text)
+        self.learn_status.setToolTip(details)
         self.controller.message.emit("Learning from corrections finished", INFO)
         self.controller.notify_changed()
 

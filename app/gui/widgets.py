@@ -1,24 +1,49 @@
-"""Reusable widgets: the people and faces grids, a compact people list, and the photo viewer."""
+"""Reusable widgets: the people and faces grids, a compact people list, the photo viewer and its zoomable
+full-screen version."""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QDrag, QFont, QIcon, QImage, QPainter, QPalette, QPen, QTransform
+from PySide6.QtCore import QModelIndex, QPoint, QPointF, QRect, QRectF, QSize, QSizeF, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QDesktopServices,
+    QDrag,
+    QFont,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QPen,
+    QTransform,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QListView,
+    QMenu,
     QMessageBox,
     QSizePolicy,
     QStyle,
     QStyledItemDelegate,
+    QVBoxLayout,
     QWidget,
 )
 
 from . import pyside_compat  # noqa: F401  (must run before any Qt call)
-from .delegates import FACE_CELL, PERSON_CELL, FaceDelegate, PersonDelegate, draw_thumbnail
+from .delegates import (
+    FACE_CELL,
+    PERSON_CELL,
+    SUGGESTION_CELL,
+    FaceDelegate,
+    PersonDelegate,
+    SuggestionDelegate,
+    draw_thumbnail,
+)
 from .models import FACES_MIME, PEOPLE_MIME, ROW_ROLE
 
 
@@ -43,6 +68,44 @@ def display_path(path: str) -> str:
     if home not in ("", "/") and (path == home or path.startswith(home + "/")):
         return "~" + path[len(home):]
     return path
+
+
+def open_url(url: QUrl) -> bool:
+    """Open a URL with the desktop's handler (a folder: the file manager). Tests replace this hook."""
+    return QDesktopServices.openUrl(url)
+
+
+def show_in_file_manager(path: str) -> QUrl | None:
+    """Open the folder holding ``path`` in the file manager; returns the URL opened."""
+    if not path:
+        return None
+    url = QUrl.fromLocalFile(str(Path(path).parent))
+    open_url(url)
+    return url
+
+
+def layout_labels(boxes: list[QRectF], sizes: list[QSizeF], bounds: QRectF, gap: float = 4) -> list[QRectF]:
+    """Places for the name labels of face boxes so that no two overlap: under the box if free, else above it,
+    else further down (then up) in steps of a label's height. Earlier boxes get the better places."""
+    placed: list[QRectF] = []
+    for box, size in zip(boxes, sizes, strict=True):
+        w, h = size.width(), size.height()
+        x = min(max(box.center().x() - w / 2, bounds.left()), max(bounds.left(), bounds.right() - w))
+        below, above = box.bottom() + gap, box.top() - gap - h
+        tries = [below, above]
+        for k in range(1, 12):
+            tries += [below + k * (h + 2), above - k * (h + 2)]
+        choice = None
+        for y in tries:
+            r = QRectF(x, y, w, h)
+            inside = bounds.top() <= y and y + h <= bounds.bottom()
+            if inside and not any(r.intersects(o) for o in placed):
+                choice = r
+                break
+        if choice is None:  # nowhere free: under the box, as before
+            choice = QRectF(x, min(below, bounds.bottom() - h), w, h)
+        placed.append(choice)
+    return placed
 
 
 class _Grid(QListView):
@@ -201,6 +264,18 @@ class FacesView(_Grid):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
 
 
+class SuggestionsView(_Grid):
+    """The review grid: suggested faces, each with the person it was suggested for; select several to answer."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setItemDelegate(SuggestionDelegate(self))
+        self.setGridSize(SUGGESTION_CELL)
+        self.setDragEnabled(False)
+        self.setAcceptDrops(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+
+
 class CompactPersonDelegate(QStyledItemDelegate):
     SIZE = 36
 
@@ -252,11 +327,16 @@ class PeopleDropList(QListView):
 
 
 class PhotoViewer(QWidget):
-    """A whole photo with every face box and name. Clicking a face emits ``face_clicked``."""
+    """A whole photo with every face box and name. Clicking a face emits ``face_clicked``; a double click (or
+    F where a page offers it) opens the photo full screen; the right-click menu shows it in the file manager.
+
+    ``zoomable``: the wheel and +/- zoom (about the mouse), dragging pans, 0 fits again; the face boxes and
+    names follow the zoom (they are drawn through the same transform)."""
 
     face_clicked = Signal(object)  # engine FaceInfo
+    MAX_ZOOM = 16.0
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, *, zoomable: bool = False):
         super().__init__(parent)
         self.setMinimumSize(200, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -268,6 +348,21 @@ class PhotoViewer(QWidget):
         self.text = "No photo"
         self.path = ""
         self._hover: int | None = None
+        self.zoomable = zoomable
+        self.zoom = 1.0  # 1 = the photo fits the widget
+        self.pan = QPointF(0, 0)  # widget pixels the photo is moved by
+        self._drag_from: QPointF | None = None
+        self.label_rects: list[QRectF] = []  # where the names were drawn last (widget pixels)
+        self.full_screen: FullScreenViewer | None = None
+        self.full_action = QAction("View full screen", self)
+        self.full_action.setToolTip("Zoom with the wheel or + and -, drag to move, Esc to close (F)")
+        self.full_action.triggered.connect(self.open_full_screen)
+        self.folder_action = QAction("Show in file manager", self)
+        self.folder_action.triggered.connect(lambda: show_in_file_manager(self.path))
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        if zoomable:
+            self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def clear(self, text: str = "No photo") -> None:
         self.image, self.faces, self.text, self.path = None, [], text, ""
@@ -278,15 +373,17 @@ class PhotoViewer(QWidget):
         self.image, self.scale, self.faces, self.highlight, self.path = image, scale, list(faces), highlight, path
         self.text = error or ("" if image is not None else "No photo")
         self.setToolTip(path)
+        self.zoom, self.pan = 1.0, QPointF(0, 0)
         self.update()
 
     def _transform(self) -> QTransform:
-        """Original-photo pixels -> widget pixels (the photo fits the widget, centred)."""
+        """Original-photo pixels -> widget pixels (the photo fits the widget, centred, then zoom and pan)."""
         if self.image is None or self.image.isNull():
             return QTransform()
         iw, ih = self.image.width(), self.image.height()
-        fit = min(self.width() / iw, self.height() / ih)
-        ox, oy = (self.width() - iw * fit) / 2, (self.height() - ih * fit) / 2
+        fit = min(self.width() / iw, self.height() / ih) * self.zoom
+        ox = (self.width() - iw * fit) / 2 + self.pan.x()
+        oy = (self.height() - ih * fit) / 2 + self.pan.y()
         return QTransform().translate(ox, oy).scale(fit / self.scale, fit / self.scale)
 
     def face_rect(self, face) -> QRectF:
@@ -298,7 +395,51 @@ class PhotoViewer(QWidget):
                 return f
         return None
 
+    # -- zoom and pan (full screen) ------------------------------------------------------------------
+    def zoom_by(self, factor: float, about: QPointF | None = None) -> None:
+        """Zoom keeping the photo point under ``about`` (default: the centre) where it is."""
+        if self.image is None:
+            return
+        about = QPointF(self.width() / 2, self.height() / 2) if about is None else about
+        new = min(self.MAX_ZOOM, max(1.0, self.zoom * factor))
+        f = new / self.zoom
+        centre = QPointF(self.width() / 2, self.height() / 2)
+        # Photo point p maps to centre + pan + (p - photo centre) * zoom; keep ``about`` fixed.
+        self.pan = (self.pan + centre - about) * f + about - centre
+        self.zoom = new
+        if new == 1.0:
+            self.pan = QPointF(0, 0)
+        self.update()
+
+    def reset_zoom(self) -> None:
+        self.zoom, self.pan = 1.0, QPointF(0, 0)
+        self.update()
+
+    def wheelEvent(self, e) -> None:
+        if not self.zoomable:
+            return super().wheelEvent(e)
+        steps = e.angleDelta().y() / 120
+        if steps:
+            self.zoom_by(1.25 ** steps, e.position())
+        e.accept()
+
+    def keyPressEvent(self, e) -> None:
+        if self.zoomable and e.key() in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom_by(1.25)
+        elif self.zoomable and e.key() == Qt.Key.Key_Minus:
+            self.zoom_by(1 / 1.25)
+        elif self.zoomable and e.key() == Qt.Key.Key_0:
+            self.reset_zoom()
+        else:
+            super().keyPressEvent(e)
+
+    # -- mouse ---------------------------------------------------------------------------------------
     def mouseMoveEvent(self, e) -> None:
+        if self._drag_from is not None:
+            self.pan += e.position() - self._drag_from
+            self._drag_from = e.position()
+            self.update()
+            return
         f = self.face_at(e.position())
         hover = f.id if f else None
         if hover != self._hover:
@@ -307,10 +448,51 @@ class PhotoViewer(QWidget):
             self.update()
 
     def mousePressEvent(self, e) -> None:
+        if e.button() != Qt.MouseButton.LeftButton:
+            return
+        if self.zoomable:
+            self._drag_from = e.position()  # full screen: the left button moves the photo
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
         f = self.face_at(e.position())
-        if f is not None and e.button() == Qt.MouseButton.LeftButton:
+        if f is not None:
             self.face_clicked.emit(f)
 
+    def mouseReleaseEvent(self, e) -> None:
+        if self._drag_from is not None:
+            self._drag_from = None
+            self.setCursor(Qt.CursorShape.ArrowCursor)
+
+    def mouseDoubleClickEvent(self, e) -> None:
+        if e.button() == Qt.MouseButton.LeftButton and not self.zoomable:
+            self.open_full_screen()
+        elif e.button() == Qt.MouseButton.LeftButton:
+            self.reset_zoom()
+
+    def _context_menu(self, pos) -> None:
+        m = QMenu(self)
+        self.full_action.setEnabled(self.image is not None and not self.zoomable)
+        self.folder_action.setEnabled(bool(self.path))
+        if not self.zoomable:
+            m.addAction(self.full_action)
+        m.addAction(self.folder_action)
+        m.popup(self.mapToGlobal(pos))
+
+    def open_full_screen(self) -> FullScreenViewer | None:
+        """The photo on its own, full screen and zoomable (Esc closes it)."""
+        if self.image is None or self.zoomable:
+            return None
+        dlg = FullScreenViewer(self.window())
+        dlg.viewer.set_photo(self.image, self.scale, self.faces, self.highlight, self.path)
+        dlg.finished.connect(lambda _r: setattr(self, "full_screen", None))
+        self.full_screen = dlg
+        dlg.showFullScreen()
+        dlg.raise_()
+        dlg.activateWindow()  # its keys (Esc, +, -) must not reach the page's shortcuts underneath
+        dlg.viewer.setFocus()
+        return dlg
+
+    # -- painting ------------------------------------------------------------------------------------
     def paintEvent(self, _e) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -342,18 +524,38 @@ class PhotoViewer(QWidget):
             p.setPen(QPen(colour_of(face), 3 if face.id == self.highlight else 2))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRoundedRect(t.mapRect(QRectF(*face.box)), 4, 4)
-        for face in faces:
-            r = t.mapRect(QRectF(*face.box))
-            colour = colour_of(face)
-            label = face.person_name or (f"Unnamed #{face.person_id}" if face.person_id else "")
-            if label:
-                w = fm.horizontalAdvance(label) + 10
-                box = QRectF(r.center().x() - w / 2, r.bottom() + 4, w, fm.height() + 4)
-                p.setPen(Qt.PenStyle.NoPen)
-                p.setBrush(QColor(0, 0, 0, 170))
-                p.drawRoundedRect(box, 4, 4)
-                p.setPen(colour)
-                p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+        # Names: laid out so that none covers another on a crowded photo (the chosen face picks first).
+        named = [(face, face.person_name or (f"Unnamed #{face.person_id}" if face.person_id else ""))
+                 for face in reversed(faces)]
+        named = [(face, label) for face, label in named if label]
+        rects = layout_labels([t.mapRect(QRectF(*face.box)) for face, _l in named],
+                              [QSizeF(fm.horizontalAdvance(label) + 10, fm.height() + 4) for _f, label in named],
+                              QRectF(self.rect()))
+        self.label_rects = rects
+        for (face, label), box in reversed(list(zip(named, rects, strict=True))):
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(0, 0, 0, 170))
+            p.drawRoundedRect(box, 4, 4)
+            p.setPen(colour_of(face))
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+
+
+class FullScreenViewer(QDialog):
+    """One photo over the whole screen: wheel or +/- to zoom, drag to move, 0 or a double click to fit,
+    Esc (or F) to close."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Photo")
+        self.viewer = PhotoViewer(self, zoomable=True)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.viewer)
+        close = QAction("Close", self)
+        close.setShortcuts([QKeySequence("F")])
+        close.triggered.connect(self.reject)
+        self.addAction(close)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
 
 def load_photo(library, photo_id: int | None = None, face_id: int | None = None, path: str = "",

@@ -36,19 +36,51 @@ class PhotoFaces:
     faces: list[FoundFace] = field(default_factory=list)
 
 
-def face_thumbnail(rgb: np.ndarray, box: tuple[float, float, float, float], size: int = THUMB_PX) -> np.ndarray:
-    """A square crop around the face box with some margin, for the people grid."""
+# Where a face's square would reach past the photo, the shortfall is filled with this grey: stretched edge
+# pixels (what the thumbnails had before) smear across the cover and look like a broken picture.
+THUMB_PAD_RGB = (128, 128, 128)
+
+
+def thumbnail_square(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int]:
+    """The (x0, y0, side) square of the photo a face's thumbnail shows, in photo pixels.
+
+    The square has some margin around the face (1.6x its larger side) and is shifted to lie inside the photo
+    where it fits, so a face near an edge sits off-centre rather than next to invented pixels. Only where the
+    photo is narrower than the square (a face filling a small photo) does it reach outside, centred on that
+    axis; the outside is padded with :data:`THUMB_PAD_RGB`."""
     x, y, w, h = box
-    cx, cy = x + w / 2, y + h / 2
-    half = max(w, h) * 0.8
-    x0, y0 = int(round(cx - half)), int(round(cy - half))
-    x1, y1 = int(round(cx + half)), int(round(cy + half))
+    side = max(1, int(round(max(w, h) * 1.6)))
+    # Give up margin before going outside the photo, but never cut the face itself.
+    side = max(min(side, width, height), int(round(max(w, h))), 1)
+
+    def place(centre: float, extent: int) -> int:
+        start = int(round(centre - side / 2))
+        if side <= extent:
+            return min(max(start, 0), extent - side)
+        return int(round((extent - side) / 2))  # wider than the photo: centre it, pad both sides
+
+    return place(x + w / 2, width), place(y + h / 2, height), side
+
+
+def square_reached_outside(box: tuple[float, float, float, float], width: int, height: int) -> bool:
+    """Whether the centred square thumbnails used before :func:`thumbnail_square` reached past the photo
+    (those were padded with stretched edge pixels and are regenerated)."""
+    x, y, w, h = box
+    cx, cy, half = x + w / 2, y + h / 2, max(w, h) * 0.8
+    return (round(cx - half) < 0 or round(cy - half) < 0
+            or round(cx + half) > width or round(cy + half) > height)
+
+
+def face_thumbnail(rgb: np.ndarray, box: tuple[float, float, float, float], size: int = THUMB_PX) -> np.ndarray:
+    """A square crop around the face box with some margin, for the people grid (see :func:`thumbnail_square`)."""
     ih, iw = rgb.shape[:2]
+    x0, y0, side = thumbnail_square(box, iw, ih)
+    x1, y1 = x0 + side, y0 + side
     pad = max(0, -x0, -y0, x1 - iw, y1 - ih)
-    src = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else rgb
+    src = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=THUMB_PAD_RGB) if pad else rgb
     crop = src[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
     if crop.size == 0:
-        return np.zeros((size, size, 3), np.uint8)
+        return np.full((size, size, 3), THUMB_PAD_RGB, np.uint8)
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 

@@ -35,7 +35,7 @@ from engine.store.schema import (
     Setting,
     set_active_embedder,
 )
-from engine.store.thumbs import thumbnail_path
+from engine.store.thumbs import THUMBS_FORMAT, drop_thumbnails, mark_thumbs_format, thumbnail_path, thumbs_format
 
 from . import edits
 from .importer import ImportProgress, run_import
@@ -138,6 +138,7 @@ class Library:
         except Exception:
             self.store.close()
             raise
+        self._upgrade_thumbnails()
 
     def _register_builtin_models(self) -> None:
         """Record the bundled models; the embedder is active unless a trained one was activated."""
@@ -151,6 +152,27 @@ class Library:
                         id=spec.model_id, kind=spec.kind, filename=spec.filename, sha256=spec.sha256,
                         dim=spec.embedding_dim, active=spec.kind == "detector" or not any_active,
                     ))
+
+    def _upgrade_thumbnails(self) -> None:
+        """Once per library: drop the thumbnails cut the old way that padded faces near a photo's edge with
+        stretched edge pixels; :meth:`thumbnail` cuts them again from the photo when they are next shown.
+        Thumbnails of faces away from the edges were the same either way and are kept."""
+        thumbs = self.store.thumbs_dir
+        if thumbs_format(thumbs) >= THUMBS_FORMAT:
+            return
+        from engine.pipeline.faces import square_reached_outside
+
+        try:
+            with self.store.session() as s:
+                rows = s.execute(
+                    select(Face.id, Face.x, Face.y, Face.w, Face.h, Photo.width, Photo.height)
+                    .join(Photo, Photo.id == Face.photo_id)
+                ).all()
+            stale = [r[0] for r in rows if r[5] and r[6] and square_reached_outside(r[1:5], r[5], r[6])]
+            drop_thumbnails(thumbs, stale)
+            mark_thumbs_format(thumbs)
+        except OSError:
+            pass  # a read-only library folder: the old thumbnails stay, nothing else is affected
 
     def models(self) -> list[dict]:
         with self.store.session() as s:

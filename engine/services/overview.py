@@ -4,6 +4,7 @@
   shows people as they land instead of only at the end.
 * :func:`load_cluster_input` / :func:`count_people`: preview how many people a grouping threshold yields.
 * :func:`folder_summary`: photos per folder, for the Photos page.
+* :func:`people_for_grid`: the people grid's content: search on the shown label, "at least N faces", sort.
 * :func:`sidebar_counts`: how many people, unnamed people, hidden people and suggestions to review.
 * :func:`gpu_available`: whether onnxruntime can use CUDA here.
 """
@@ -208,6 +209,61 @@ def folder_summary(library) -> list[FolderSummary]:
             a[2] += 1
     return [FolderSummary(k, *v) for k, v in sorted(acc.items())]
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# The people grid
+
+SORTS = ("size", "name", "recent")  # biggest first; by name (unnamed last); most recent photo first
+
+
+@dataclass(frozen=True)
+class PeopleGrid:
+    people: list  # engine PersonSummary, in the order asked for
+    fewer: int  # people left out by ``min_faces`` (who would otherwise be shown)
+
+
+def matches(label: str, person_id: int, text: str) -> bool:
+    """Whether a search ``text`` finds a person shown as ``label``: any part of the label ("#8" and "unnamed 8"
+    find "Unnamed #8"), case-insensitive."""
+    t = " ".join(text.lower().split())
+    if not t:
+        return True
+    low = label.lower()
+    return t in low or t.lstrip("#") == str(person_id) or t.replace("#", "").split() == low.replace("#", "").split()
+
+
+def people_for_grid(library, *, search: str = "", min_faces: int = 1, sort: str = "size", **filters) -> PeopleGrid:
+    """The people grid: ``Library.people(**filters)`` searched by what the grid shows (the label, so "#8" finds
+    "Unnamed #8"; an exact "#8" comes first), with at least ``min_faces`` faces, sorted by ``sort``."""
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+    people = [p for p in library.people(**filters) if matches(p.label, p.id, search)]
+    shown = [p for p in people if p.faces >= max(1, min_faces)]
+    fewer = len(people) - len(shown)
+    if sort == "name":
+        # Named people A to Z, then the unnamed by number.
+        shown.sort(key=lambda p: (p.name is None, (p.name or "").casefold(), p.id))
+    elif sort == "recent":
+        recent = _latest_photo(library, [p.id for p in shown])
+        shown.sort(key=lambda p: (-recent.get(p.id, 0.0), -p.faces, p.id))
+    t = search.strip().lstrip("#")
+    if t.isdigit():  # the person with that very number first, before #80, #81…
+        shown.sort(key=lambda p: p.id != int(t))
+    return PeopleGrid(shown, fewer)
+
+
+def _latest_photo(library, person_ids: Sequence[int]) -> dict[int, float]:
+    """Per person, the time of their most recent photo (when taken, else the file's time), as a timestamp."""
+    with library.store.session() as s:
+        rows = s.execute(
+            select(Face.person_id, func.max(Photo.taken_at), func.max(Photo.mtime))
+            .join(Photo, Photo.id == Face.photo_id)
+            .where(Face.person_id.is_not(None))
+            .group_by(Face.person_id)
+        ).all()
+    wanted = set(person_ids)
+    return {pid: (taken.timestamp() if taken is not None else float(mtime or 0.0))
+            for pid, taken, mtime in rows if pid in wanted}
 
 
 def sidebar_counts(library) -> dict[str, int]:

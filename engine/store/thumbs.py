@@ -19,3 +19,35 @@ def write_thumbnail(thumbs_dir: Path, face_id: int, rgb: np.ndarray) -> Path:
     Image.fromarray(rgb).save(tmp, "JPEG", quality=88)
     tmp.replace(p)
     return p
+
+
+# Version of the way thumbnails are cut, written to thumbs/format. Format 1 (no file) padded faces near a
+# photo's edge with stretched edge pixels; format 2 shifts the square inside the photo (see
+# engine.pipeline.faces.thumbnail_square).
+THUMBS_FORMAT = 2
+FORMAT_FILE = "format"
+
+
+def thumbs_format(thumbs_dir: Path) -> int:
+    try:
+        return int((thumbs_dir / FORMAT_FILE).read_text().strip() or 1)
+    except (OSError, ValueError):
+        return 1
+
+
+def drop_thumbnails(thumbs_dir: Path, face_ids) -> int:
+    """Delete these faces' cached thumbnails (they are cut again from the photo when next shown)."""
+    n = 0
+    for fid in face_ids:
+        try:
+            thumbnail_path(thumbs_dir, int(fid)).unlink()
+            n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def mark_thumbs_format(thumbs_dir: Path, version: int = THUMBS_FORMAT) -> None:
+    tmp = thumbs_dir / (FORMAT_FILE + ".tmp")
+    tmp.write_text(f"{version}\n")
+    tmp.replace(thumbs_dir / FORMAT_FILE)
