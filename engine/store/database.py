@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from engine.errors import LibraryError, LibraryInUseError
 
@@ -113,9 +113,11 @@ class LibraryStore:
         self.thumbs_dir.mkdir(exist_ok=True)
         self._lock.acquire()
         try:
+            # Connections are made from the path itself, not from a URL: a folder named "Photothèque [2024]"
+            # or "100% holidays #2" would be percent-encoded, or cut at '?' / '#', on the way through one.
             self.engine = create_engine(
-                f"sqlite:///{self.db_path}",
-                connect_args={"check_same_thread": False, "timeout": 30},
+                "sqlite://", poolclass=QueuePool,
+                creator=lambda: sqlite3.connect(str(self.db_path), check_same_thread=False, timeout=30),
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
             self.migrate()
@@ -127,9 +129,9 @@ class LibraryStore:
     def _open_reader(self) -> None:
         if not self.db_path.is_file():
             raise LibraryError(f"no library at {self.root}")
-        uri = f"file:{quote(str(self.db_path))}?mode=ro"
+        uri = f"{self.db_path.as_uri()}?mode=ro"  # file:///... with odd characters escaped, on every OS
         self.engine = create_engine(
-            "sqlite://",
+            "sqlite://", poolclass=QueuePool,
             creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30),
         )
         event.listen(self.engine, "connect", _reader_pragmas)

@@ -200,3 +200,14 @@ def test_cli_activate_model_and_reembed(tmp_path, sample_dir):
     after = json.loads(fp("people", "--json", lib=lib, check=0).stdout)
     assert sorted(p["faces"] for p in after) == sorted(p["faces"] for p in people)
     assert any(p["name"] == "Someone" and p["faces"] == named["faces"] for p in after)
+
+
+def test_a_library_folder_with_brackets_percent_and_accents(tmp_path, sample_dir):
+    """Such a folder name was percent-encoded into the database URL (and broke the migration config), and
+    its brackets were read as markup in messages."""
+    lib = tmp_path / "Photothèque [2024] 100% #2"
+    r = fp("import", sample_dir, lib=lib, check=0)
+    assert "6 faces found" in r.stdout
+    st = fp("status", lib=lib, check=0).stdout
+    assert f"Library {lib}" in st and "6 faces" in st
+    assert json.loads(fp("status", "--json", lib=lib, check=0).stdout)["library"] == str(lib)
