@@ -8,7 +8,8 @@ four libraries of each kind (lag-dev, LFW people with >= 10 photos degraded like
 Every method and parameter is run on every library. Cross-validation: for each fold, the setting is chosen
 on the libraries of the other four folds (highest mean BCubed F1 among the settings whose mean BCubed
 precision is at least ``MIN_PRECISION``, over all those libraries or on each kind separately: ``RULES``),
-and reported on the held-out fold's libraries, whose people were never seen while choosing. The held-out numbers of the five folds are averaged.
+and reported on the held-out fold's libraries, whose people were never seen while choosing. The held-out
+numbers of the five folds are averaged.
 
 Methods: average and single linkage on the k-NN graph (``engine.cluster.cluster_faces``, the app's), complete
 linkage over the full distance matrix (scipy; fine at family size) and HDBSCAN (the hdbscan package;
