@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -350,12 +351,47 @@ def models(
         _dump(rows)
         return
     table = Table()
-    for col in ("id", "kind", "active", "sha256", "compatible with"):
+    for col in ("id", "kind", "active", "sha256", "compatible with", "thresholds (verify / group / recognise)"):
         table.add_column(col, no_wrap=True)
     for m in rows:
+        t = m.get("thresholds")
+        shown = ("" if m["kind"] != "embedder" else
+                 f"{t['verify']:.3f} / {t['cluster']:.3f} / {t['recognise']:.3f}" if t else "not calibrated")
         table.add_row(m["id"], m["kind"], "yes" if m["active"] else "", (m["sha256"] or "")[:12],
-                      m["compatible_with"] or "")
+                      m["compatible_with"] or "", shown)
     out.print(table)
+    if any(m["kind"] == "embedder" and m["active"] and not m.get("thresholds") for m in rows):
+        err.print("[yellow]the active model has no thresholds of its own; run 'facenet-photos calibrate "
+                  "--model ID --lag DIR --lfw DIR'[/]")
+
+
+@cli.command()
+def calibrate(
+    model: Annotated[str, typer.Option("--model", help="Id of the embedding model (see 'models').")],
+    lag: Annotated[Path, typer.Option("--lag", help="The lag-dev folder (labels.tsv and images/).")],
+    lfw: Annotated[Path, typer.Option("--lfw", help="The LFW folder (images/<Name>/*.jpg).")],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Choose a model's verification, grouping and recognition thresholds on family-shaped development
+    sets (lag-dev children and adults, LFW people with 10+ photos made to look like phone photos) and
+    store them with the model (docs/clustering.md). Takes about 10 minutes on two cores."""
+    from engine.errors import ModelError
+
+    for name, d in (("--lag", lag), ("--lfw", lfw)):
+        if not d.is_dir():
+            _fail(f"{name}: {d} is not a folder")
+    with _open() as lib:
+        try:
+            r = lib.calibrate_model(model, lag, lfw, log=lambda m: err.print(m, highlight=False))
+        except (ModelError, ValueError) as exc:
+            _fail(str(exc))
+    if json_out:
+        _dump({"model": model, **dataclasses.asdict(r)})
+        return
+    out.print(f"{model}: verify {r.verify:.3f}, group {r.cluster:.3f}, recognise {r.recognise:.3f} "
+              f"(grouping on {r.libraries} development libraries, {r.faces} faces: BCubed precision "
+              f"{r.cluster_precision:.3f}, recall {r.cluster_recall:.3f}, F1 {r.cluster_f1:.3f}; "
+              f"verification accuracy {r.verify_accuracy:.3f}); stored with the model")
 
 
 @cli.command()

@@ -14,6 +14,7 @@ from .config import ClusterConfig
 from .quantize import dequantize
 from .store.library import LibraryStore
 from .store.schema import BY_CLUSTER, BY_SUGGESTION, BY_USER, IS_NOT, Constraint, Face, Person
+from .thresholds import stored_cluster_config
 
 
 @dataclass
@@ -89,7 +90,10 @@ def recognise(
 def cluster_new_faces(store: LibraryStore, face_ids: list[int], config: ClusterConfig | None = None) -> dict:
     """Recognition, then grouping: faces are first matched to named people by k-NN (as suggestions
     the user can confirm); every face that is not with a named person is then grouped again."""
-    cfg = config or ClusterConfig()
+    if config is None:  # the library's own settings: its active model's thresholds (engine/thresholds.py)
+        with store.session() as s:
+            config = stored_cluster_config(s)
+    cfg = config
     with store.transaction() as s:
         named = {p.id for p in s.scalars(select(Person).where(Person.name.is_not(None)))}
         forbid = _is_not(s)

@@ -112,9 +112,8 @@ def phone_library():
     images = LFW / "images"
     if not images.is_dir():
         pytest.skip(f"LFW images not found at {images}")
-    from family_sets import _embed_images, _read_rgb
-
     from engine.embed import Embedder
+    from engine.evaluation.family import _read_rgb, embed_central_faces
     from engine.pipeline import FaceFinder
 
     people = sorted((p for p in images.iterdir() if p.is_dir()), key=lambda p: (-len(list(p.glob("*.jpg"))), p.name))
@@ -124,7 +123,7 @@ def phone_library():
         for f in sorted(p.glob("*.jpg"))[:12]:
             imgs.append(degrade(_read_rgb(f), rng)[0])
             truth.append(p.name)
-    emb, _ = _embed_images(imgs, FaceFinder(), Embedder(), log=lambda *a, **k: None)
+    emb, _ = embed_central_faces(imgs, FaceFinder(), Embedder(), n=len(imgs))
     return emb, np.array(truth)
 
 
@@ -140,3 +139,23 @@ def test_default_threshold_keeps_phone_photos_of_one_person_together(phone_libra
     assert s.bcubed_precision >= 0.98, s
     # Measured: recall 0.58 against 0.43 (36 groups for 10 people against 49), precision 1.0 for both.
     assert s.bcubed_recall >= old.bcubed_recall + 0.05, (s, old)
+
+
+def test_simulated_user_merges_on_yes_and_never_asks_twice():
+    from simulate_answers import simulate
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(3, 16))
+    truth = np.repeat(["a", "b", "c"], 6)
+    emb = centres[np.repeat([0, 1, 2], 6)] + 0.2 * rng.normal(size=(18, 16))
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    split = np.arange(18) // 2  # every person split into three pairs: 6 merges needed, no moves
+    for policy in ("closest", "gain"):
+        res, needed = simulate(emb, truth, split, policy, max_answers=40)
+        p, r, f, corr = res[0]
+        assert p == 1.0 and r < 0.5 and corr == pytest.approx(100 * 6 / 18)
+        # Six yes answers fix it; the noes in between only cost questions. Precision never drops: a no
+        # never merges.
+        assert needed is not None and 6 <= needed <= 40
+        assert all(v[0] == 1.0 for v in res.values())
+        assert res[100][2] == 1.0 and res[100][3] == 0.0
