@@ -347,6 +347,7 @@ def models(
                 _fail(str(exc))
             err.print(f"[green]activated[/] {activate}; run 'facenet-photos reembed' to bring every face to it")
         rows = lib.models()
+        calibrated = lib.model_thresholds().calibrated
     if json_out:
         _dump(rows)
         return
@@ -360,7 +361,7 @@ def models(
         table.add_row(m["id"], m["kind"], "yes" if m["active"] else "", (m["sha256"] or "")[:12],
                       m["compatible_with"] or "", shown)
     out.print(table)
-    if any(m["kind"] == "embedder" and m["active"] and not m.get("thresholds") for m in rows):
+    if not calibrated:
         err.print("[yellow]the active model has no thresholds of its own; run 'facenet-photos calibrate "
                   "--model ID --lag DIR --lfw DIR'[/]")
 

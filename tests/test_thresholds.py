@@ -111,10 +111,14 @@ def test_cli_calibrate_stores_the_models_thresholds(tmp_path):
     libdir = tmp_path / "lib"
     with Library(libdir) as lib:
         _second_model(tmp_path, lib, "personal-1")
+        lib.activate_model("personal-1")
+    r = fp("models", lib=libdir, check=0)
+    assert "not calibrated" in r.stdout and "has no thresholds of its own" in r.stderr
     r = fp("calibrate", "--model", "personal-1", "--lag", lag, "--lfw", lfw, "--json", lib=libdir, check=0)
     res = json.loads(r.stdout)
     assert res["model"] == "personal-1" and res["faces"] > 0
     assert 0.8 <= res["cluster"] <= 1.6 and 0.5 <= res["verify"] <= 2.0 and 0 < res["recognise"] <= res["cluster"]
+    assert "no thresholds of its own" not in fp("models", lib=libdir, check=0).stderr
     models = {m["id"]: m for m in json.loads(fp("models", "--json", lib=libdir, check=0).stdout)}
     assert models["personal-1"]["thresholds"] == {
         "verify": res["verify"], "cluster": res["cluster"], "recognise": res["recognise"]}
