@@ -128,3 +128,49 @@ def cluster_scores(pred, truth, *, noise_as_singletons: bool = True) -> ClusterS
         n_classes=int(t_codes.max()) + 1 if len(t_codes) else 0,
         n_singletons=int((sizes == 1).sum()),
     )
+
+
+@dataclass(frozen=True)
+class Corrections:
+    """Edits a user needs to turn a grouping into the truth (see :func:`corrections`)."""
+
+    moves: int  # faces moved out of a group where the majority is someone else
+    merges: int  # groups merged into another group of the same person
+    faces: int
+
+    @property
+    def total(self) -> int:
+        return self.moves + self.merges
+
+    @property
+    def per_100_faces(self) -> float:
+        return 100.0 * self.total / self.faces if self.faces else 0.0
+
+
+def corrections(pred, truth, *, noise_as_singletons: bool = True) -> Corrections:
+    """The merges plus face moves that turn the predicted groups into the true people, counted the way a
+    user fixes them by hand: every group belongs to the person most of its faces show (ties: the larger
+    true person, then the lower label); each face of somebody else in it is one move (to that person's
+    group, or out on its own); then all groups of one person but one are merges.
+
+    This is what a person with the people page would do, not a proven minimum (a group of two equal halves
+    may be cheaper to fix one way than the other), and it is the number we report as "corrections per 100
+    faces" (docs/clustering.md)."""
+    p = _codes(pred, noise_as_singletons)
+    t = _codes(truth, False)
+    if len(p) != len(t):
+        raise ValueError(f"pred has {len(p)} items, truth {len(t)}")
+    if len(p) == 0:
+        return Corrections(0, 0, 0)
+    n_t = int(t.max()) + 1
+    class_size = np.bincount(t, minlength=n_t)
+    keys, n_ij = np.unique(p * n_t + t, return_counts=True)
+    ci, tj = keys // n_t, keys % n_t
+    # Per cluster the majority cell: sort by cluster, then count desc, class size desc, class asc.
+    order = np.lexsort((tj, -class_size[tj], -n_ij, ci))
+    ci, tj, n_ij = ci[order], tj[order], n_ij[order]
+    first = np.r_[True, ci[1:] != ci[:-1]]
+    moves = int(len(p) - n_ij[first].sum())
+    owners = np.bincount(tj[first], minlength=n_t)  # groups each person owns after the moves
+    merges = int(np.maximum(owners - 1, 0).sum())
+    return Corrections(moves, merges, len(p))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -59,6 +62,17 @@ def library(tmp_path):
     lib = Library(tmp_path / "library")
     yield lib
     lib.close()
+
+
+def run_cli(*args, lib=None, check=None, env_extra=None):
+    """``facenet-photos ARGS`` as a user runs it (a process of its own); the CompletedProcess.
+    ``check``: the exit code it must end with."""
+    cmd = [sys.executable, "-m", "app.cli", *(["--library", str(lib)] if lib else []), *map(str, args)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env_extra or {})}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    if check is not None:
+        assert r.returncode == check, (r.returncode, r.stdout, r.stderr)
+    return r
 
 
 def open_copy(library_dir: Path, dest: Path):

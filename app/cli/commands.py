@@ -264,16 +264,23 @@ def models(
                 fail(str(exc))
             err.print(f"[green]activated[/] {plain(activate)}; run 'facenet-photos reembed' to bring every face to it")
         rows = lib.models()
+        calibrated = lib.model_thresholds().calibrated
     if json_out:
         dump_json(rows)
         return
     table = Table()
-    for col in ("id", "kind", "active", "sha256", "compatible with"):
+    for col in ("id", "kind", "active", "sha256", "compatible with", "thresholds (verify / group / recognise)"):
         table.add_column(col, no_wrap=True)
     for m in rows:
+        t = m.get("thresholds")
+        shown = ("" if m["kind"] != "embedder" else
+                 f"{t['verify']:.3f} / {t['cluster']:.3f} / {t['recognise']:.3f}" if t else "not calibrated")
         table.add_row(m["id"], m["kind"], "yes" if m["active"] else "", (m["sha256"] or "")[:12],
-                      m["compatible_with"] or "")
+                      m["compatible_with"] or "", shown)
     out.print(table)
+    if not calibrated:
+        err.print("[yellow]the active model has no thresholds of its own; run 'facenet-photos calibrate "
+                  "--model ID --lag DIR --lfw DIR'[/]")
 
 
 @cli.command()

@@ -5,12 +5,13 @@ each, a script in bench/. Both need the ``eval`` extra; without it the command s
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from app.cli.common import err, eval_cli, fail, out
+from app.cli.common import cli, dump_json, err, eval_cli, fail, open_library, out
 from app.cli.progress import ProgressBar
 
 
@@ -55,3 +56,48 @@ def eval_lfw(
         out.print("Detection: " + ", ".join(f"{k} {v}" for k, v in det.get("counts", det).items()
                                             if isinstance(v, int)))
     out.print(f"Wrote {out_dir / 'lfw_result.json'} and {out_dir / 'lfw_roc.png'}", markup=False)
+
+
+def calibrate_model(lib, model_id: str, lag_dir: Path, lfw_dir: Path, log=None, *, people: tuple[int, int] = (20, 40)):
+    """Choose a model's verification, grouping and recognition thresholds on the family-shaped development
+    sets (lag-dev and phone-degraded LFW people; evals/family.py) embedded with that model, and store them
+    with its record through the library. Returns the ``CalibratedThresholds``."""
+    from engine.pipeline.faces import FaceFinder
+    from evals.family import build_dev_embeddings, calibrate_thresholds
+
+    embedder = lib.model_embedder(model_id)
+    cache = build_dev_embeddings(Path(lag_dir), Path(lfw_dir), FaceFinder(), embedder, log=log)
+    result = calibrate_thresholds(cache, people=people)
+    lib.set_model_thresholds(model_id, result.verify, result.cluster, result.recognise)
+    return result
+
+
+@cli.command()
+def calibrate(
+    model: Annotated[str, typer.Option("--model", help="Id of the embedding model (see 'models').")],
+    lag: Annotated[Path, typer.Option("--lag", help="The lag-dev folder (labels.tsv and images/).")],
+    lfw: Annotated[Path, typer.Option("--lfw", help="The LFW folder (images/<Name>/*.jpg).")],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Choose a model's verification, grouping and recognition thresholds on family-shaped development
+    sets (lag-dev children and adults, LFW people with 10+ photos made to look like phone photos) and
+    store them with the model (docs/clustering.md). Takes about 10 minutes on two cores."""
+    from engine.errors import ModelError
+
+    for name, d in (("--lag", lag), ("--lfw", lfw)):
+        if not d.is_dir():
+            fail(f"{name}: {d} is not a folder")
+    _require_eval_extra()
+
+    with open_library() as lib:
+        try:
+            r = calibrate_model(lib, model, lag, lfw, log=lambda m: err.print(m, highlight=False, markup=False))
+        except (ModelError, ValueError) as exc:
+            fail(str(exc))
+    if json_out:
+        dump_json({"model": model, **dataclasses.asdict(r)})
+        return
+    out.print(f"{model}: verify {r.verify:.3f}, group {r.cluster:.3f}, recognise {r.recognise:.3f} "
+              f"(grouping on {r.libraries} development libraries, {r.faces} faces: BCubed precision "
+              f"{r.cluster_precision:.3f}, recall {r.cluster_recall:.3f}, F1 {r.cluster_f1:.3f}; "
+              f"verification accuracy {r.verify_accuracy:.3f}); stored with the model")

@@ -22,10 +22,10 @@ from engine.store.schema import (
     Constraint,
     Face,
     Person,
-    Setting,
 )
 
 from .cluster import cluster_faces, knn
+from .thresholds import stored_cluster_config
 
 THRESHOLD_SETTING = "cluster_threshold"
 
@@ -102,12 +102,9 @@ def recognise(
 
 
 def saved_config(session) -> ClusterConfig:
-    """The grouping settings of this library: the threshold the user chose last, else the default."""
-    base = ClusterConfig()
-    row = session.get(Setting, THRESHOLD_SETTING)
-    if row is None or not row.value:
-        return base
-    return ClusterConfig(threshold=float(row.value), k=base.k, recognise_threshold=base.recognise_threshold)
+    """The grouping settings of this library: the threshold the user chose last, else the active
+    model's calibrated thresholds (engine/grouping/thresholds.py)."""
+    return stored_cluster_config(session)
 
 
 def cluster_new_faces(store: LibraryStore, face_ids: list[int], config: ClusterConfig | None = None) -> dict:

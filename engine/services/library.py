@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from engine.checksums import sha256_file
 from engine.config import ClusterConfig, EmbedConfig, ImportConfig, VerifyConfig
 from engine.errors import EditError, FacenetPhotosError, ModelError
-from engine.grouping.people import GROUPABLE, cluster_new_faces, saved_config
+from engine.grouping.people import GROUPABLE, cluster_new_faces
+from engine.grouping.thresholds import ModelThresholds, model_thresholds, set_model_thresholds, stored_cluster_config
 from engine.models.quantize import from_bytes, storage_error
 from engine.models.registry import BUILTIN, SFACE, ModelSpec
 from engine.pipeline.embed import Embedder
@@ -147,11 +148,18 @@ class Library:
                 select(ModelRecord.id).where(ModelRecord.active.is_(True), ModelRecord.kind == "embedder")
             )
             for spec in BUILTIN.values():
-                if s.get(ModelRecord, spec.model_id) is None:
-                    s.add(ModelRecord(
+                row = s.get(ModelRecord, spec.model_id)
+                if row is None:
+                    row = ModelRecord(
                         id=spec.model_id, kind=spec.kind, filename=spec.filename, sha256=spec.sha256,
                         dim=spec.embedding_dim, active=spec.kind == "detector" or not any_active,
-                    ))
+                    )
+                    s.add(row)
+                if spec.kind == "embedder" and row.cluster_threshold is None:
+                    # The bundled SFace's measured thresholds (engine/config.py); other models calibrate.
+                    t = ModelThresholds.bundled(spec.model_id)
+                    row.verify_threshold, row.cluster_threshold, row.recognise_threshold = (
+                        t.verify, t.cluster, t.recognise)
 
     def _upgrade_thumbnails(self) -> None:
         """Once per library: drop the thumbnails cut the old way that padded faces near a photo's edge with
@@ -178,9 +186,38 @@ class Library:
         with self.store.session() as s:
             return [
                 {"id": m.id, "kind": m.kind, "file": m.filename, "sha256": m.sha256, "dim": m.dim, "active": m.active,
-                 "compatible_with": m.compatible_with}
+                 "compatible_with": m.compatible_with,
+                 "thresholds": None if m.cluster_threshold is None else {
+                     "verify": m.verify_threshold, "cluster": m.cluster_threshold,
+                     "recognise": m.recognise_threshold}}
                 for m in s.scalars(select(ModelRecord).order_by(ModelRecord.created_at))
             ]
+
+    # -- thresholds of the embedding model ------------------------------------------------------
+    def model_thresholds(self, model_id: str | None = None) -> ModelThresholds:
+        """The thresholds of an embedding model (default: the active one); ``engine.grouping.thresholds``."""
+        with self.store.session() as s:
+            return model_thresholds(s, model_id)
+
+    def set_model_thresholds(self, model_id: str, verify: float, cluster: float, recognise: float) -> None:
+        with self.store.transaction() as s:
+            set_model_thresholds(s, model_id, verify, cluster, recognise)
+
+    def model_embedder(self, model_id: str) -> Embedder:
+        """An embedder for a recorded model (hash-checked), without making it the active one."""
+        with self.store.session() as s:
+            m = s.get(ModelRecord, model_id)
+            if m is None or m.kind != "embedder":
+                raise ModelError(f"no embedding model {model_id!r} in this library")
+            spec = BUILTIN.get(m.id) or ModelSpec(m.id, m.filename, "embedder", m.sha256, m.dim or 128, 112)
+        if m.id in BUILTIN:
+            return Embedder(EmbedConfig(threads=_network_threads()))
+        path = self.models_dir / spec.filename
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        if sha256_file(path) != spec.sha256:
+            raise ModelError(f"model file {path.name} has the wrong checksum; refusing to load it")
+        return Embedder(EmbedConfig(threads=_network_threads()), spec=spec, path=path)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -313,8 +350,9 @@ class Library:
                 row.value = value
 
     def cluster_config(self) -> ClusterConfig:
+        """Grouping settings: the active model's thresholds, unless the user saved a grouping threshold."""
         with self.store.session() as s:
-            return saved_config(s)
+            return stored_cluster_config(s)
 
     # -- import -------------------------------------------------------------------------------
     def import_paths(
@@ -565,7 +603,7 @@ class Library:
     # -- verification -------------------------------------------------------------------------
     def verify_faces(self, face_a: int, face_b: int, threshold: float | None = None) -> VerifyResult:
         """Are two faces of the library the same person? Squared L2 of their stored embeddings."""
-        t = VerifyConfig().threshold if threshold is None else threshold
+        t = self.model_thresholds().verify if threshold is None else threshold
         for f in (face_a, face_b):
             self.face(f)  # clear error for an unknown id
         ea, eb = self.embeddings([face_a, face_b])
@@ -573,7 +611,8 @@ class Library:
         return VerifyResult(d, d < t, t, (1, 1))
 
     def verify_images(self, a: Path, b: Path, threshold: float | None = None) -> VerifyResult:
-        return verify_images(a, b, threshold, embedder=self.embedder())
+        t = self.model_thresholds().verify if threshold is None else threshold
+        return verify_images(a, b, t, embedder=self.embedder())
 
 
 def embed_largest_face(path: Path, embedder: Embedder | None = None) -> tuple[np.ndarray, int]:

@@ -136,6 +136,12 @@ class ModelRecord(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     # Harmonic lineage: the model whose embeddings this one's are compatible with.
     compatible_with: Mapped[str | None] = mapped_column(String(100))
+    # Squared-L2 thresholds belong to the model that made the embeddings (another model's distances mean
+    # something else): "same person?", grouping, and recognition. NULL until calibrated
+    # (``facenet-photos calibrate``); the bundled SFace gets the values measured for it.
+    verify_threshold: Mapped[float | None] = mapped_column(Float)
+    cluster_threshold: Mapped[float | None] = mapped_column(Float)
+    recognise_threshold: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -96,3 +96,23 @@ def test_length_mismatch_raises():
 
 def test_empty():
     assert bcubed([], []) == (1.0, 1.0, 1.0)
+
+
+def test_corrections_counts_moves_and_merges():
+    from evals.metrics import corrections
+
+    truth = np.array(["a"] * 6 + ["b"] * 3 + ["c"] * 2)
+    perfect = corrections(np.array([0] * 6 + [1] * 3 + [2] * 2), truth)
+    assert (perfect.moves, perfect.merges, perfect.total) == (0, 0, 0)
+    # a split in three groups (two merges); one b face inside a's first group (one move); c merged into
+    # b's group (two moves: c's faces come out).
+    pred = np.array([0, 0, 0, 1, 1, 2, 0, 3, 3, 3, 3])
+    c = corrections(pred, truth)
+    assert (c.moves, c.merges) == (3, 2)
+    assert c.per_100_faces == pytest.approx(100 * 5 / 11)
+    # Everything alone: one merge per face beyond the first of each person, no moves.
+    c = corrections(np.arange(11), truth)
+    assert (c.moves, c.merges) == (0, 11 - 3)
+    # Everything in one group: it belongs to a (the majority), b and c faces are moved.
+    c = corrections(np.zeros(11, int), truth)
+    assert (c.moves, c.merges) == (5, 0)

@@ -8,15 +8,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, SAMPLE
-
-
-def fp(*args, lib=None, check=None):
-    cmd = [sys.executable, "-m", "app.cli", *(["--library", str(lib)] if lib else []), *map(str, args)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    if check is not None:
-        assert r.returncode == check, (r.returncode, r.stdout, r.stderr)
-    return r
+from conftest import run_cli as fp
 
 
 def test_cli_end_to_end(tmp_path, sample_dir):

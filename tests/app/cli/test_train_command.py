@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 from conftest import ROOT
-
-
-def fp(*args, lib, env_extra=None, check=None):
-    cmd = [sys.executable, "-m", "app.cli", "--library", str(lib), *map(str, args)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env_extra or {})}
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    if check is not None:
-        assert r.returncode == check, (r.returncode, r.stdout, r.stderr)
-    return r
+from conftest import run_cli as fp
 
 
 def test_models_lists_the_active_embedder(imported):
