@@ -30,6 +30,7 @@ from engine.pipeline.embed import Embedder
 from engine.pipeline.faces import FaceFinder, PhotoFaces
 from engine.pipeline.scan import ScanProblem, content_hash, iter_photo_files
 from engine.services.progress import ProgressRate, Stage
+from engine.services.xmp_import import add_region_faces, name_faces
 from engine.store.database import LibraryStore
 from engine.store.schema import DONE, FAILED, MISSING, Face, ImportRun, Photo, utcnow
 from engine.store.thumbs import write_thumbnail
@@ -61,6 +62,7 @@ class _Work:
     faces: PhotoFaces | None = None
     error: str | None = None
     info: object = None
+    names: list[str | None] | None = None  # per face, from the photo's XMP regions
 
 
 def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig) -> _Work:
@@ -71,6 +73,7 @@ def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig) -> _Work:
         w.digest = content_hash(w.path)
         w.info = read_info(w.path, cfg.max_pixels)
         w.faces = finder.find(w.path)
+        w.names = add_region_faces(w.faces, w.info, finder.config, cfg.max_pixels)
     except FacenetPhotosError as exc:
         w.error = str(exc)
     except FileNotFoundError:
@@ -269,7 +272,8 @@ def _write_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, pr
             # A re-imported (changed) file replaces its faces.
             for old in s.scalars(select(Face).where(Face.photo_id == photo.id)):
                 s.delete(old)
-            for f in w.faces.faces:
+            named: list[tuple[Face, str]] = []
+            for f, name in zip(w.faces.faces, w.names or [None] * len(w.faces.faces), strict=True):
                 face = Face(
                     photo_id=photo.id,
                     x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
@@ -283,6 +287,9 @@ def _write_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, pr
                 thumbs.append((face.id, f.thumb))
                 prog.new_face_ids.append(face.id)
                 prog.faces += 1
+                if name:
+                    named.append((face, name))
+            name_faces(s, named)
         # Thumbnails are written before the commit; an orphan file from a killed import is harmless.
         for fid, img in thumbs:
             write_thumbnail(store.thumbs_dir, fid, img)
