@@ -361,3 +361,23 @@ def gui() -> None:
     from app.gui.main import main as gui_main
 
     raise typer.Exit(gui_main([sys.argv[0]] + (["--library", str(state.library)] if state.library else [])))
+
+
+@cli.command("export-xmp")
+def export_xmp(
+    folder: Annotated[Path | None, typer.Argument(help="Only photos below this folder.")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Write the names of faces as XMP sidecars (photo.jpg.xmp, MWG regions) beside the photos.
+
+    Photos are never changed; a sidecar written by another program is left as it is."""
+    with open_library() as lib:
+        r = lib.export_xmp(folder)
+    if json_out:
+        dump_json({"photos": r.photos, "written": r.written, "unchanged": r.unchanged, "regions": r.regions,
+                   "skipped": [{"path": p, "reason": why} for p, why in r.skipped]})
+        return
+    out.print(f"{r.written} sidecar(s) written, {r.unchanged} already up to date, {r.regions} named face(s) "
+              f"in {r.photos} photo(s).")
+    for p, why in r.skipped:
+        err.print(f"  skipped {shown(p)}: {why}", highlight=False, markup=False)

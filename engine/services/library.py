@@ -464,6 +464,13 @@ class Library:
             )
             return [self._face_info(r) for r in s.execute(q)]
 
+    # -- photo features: XMP, search, drawn faces, birthdays ----------------------------------
+    def export_xmp(self, folder: Path | str | None = None):
+        """Write MWG sidecars (``photo.jpg.xmp``) for photos with named faces; photos are untouched."""
+        from engine.services.xmp_export import export_xmp
+
+        return export_xmp(self.store, Path(folder) if folder else None)
+
     # -- edits (journaled) --------------------------------------------------------------------
     def merge(self, target_id: int, source_ids: list[int]) -> int:
         return edits.merge(self.store, target_id, source_ids)
