@@ -381,3 +381,31 @@ def export_xmp(
               f"in {r.photos} photo(s).")
     for p, why in r.skipped:
         err.print(f"  skipped {shown(p)}: {why}", highlight=False, markup=False)
+
+
+@cli.command("photos")
+def photos_cmd(
+    with_: Annotated[list[str] | None, typer.Option("--with", "-w", help="A person (id or name) who must be in "
+                                                    "the photo; repeat for several (all of them).")] = None,
+    only: Annotated[bool, typer.Option("--only", help="Nobody else in the photo.")] = False,
+    date_from: Annotated[str | None, typer.Option("--from", help="Taken on or after (YYYY-MM-DD, YYYY-MM, YYYY).")]
+    = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Taken on or before (YYYY-MM-DD, YYYY-MM, YYYY).")]
+    = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Find photos by the people in them and the date taken (EXIF date, else the file's time)."""
+    with open_library() as lib:
+        hits = lib.find_photos(with_ or [], only=only, date_from=date_from, date_to=date_to)
+    if json_out:
+        dump_json([
+            {"id": h.id, "path": h.path, "date": h.date.isoformat(timespec="seconds"), "date_source": h.date_source,
+             "people": [{"id": i, "name": n} for i, n in h.people]}
+            for h in hits
+        ])
+        return
+    for h in hits:
+        who = ", ".join(n or f"Unnamed #{i}" for i, n in h.people)
+        mark = "" if h.date_source == "exif" else " (file date)"
+        out.print(f"{h.date:%Y-%m-%d}{mark}  {shown(h.path)}  {who}", highlight=False, markup=False)
+    out.print(f"{len(hits)} photo(s)")

@@ -471,6 +471,24 @@ class Library:
 
         return export_xmp(self.store, Path(folder) if folder else None)
 
+    def find_photos(
+        self,
+        people: list[str] | None = None,
+        *,
+        only: bool = False,
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ):
+        """Photos with all of ``people`` (ids or names) in them; see ``engine.services.search``."""
+        from engine.services.search import find_photos, parse_day
+
+        ids = [self.find_person(p).id for p in people or []]
+        return find_photos(
+            self.store, ids, only=only,
+            date_from=parse_day(date_from) if date_from else None,
+            date_to=parse_day(date_to, end=True) if date_to else None,
+        )
+
     # -- edits (journaled) --------------------------------------------------------------------
     def merge(self, target_id: int, source_ids: list[int]) -> int:
         return edits.merge(self.store, target_id, source_ids)

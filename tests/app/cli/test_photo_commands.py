@@ -33,3 +33,18 @@ def test_export_xmp_writes_sidecars_and_reports_json(tmp_path, sample_dir):
     assert (r["photos"], r["written"], r["regions"], r["skipped"]) == (6, 6, 6, [])
     assert sorted(p.name for p in sample_dir.glob("*.xmp")) == sorted(f"{n}.xmp" for n in SAMPLE_PEOPLE)
     assert "0 sidecar(s) written, 6 already up to date" in fp("export-xmp", lib=lib, check=0).stdout
+
+
+def test_photos_command_finds_by_person_and_date(tmp_path, sample_dir):
+    lib = tmp_path / "lib"
+    os.utime(sample_dir / "obama.jpg", (1262347200, 1262347200))  # 2010-01-01 (file date)
+    _import_and_name(lib, sample_dir)
+    hits = json.loads(fp("photos", "--with", "Obama", "--json", lib=lib, check=0).stdout)
+    assert [h["path"].rsplit("/", 1)[-1] for h in hits] == ["obama.jpg"]
+    assert hits[0]["date_source"] == "file" and hits[0]["date"].startswith("2010-01-01")
+    assert hits[0]["people"][0]["name"] == "Obama"
+    assert json.loads(fp("photos", "--with", "Obama", "--with", "Sunak", "--json", lib=lib, check=0).stdout) == []
+    assert json.loads(fp("photos", "--with", "Obama", "--from", "2011", "--json", lib=lib, check=0).stdout) == []
+    r = fp("photos", "--from", "yesterday", lib=lib, check=1)
+    assert "not a date" in r.stderr and "Traceback" not in r.stderr
+    assert "2 photo(s)" in fp("photos", "--with", "Macron", lib=lib, check=0).stdout
