@@ -19,11 +19,13 @@ from engine.pipeline.detect import centre_offset
 from engine.services.library import Library
 
 
-def faces_named(lib: Library) -> dict[tuple[str, int], tuple[str, tuple]]:
+def faces_named(lib: Library, assignment: str | None = None) -> dict[tuple[str, int], tuple[str, tuple]]:
+    """Named faces; with ``assignment``, only those placed that way ("user": confirmed)."""
     out = {}
     for p in lib.people(named=True):
         for f in lib.faces_of(p.id):
-            out[(f.path, f.id)] = (p.name, f.box)
+            if assignment is None or f.assignment == assignment:
+                out[(f.path, f.id)] = (p.name, f.box)
     return out
 
 
@@ -61,7 +63,8 @@ def main() -> None:
     t0 = time.monotonic()
     with Library(a.work / "lib2") as lib:
         list(lib.import_paths([photos]))
-        after = faces_named(lib)
+        after = faces_named(lib, "user")
+        suggested = len(faces_named(lib)) - len(after)
     t_again = time.monotonic() - t0
     got = defaultdict(list)
     for (path, _fid), (name, box) in after.items():
@@ -74,10 +77,10 @@ def main() -> None:
             kept += 1
         elif same:
             wrong += 1
-    extra = len(after) - kept - wrong
+    extra = len(after) - kept - wrong  # confirmed names on faces that had none
     print(f"photos {len(chosen)}, named faces {len(before)} of {len(by_name)} people, sidecars {res.written}")
     print(f"kept {kept}/{len(before)} = {100 * kept / max(1, len(before)):.2f} %, wrong name {wrong}, "
-          f"names on other faces {extra}")
+          f"confirmed names on other faces {extra}; recognition suggestions for other faces {suggested}")
     print(f"build+export {t_build:.0f} s, re-import {t_again:.0f} s")
 
 

@@ -409,3 +409,51 @@ def photos_cmd(
         mark = "" if h.date_source == "exif" else " (file date)"
         out.print(f"{h.date:%Y-%m-%d}{mark}  {shown(h.path)}  {who}", highlight=False, markup=False)
     out.print(f"{len(hits)} photo(s)")
+
+
+def _added_json(a) -> dict:
+    return {"face": a.face_id, "person": a.person_id, "name": a.person_name, "assignment": a.assignment,
+            "aligned_by": a.aligned_by, "box": [round(v, 1) for v in a.box]}
+
+
+def _added_line(a) -> str:
+    who = a.person_name or f"a new person (id {a.person_id})"
+    how = {"user": "named", "suggestion": "suggested for", "cluster": "put in"}.get(a.assignment, "put in")
+    where = "landmarks found in the box" if a.aligned_by == "landmarks" else "aligned from the box"
+    return f"face {a.face_id} ({where}), {how} {who}"
+
+
+@cli.command("add-face")
+def add_face(
+    photo: Annotated[str, typer.Argument(help="Photo path or id.")],
+    x: Annotated[float, typer.Argument(help="Left edge, in pixels of the photo as shown.")],
+    y: Annotated[float, typer.Argument(help="Top edge.")],
+    w: Annotated[float, typer.Argument(help="Width.")],
+    h: Annotated[float, typer.Argument(help="Height.")],
+    person: Annotated[str | None, typer.Option("--person", help="Name of the person (created if new).")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add a face the detector missed, from a box; 'undo' removes it."""
+    with open_library() as lib:
+        a = lib.add_face(photo, (x, y, w, h), person)
+    if json_out:
+        dump_json(_added_json(a))
+    else:
+        out.print(f"Added {_added_line(a)}.", highlight=False, markup=False)
+
+
+@cli.command()
+def rescan(
+    photo: Annotated[str, typer.Argument(help="Photo path or id.")],
+    threshold: Annotated[float | None, typer.Option(help="Detection score threshold (import uses 0.6).")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Look for faces in one photo again, more eagerly; new faces are added ('undo' removes them)."""
+    with open_library() as lib:
+        added = lib.rescan(photo, threshold)
+    if json_out:
+        dump_json([_added_json(a) for a in added])
+        return
+    for a in added:
+        out.print(f"Added {_added_line(a)}.", highlight=False, markup=False)
+    out.print(f"{len(added)} new face(s).")

@@ -489,6 +489,19 @@ class Library:
             date_to=parse_day(date_to, end=True) if date_to else None,
         )
 
+    def add_face(self, photo: str | int | Path, box: tuple[float, float, float, float], person: str | None = None):
+        """A face the detector missed, in a box (pixels of the photo as displayed); journaled."""
+        from engine.services.drawn_faces import add_face
+
+        return add_face(self.store, self.embedder(), photo, box, person, cluster=self.cluster_config())
+
+    def rescan(self, photo: str | int | Path, threshold: float | None = None):
+        """Detect the photo's faces again at a lower threshold and add the new ones; journaled."""
+        from engine.services.drawn_faces import RESCAN_THRESHOLD, rescan
+
+        t = RESCAN_THRESHOLD if threshold is None else threshold
+        return rescan(self.store, self.embedder(), photo, t, cluster=self.cluster_config())
+
     # -- edits (journaled) --------------------------------------------------------------------
     def merge(self, target_id: int, source_ids: list[int]) -> int:
         return edits.merge(self.store, target_id, source_ids)

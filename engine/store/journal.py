@@ -2,18 +2,19 @@
 
 An edit records, for every row it touches, the row's columns before and after (``None`` for a row
 that did not exist). Undo writes the "before" states back, redo the "after" states, in an order
-that keeps foreign keys valid: upsert people, then faces and constraints, then delete rows.
+that keeps foreign keys valid: upsert people, then faces, then constraints, then delete rows.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
-from .schema import Constraint, Face, JournalEntry, Person
+from .schema import Constraint, Face, JournalEntry, Person, Photo
 
 TABLES = {"people": Person, "faces": Face, "constraints": Constraint}
 # Columns an edit may change; anything else (embeddings, boxes) is never journaled.
@@ -22,7 +23,10 @@ TRACKED = {
     "faces": ("person_id", "assignment", "confidence"),
     "constraints": ("face_id", "person_id", "kind", "created_at"),
 }
-_ORDER = ("people", "constraints", "faces")
+_ORDER = ("people", "faces", "constraints")
+# A face the user drew is created by the edit itself: its whole row is journaled, so redo can bring
+# it back after undo removed it (other faces come from imports and are never journaled whole).
+FACE_ROW = ("photo_id", "x", "y", "w", "h", "landmarks", "score", "embedding", "model_id")
 
 
 def _enc(v: Any) -> Any:
@@ -32,7 +36,16 @@ def _enc(v: Any) -> Any:
 def _dec(col: str, v: Any) -> Any:
     if col == "created_at" and isinstance(v, str):
         return datetime.fromisoformat(v)
+    if col == "embedding" and isinstance(v, str):
+        return base64.b64decode(v)
     return v
+
+
+def _face_row(face: Face) -> dict:
+    row = {c: getattr(face, c) for c in FACE_ROW}
+    if row["embedding"] is not None:
+        row["embedding"] = base64.b64encode(row["embedding"]).decode("ascii")
+    return row
 
 
 def _table(obj) -> str:
@@ -51,6 +64,7 @@ class ChangeSet:
         self._before: dict[tuple[str, int], dict | None] = {}
         self._objs: dict[tuple[str, int], Any] = {}
         self._deleted: set[tuple[str, int]] = set()
+        self._whole: set[tuple[str, int]] = set()
 
     def touch(self, obj) -> None:
         """Call before modifying an existing row."""
@@ -65,6 +79,12 @@ class ChangeSet:
         key = (_table(obj), obj.id)
         self._before.setdefault(key, None)
         self._objs[key] = obj
+
+    def created_face(self, face: Face) -> None:
+        """Call after adding a face the edit itself makes (a drawn face): undo deletes it, redo
+        writes the whole row back."""
+        self.created(face)
+        self._whole.add(("faces", face.id))
 
     def delete(self, obj) -> None:
         self.touch(obj)
@@ -104,6 +124,8 @@ class ChangeSet:
             else:
                 obj = self._objs[key]
                 after = dict(obj) if isinstance(obj, dict) else _state(obj)
+                if key in self._whole:
+                    after.update(_face_row(obj))
             if before != after:
                 out[table].append([rid, before, after])
         return {t: rows for t, rows in out.items() if rows}
@@ -134,7 +156,7 @@ def apply_states(session: Session, changes: dict, which: str) -> None:
             obj = session.get(model, rid)
             vals = {c: _dec(c, v) for c, v in state.items()}
             if obj is None:
-                if table == "faces":
+                if table == "faces" and ("photo_id" not in vals or session.get(Photo, vals["photo_id"]) is None):
                     continue  # the face itself is gone (photo removed): nothing to restore
                 obj = model(id=rid, **vals)
                 session.add(obj)
