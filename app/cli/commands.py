@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from app.cli.common import cancel_on_sigint, cli, dump_json, err, fail, open_library, out, shown, state
@@ -93,16 +94,30 @@ def show(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show one person's faces and the photos they are in."""
+    from engine.store.dates import age_on
+
     with open_library() as lib:
         p = lib.find_person(person)
+        born = lib.birth_date(p.id)
+        faces = lib.faces_of(p.id)
+        dates = lib.face_dates([f.id for f in faces])
+        ages = {fid: age_on(born, d.date()) if born else None for fid, (d, _src) in dates.items()}
         if json_out:
-            dump_json(_person_json(lib, p))
+            d = _person_json(lib, p)
+            d["birth_date"] = born.isoformat() if born else None
+            for f in d["face_list"]:
+                when, src = dates[f["id"]]
+                f["photo_date"], f["date_source"], f["age"] = when.isoformat(timespec="seconds"), src, ages[f["id"]]
+            dump_json(d)
             return
-        out.print(f"[bold]{p.label}[/] (id {p.id}): {p.faces} faces in {p.photos} photos"
-                  + (" [hidden]" if p.hidden else ""))
-        t = Table("face", "photo", "box (x, y, w, h)", "how")
-        for f in lib.faces_of(p.id):
-            t.add_row(str(f.id), shown(f.path), ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "")
+        out.print(f"[bold]{escape(p.label)}[/] (id {p.id}): {p.faces} faces in {p.photos} photos"
+                  + (" [hidden]" if p.hidden else "") + (f", born {born.isoformat()}" if born else ""))
+        t = Table("face", "photo", "box (x, y, w, h)", "how", "taken", *(["age"] if born else []))
+        for f in faces:
+            age = ages[f.id]
+            t.add_row(str(f.id), escape(shown(f.path)), ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "",
+                      f"{dates[f.id][0]:%Y-%m-%d}",
+                      *([("before birth" if age is not None and age < 0 else str(age))] if born else []))
         out.print(t)
 
 
@@ -457,3 +472,24 @@ def rescan(
     for a in added:
         out.print(f"Added {_added_line(a)}.", highlight=False, markup=False)
     out.print(f"{len(added)} new face(s).")
+
+
+@cli.command()
+def birthday(
+    person: Annotated[str, typer.Argument(help="Person id or name.")],
+    day: Annotated[str, typer.Argument(help="Birth date, YYYY-MM-DD ('' clears it).")],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Set a person's birth date: faces show their age, and no face from before it is suggested for them."""
+    with open_library() as lib:
+        p = lib.find_person(person)
+        freed = lib.set_birthday(p.id, day or None)
+        born = lib.birth_date(p.id)
+    if json_out:
+        dump_json({"person": p.id, "birth_date": born.isoformat() if born else None, "faces_removed": freed})
+        return
+    out.print(f"{p.label}: " + (f"born {born.isoformat()}" if born else "no birth date") + ".", highlight=False,
+              markup=False)
+    if freed:
+        out.print(f"{len(freed)} face(s) from photos taken before that day are no longer with {p.label}.",
+                  highlight=False, markup=False)

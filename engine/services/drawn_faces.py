@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from engine.config import ClusterConfig, DetectConfig
 from engine.errors import EditError, FacenetPhotosError
-from engine.grouping.people import load_faces, recognise
+from engine.grouping.people import load_faces, recognise, unborn
 from engine.models.quantize import to_bytes
 from engine.pipeline.boxes import faces_from_boxes
 from engine.pipeline.embed import Embedder
@@ -111,6 +111,7 @@ def _add(
                 cs.created(person)
         named = [p.id for p in s.scalars(select(Person).where(Person.name.is_not(None)))]
         known = load_faces(s, Face.person_id.in_(named) & Face.assignment.in_([BY_USER, BY_CLUSTER])) if named else None
+        too_early = [unborn(s, [photo.id]).get(photo.id, set())]
         for f, emb in zip(found, embs, strict=True):
             face = Face(
                 photo_id=photo.id, x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
@@ -126,7 +127,8 @@ def _add(
                 cs.created(c)
                 target = person
             else:
-                pid, dist = (recognise(known, emb[None], cluster.recognise_threshold) if known is not None
+                pid, dist = (recognise(known, emb[None], cluster.recognise_threshold, forbidden=too_early)
+                             if known is not None
                              else (np.array([-1]), np.array([np.inf])))
                 if pid[0] >= 0:
                     target = s.get(Person, int(pid[0]))

@@ -5,12 +5,26 @@ Faces the user placed get assignment "user" and never move when clustering runs 
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import func, select
 
 from engine.errors import EditError
 from engine.store.database import LibraryStore
+from engine.store.dates import photo_date
 from engine.store.journal import ChangeSet, apply_states
-from engine.store.schema import BY_USER, IS, IS_NOT, Constraint, Face, JournalEntry, Person
+from engine.store.schema import (
+    BY_CLUSTER,
+    BY_SUGGESTION,
+    BY_USER,
+    IS,
+    IS_NOT,
+    Constraint,
+    Face,
+    JournalEntry,
+    Person,
+    Photo,
+)
 
 
 def _person(s, pid: int) -> Person:
@@ -218,6 +232,36 @@ def confirm(store: LibraryStore, face_ids: list[int]) -> None:
                 s.add(c)
                 cs.created(c)
         cs.commit("confirm", f"Confirm {len(faces)} face(s)")
+
+
+def set_birthday(store: LibraryStore, person_id: int, birth: date | None) -> list[int]:
+    """Set (or with None, clear) a person's birth date. Faces the program put with them (suggested
+    or grouped, not the user's own) from photos taken before that day leave them; returns their ids
+    so the caller can group them again."""
+    if birth is not None and birth > date.today():
+        raise EditError(f"{birth} is in the future")
+    with store.transaction() as s:
+        cs = ChangeSet(s)
+        p = _person(s, person_id)
+        cs.touch(p)
+        p.birth_date = birth
+        freed = []
+        if birth is not None:
+            rows = s.execute(
+                select(Face, Photo.taken_at, Photo.mtime)
+                .join(Photo, Photo.id == Face.photo_id)
+                .where(Face.person_id == p.id, Face.assignment.in_([BY_SUGGESTION, BY_CLUSTER]))
+            ).all()
+            for face, taken, mtime in rows:
+                if photo_date(taken, mtime)[0].date() < birth:
+                    cs.touch(face)
+                    face.person_id, face.assignment, face.confidence = None, None, None
+                    freed.append(face.id)
+            if freed:
+                _drop_if_empty(cs, s, p)
+        what = f"born {birth.isoformat()}" if birth else "no birth date"
+        cs.commit("birthday", f"{_label(p)}: {what}" + (f" ({len(freed)} earlier face(s) removed)" if freed else ""))
+        return freed
 
 
 def _replay(store: LibraryStore, undoing: bool) -> str | None:

@@ -502,6 +502,43 @@ class Library:
         t = RESCAN_THRESHOLD if threshold is None else threshold
         return rescan(self.store, self.embedder(), photo, t, cluster=self.cluster_config())
 
+    def set_birthday(self, person_id: int, birth: str | None) -> list[int]:
+        """A person's birth date ('YYYY-MM-DD', or None to clear it); journaled. Faces suggested for
+        them from photos taken before it are grouped again without them; returns those faces."""
+        from datetime import date
+
+        from engine.grouping.people import cluster_new_faces
+
+        if birth:
+            try:
+                day = date.fromisoformat(str(birth).strip())
+            except ValueError:
+                raise EditError(f"{birth!r} is not a date; write it as YYYY-MM-DD") from None
+        else:
+            day = None
+        freed = edits.set_birthday(self.store, person_id, day)
+        if freed:
+            cluster_new_faces(self.store, freed, self.cluster_config())
+        return freed
+
+    def face_dates(self, face_ids: list[int]) -> dict[int, tuple[datetime, str]]:
+        """face id -> (the date its photo was taken, "exif" or "file")."""
+        from engine.store.dates import photo_date
+
+        with self.store.session() as s:
+            rows = s.execute(
+                select(Face.id, Photo.taken_at, Photo.mtime).join(Photo, Photo.id == Face.photo_id)
+                .where(Face.id.in_(face_ids))
+            ).all()
+        return {fid: photo_date(t, m) for fid, t, m in rows}
+
+    def birth_date(self, person_id: int):
+        with self.store.session() as s:
+            p = s.get(Person, person_id)
+            if p is None:
+                raise EditError(f"no person with id {person_id}")
+            return p.birth_date
+
     # -- edits (journaled) --------------------------------------------------------------------
     def merge(self, target_id: int, source_ids: list[int]) -> int:
         return edits.merge(self.store, target_id, source_ids)

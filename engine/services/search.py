@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from engine.errors import EditError
 from engine.store.database import LibraryStore
+from engine.store.dates import photo_date
 from engine.store.schema import DONE, Face, Person, Photo
 
 
@@ -26,15 +27,6 @@ class PhotoHit:
     date: datetime
     date_source: str  # "exif" (date taken) or "file" (modification time)
     people: tuple[tuple[int, str | None], ...]  # (person id, name) of the people in it
-
-
-def photo_date(taken_at: datetime | None, mtime: float | None) -> tuple[datetime, str]:
-    if taken_at is not None:
-        return taken_at, "exif"
-    try:
-        return datetime.fromtimestamp(float(mtime or 0.0)), "file"
-    except (OverflowError, OSError, ValueError):
-        return datetime(1970, 1, 1), "file"
 
 
 _DAY = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")

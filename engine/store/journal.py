@@ -8,7 +8,7 @@ that keeps foreign keys valid: upsert people, then faces, then constraints, then
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import inspect, select, update
@@ -19,7 +19,7 @@ from .schema import Constraint, Face, JournalEntry, Person, Photo
 TABLES = {"people": Person, "faces": Face, "constraints": Constraint}
 # Columns an edit may change; anything else (embeddings, boxes) is never journaled.
 TRACKED = {
-    "people": ("name", "hidden", "cover_face_id", "created_at"),
+    "people": ("name", "hidden", "cover_face_id", "created_at", "birth_date"),
     "faces": ("person_id", "assignment", "confidence"),
     "constraints": ("face_id", "person_id", "kind", "created_at"),
 }
@@ -30,12 +30,14 @@ FACE_ROW = ("photo_id", "x", "y", "w", "h", "landmarks", "score", "embedding", "
 
 
 def _enc(v: Any) -> Any:
-    return v.isoformat() if isinstance(v, datetime) else v
+    return v.isoformat() if isinstance(v, (datetime, date)) else v
 
 
 def _dec(col: str, v: Any) -> Any:
     if col == "created_at" and isinstance(v, str):
         return datetime.fromisoformat(v)
+    if col == "birth_date" and isinstance(v, str):
+        return date.fromisoformat(v)
     if col == "embedding" and isinstance(v, str):
         return base64.b64decode(v)
     return v

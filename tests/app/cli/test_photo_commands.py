@@ -48,3 +48,28 @@ def test_photos_command_finds_by_person_and_date(tmp_path, sample_dir):
     r = fp("photos", "--from", "yesterday", lib=lib, check=1)
     assert "not a date" in r.stderr and "Traceback" not in r.stderr
     assert "2 photo(s)" in fp("photos", "--with", "Macron", lib=lib, check=0).stdout
+
+
+def test_add_face_rescan_and_birthday_commands(tmp_path, sample_dir):
+    from PIL import Image
+
+    lib = tmp_path / "lib"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2019:06:01 12:00:00"
+    Image.open(sample_dir / "obama.jpg").save(sample_dir / "obama.jpg", exif=exif, quality=95)
+    _import_and_name(lib, sample_dir)
+    photo = sample_dir / "obama.jpg"
+    a = json.loads(fp("add-face", photo, 10, 10, 90, 110, "--person", "Bo", "--json", lib=lib, check=0).stdout)
+    assert (a["name"], a["assignment"], a["aligned_by"]) == ("Bo", "user", "box")
+    assert "Undone: Add a face to obama.jpg as Bo" in fp("undo", lib=lib, check=0).stdout
+    r = fp("add-face", photo, 5000, 10, 90, 110, lib=lib, check=1)
+    assert "outside the photo" in r.stderr and "Traceback" not in r.stderr
+    assert json.loads(fp("rescan", photo, "--threshold", "0.5", "--json", lib=lib, check=0).stdout) == []
+    b = json.loads(fp("birthday", "Obama", "1961-08-04", "--json", lib=lib, check=0).stdout)
+    assert b["birth_date"] == "1961-08-04" and b["faces_removed"] == []
+    shown = json.loads(fp("show", "Obama", "--json", lib=lib, check=0).stdout)
+    assert shown["birth_date"] == "1961-08-04"
+    (face,) = shown["face_list"]
+    assert (face["age"], face["date_source"], face["photo_date"]) == (57, "exif", "2019-06-01T12:00:00")
+    assert "57" in fp("show", "Obama", lib=lib, check=0).stdout
+    assert "not a date" in fp("birthday", "Obama", "4 Aug 1961", lib=lib, check=1).stderr
