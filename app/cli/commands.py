@@ -14,6 +14,7 @@ from app.cli.common import cancel_on_sigint, cli, dump_json, err, fail, open_lib
 from app.cli.progress import drive
 from engine.errors import FacenetPhotosError
 from engine.services.progress import Stage
+from engine.services.quiet import library_log
 
 
 def _person_json(lib, p, with_faces: bool = True) -> dict:
@@ -37,7 +38,7 @@ def import_cmd(
 
     cfg = ImportConfig(cluster_after=not no_cluster)
     with cancel_on_sigint("Stopping after the current batch") as cancel:
-        with open_library() as lib:
+        with open_library() as lib, library_log(lib.root, "import"):
             last = drive(lib.import_paths(paths, cfg, cancel=cancel), err, unit="photos", disable=json_out,
                          note=lambda p: f"faces: {p.faces}")
             stats = lib.stats()
@@ -449,7 +450,7 @@ def add_face(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Add a face the detector missed, from a box; 'undo' removes it."""
-    with open_library() as lib:
+    with open_library() as lib, library_log(lib.root, "add-face"):
         a = lib.add_face(photo, (x, y, w, h), person)
     if json_out:
         dump_json(_added_json(a))
@@ -464,7 +465,7 @@ def rescan(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Look for faces in one photo again, more eagerly; new faces are added ('undo' removes them)."""
-    with open_library() as lib:
+    with open_library() as lib, library_log(lib.root, "rescan"):
         added = lib.rescan(photo, threshold)
     if json_out:
         dump_json([_added_json(a) for a in added])

@@ -9,6 +9,7 @@ once that transaction commits, so a killed import resumes where it stopped with 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -84,8 +85,10 @@ def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig) -> _Work:
         w.error = f"cannot read: {exc.strerror or exc}"
     except MemoryError:
         w.error = "not enough memory to decode this image"
-    except Exception as exc:  # a photo must never stop the import
-        w.error = f"unexpected error: {exc.__class__.__name__}: {exc}"
+    except Exception:  # a photo must never stop the import
+        # The details are for a bug report (the library's log), not for the person importing.
+        logging.getLogger("facenet_photos.import").exception("unexpected error on %s", w.path)
+        w.error = "this file could not be read (an unexpected problem; the details are in the library's log)"
     return w
 
 
