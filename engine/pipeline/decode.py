@@ -29,8 +29,15 @@ try:  # HEIC/HEIF support is optional at run time
 except Exception:  # pragma: no cover - depends on the platform wheel
     HEIF_OK = False
 
+try:  # JPEG XL likewise (pillow-jxl-plugin); AVIF is built into Pillow 11.2 and later
+    import pillow_jxl  # noqa: F401  (registers the plugin)
+
+    JXL_OK = True
+except Exception:  # pragma: no cover - depends on the platform wheel
+    JXL_OK = False
+
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".gif"}
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".gif", ".avif", ".jxl"}
 )
 # We check sizes ourselves, with a clear message, before any pixel is decoded.
 Image.MAX_IMAGE_PIXELS = None
