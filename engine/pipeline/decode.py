@@ -19,6 +19,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from engine.errors import ImageError
 
+from .raw_preview import RAW_EXTENSIONS, NoPreview, open_preview
 from .reasons import plain_reason
 
 try:  # HEIC/HEIF support is optional at run time
@@ -38,6 +39,7 @@ except Exception:  # pragma: no cover - depends on the platform wheel
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".gif", ".avif", ".jxl"}
+    | RAW_EXTENSIONS
 )
 # We check sizes ourselves, with a clear message, before any pixel is decoded.
 Image.MAX_IMAGE_PIXELS = None
@@ -82,9 +84,11 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
             raise ImageError("empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(path)
+            img = open_preview(path) if path.suffix.lower() in RAW_EXTENSIONS else Image.open(path)
     except ImageError:
         raise
+    except NoPreview as exc:
+        raise ImageError(str(exc)) from None
     except UnidentifiedImageError:
         raise ImageError("not an image, or a format that cannot be read") from None
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error, ZeroDivisionError) as exc:
