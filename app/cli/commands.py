@@ -13,6 +13,7 @@ from app.cli.common import cancel_on_sigint, cli, dump_json, err, fail, open_lib
 from app.cli.progress import drive
 from engine.errors import FacenetPhotosError
 from engine.services.progress import Stage
+from engine.services.quiet import library_log
 
 
 def _person_json(lib, p, with_faces: bool = True) -> dict:
@@ -36,7 +37,7 @@ def import_cmd(
 
     cfg = ImportConfig(cluster_after=not no_cluster)
     with cancel_on_sigint("Stopping after the current batch") as cancel:
-        with open_library() as lib:
+        with open_library() as lib, library_log(lib.root, "import"):
             last = drive(lib.import_paths(paths, cfg, cancel=cancel), err, unit="photos", disable=json_out,
                          note=lambda p: f"faces: {p.faces}")
             stats = lib.stats()
@@ -95,16 +96,31 @@ def show(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show one person's faces and the photos they are in."""
+    from engine.store.dates import age_on
+
     with open_library(read_only=True) as lib:
         p = lib.find_person(person)
+        born = lib.birth_date(p.id)
+        faces = lib.faces_of(p.id)
+        dates = lib.face_dates([f.id for f in faces])
+        ages = {fid: age_on(born, d.date()) if born else None for fid, (d, _src) in dates.items()}
         if json_out:
-            dump_json(_person_json(lib, p))
+            d = _person_json(lib, p)
+            d["birth_date"] = born.isoformat() if born else None
+            for f in d["face_list"]:
+                when, src = dates[f["id"]]
+                f["photo_date"], f["date_source"], f["age"] = when.isoformat(timespec="seconds"), src, ages[f["id"]]
+            dump_json(d)
             return
         out.print(f"[bold]{plain(p.label)}[/] (id {p.id}): {p.faces} faces in {p.photos} photos"
-                  + (" \\[hidden]" if p.hidden else ""), highlight=False)
-        t = Table("face", "photo", "box (x, y, w, h)", "how")
-        for f in lib.faces_of(p.id):
-            t.add_row(str(f.id), plain(f.path), ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "")
+                  + (" \\[hidden]" if p.hidden else "") + (f", born {born.isoformat()}" if born else ""),
+                  highlight=False)
+        t = Table("face", "photo", "box (x, y, w, h)", "how", "taken", *(["age"] if born else []))
+        for f in faces:
+            age = ages[f.id]
+            t.add_row(str(f.id), plain(f.path), ", ".join(f"{v:.0f}" for v in f.box), f.assignment or "",
+                      f"{dates[f.id][0]:%Y-%m-%d}",
+                      *([("before birth" if age is not None and age < 0 else str(age))] if born else []))
         out.print(t)
 
 
@@ -380,3 +396,120 @@ def gui() -> None:
     from app.gui.main import main as gui_main
 
     raise typer.Exit(gui_main([sys.argv[0]] + (["--library", str(state.library)] if state.library else [])))
+
+
+@cli.command("export-xmp")
+def export_xmp(
+    folder: Annotated[Path | None, typer.Argument(help="Only photos below this folder.")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Write the names of faces as XMP sidecars (photo.jpg.xmp, MWG regions) beside the photos.
+
+    Photos are never changed; a sidecar written by another program is left as it is."""
+    with open_library() as lib:
+        r = lib.export_xmp(folder)
+    if json_out:
+        dump_json({"photos": r.photos, "written": r.written, "unchanged": r.unchanged, "regions": r.regions,
+                   "skipped": [{"path": p, "reason": why} for p, why in r.skipped]})
+        return
+    out.print(f"{r.written} sidecar(s) written, {r.unchanged} already up to date, {r.regions} named face(s) "
+              f"in {r.photos} photo(s).")
+    for p, why in r.skipped:
+        err.print(f"  skipped {shown(p)}: {why}", highlight=False, markup=False)
+
+
+@cli.command("photos")
+def photos_cmd(
+    with_: Annotated[list[str] | None, typer.Option("--with", "-w", help="A person (id or name) who must be in "
+                                                    "the photo; repeat for several (all of them).")] = None,
+    only: Annotated[bool, typer.Option("--only", help="Nobody else in the photo.")] = False,
+    date_from: Annotated[str | None, typer.Option("--from", help="Taken on or after (YYYY-MM-DD, YYYY-MM, YYYY).")]
+    = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Taken on or before (YYYY-MM-DD, YYYY-MM, YYYY).")]
+    = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Find photos by the people in them and the date taken (EXIF date, else the file's time)."""
+    with open_library() as lib:
+        hits = lib.find_photos(with_ or [], only=only, date_from=date_from, date_to=date_to)
+    if json_out:
+        dump_json([
+            {"id": h.id, "path": h.path, "date": h.date.isoformat(timespec="seconds"), "date_source": h.date_source,
+             "people": [{"id": i, "name": n} for i, n in h.people]}
+            for h in hits
+        ])
+        return
+    for h in hits:
+        who = ", ".join(n or f"Unnamed #{i}" for i, n in h.people)
+        mark = "" if h.date_source == "exif" else " (file date)"
+        out.print(f"{h.date:%Y-%m-%d}{mark}  {shown(h.path)}  {who}", highlight=False, markup=False)
+    out.print(f"{len(hits)} photo(s)")
+
+
+def _added_json(a) -> dict:
+    return {"face": a.face_id, "person": a.person_id, "name": a.person_name, "assignment": a.assignment,
+            "aligned_by": a.aligned_by, "box": [round(v, 1) for v in a.box]}
+
+
+def _added_line(a) -> str:
+    who = a.person_name or f"a new person (id {a.person_id})"
+    how = {"user": "named", "suggestion": "suggested for", "cluster": "put in"}.get(a.assignment, "put in")
+    where = "landmarks found in the box" if a.aligned_by == "landmarks" else "aligned from the box"
+    return f"face {a.face_id} ({where}), {how} {who}"
+
+
+@cli.command("add-face")
+def add_face(
+    photo: Annotated[str, typer.Argument(help="Photo path or id.")],
+    x: Annotated[float, typer.Argument(help="Left edge, in pixels of the photo as shown.")],
+    y: Annotated[float, typer.Argument(help="Top edge.")],
+    w: Annotated[float, typer.Argument(help="Width.")],
+    h: Annotated[float, typer.Argument(help="Height.")],
+    person: Annotated[str | None, typer.Option("--person", help="Name of the person (created if new).")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add a face the detector missed, from a box; 'undo' removes it."""
+    with open_library() as lib, library_log(lib.root, "add-face"):
+        a = lib.add_face(photo, (x, y, w, h), person)
+    if json_out:
+        dump_json(_added_json(a))
+    else:
+        out.print(f"Added {_added_line(a)}.", highlight=False, markup=False)
+
+
+@cli.command()
+def rescan(
+    photo: Annotated[str, typer.Argument(help="Photo path or id.")],
+    threshold: Annotated[float | None, typer.Option(help="Detection score threshold (import uses 0.6).")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Look for faces in one photo again, more eagerly; new faces are added ('undo' removes them)."""
+    with open_library() as lib, library_log(lib.root, "rescan"):
+        added = lib.rescan(photo, threshold)
+    if json_out:
+        dump_json([_added_json(a) for a in added])
+        return
+    for a in added:
+        out.print(f"Added {_added_line(a)}.", highlight=False, markup=False)
+    out.print(f"{len(added)} new face(s).")
+
+
+@cli.command()
+def birthday(
+    person: Annotated[str, typer.Argument(help="Person id or name.")],
+    day: Annotated[str, typer.Argument(help="Birth date, YYYY-MM-DD ('' clears it).")],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Set a person's birth date: faces show their age, and no face from before it is suggested for them."""
+    with open_library() as lib:
+        p = lib.find_person(person)
+        freed = lib.set_birthday(p.id, day or None)
+        born = lib.birth_date(p.id)
+    if json_out:
+        dump_json({"person": p.id, "birth_date": born.isoformat() if born else None, "faces_removed": freed})
+        return
+    out.print(f"{p.label}: " + (f"born {born.isoformat()}" if born else "no birth date") + ".", highlight=False,
+              markup=False)
+    if freed:
+        out.print(f"{len(freed)} face(s) from photos taken before that day are no longer with {p.label}.",
+                  highlight=False, markup=False)

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from engine.config import ClusterConfig
 from engine.models.quantize import dequantize
 from engine.store.database import LibraryStore
+from engine.store.dates import photo_date
 from engine.store.journal import drop_redo
 from engine.store.schema import (
     BY_CLUSTER,
@@ -22,6 +23,7 @@ from engine.store.schema import (
     Constraint,
     Face,
     Person,
+    Photo,
 )
 
 from .cluster import cluster_faces, knn
@@ -67,6 +69,23 @@ def _is_not(session) -> dict[int, set[int]]:
         select(Constraint.face_id, Constraint.person_id).where(Constraint.kind == IS_NOT)
     ):
         out[fid].add(pid)
+    return out
+
+
+def unborn(session, photo_ids) -> dict[int, set[int]]:
+    """photo id -> the people with a birth date after the day the photo was taken: a face in it is
+    never suggested for them (a baby photo of the parent is not the child)."""
+    births = dict(session.execute(select(Person.id, Person.birth_date).where(Person.birth_date.is_not(None))).all())
+    if not births:
+        return {}
+    ids = sorted({int(i) for i in photo_ids})
+    out: dict[int, set[int]] = {}
+    for i in range(0, len(ids), 900):
+        for pid, taken, mtime in session.execute(
+            select(Photo.id, Photo.taken_at, Photo.mtime).where(Photo.id.in_(ids[i : i + 900]))
+        ):
+            day = photo_date(taken, mtime)[0].date()
+            out[pid] = {person for person, born in births.items() if day < born}
     return out
 
 
@@ -135,11 +154,14 @@ def group_faces(s, face_ids: list[int], cfg: ClusterConfig) -> dict:
             s, Face.id.in_(face_ids) & ((Face.assignment != BY_USER) | Face.assignment.is_(None))
         )
         new_keep = [i for i, pid in enumerate(new.person_ids) if pid not in named]
+        too_early = unborn(s, new.photo_ids[new_keep])
         pids, dists = recognise(
             known,
             new.emb[new_keep],
             cfg.recognise_threshold,
-            forbidden=[forbid.get(int(new.ids[i]), set()) for i in new_keep],
+            forbidden=[
+                forbid.get(int(new.ids[i]), set()) | too_early.get(int(new.photo_ids[i]), set()) for i in new_keep
+            ],
         )
         for i, pid, d in zip(new_keep, pids, dists, strict=True):
             if pid >= 0:

@@ -8,6 +8,7 @@ never fully decoded unless a face in it is small. EXIF orientation is applied to
 from __future__ import annotations
 
 import math
+import struct
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,9 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from engine.errors import ImageError
 
+from .raw_preview import RAW_EXTENSIONS, NoPreview, open_preview
+from .reasons import plain_reason
+
 try:  # HEIC/HEIF support is optional at run time
     import pillow_heif
 
@@ -26,8 +30,16 @@ try:  # HEIC/HEIF support is optional at run time
 except Exception:  # pragma: no cover - depends on the platform wheel
     HEIF_OK = False
 
+try:  # JPEG XL likewise (pillow-jxl-plugin); AVIF is built into Pillow 11.2 and later
+    import pillow_jxl  # noqa: F401  (registers the plugin)
+
+    JXL_OK = True
+except Exception:  # pragma: no cover - depends on the platform wheel
+    JXL_OK = False
+
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".gif"}
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".gif", ".avif", ".jxl"}
+    | RAW_EXTENSIONS
 )
 # We check sizes ourselves, with a clear message, before any pixel is decoded.
 Image.MAX_IMAGE_PIXELS = None
@@ -72,18 +84,23 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
             raise ImageError("empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(path)
+            img = open_preview(path) if path.suffix.lower() in RAW_EXTENSIONS else Image.open(path)
     except ImageError:
         raise
+    except NoPreview as exc:
+        raise ImageError(str(exc)) from None
     except UnidentifiedImageError:
         raise ImageError("not an image, or a format that cannot be read") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error, ZeroDivisionError) as exc:
         if "truncated" in str(exc).lower():
             raise ImageError(_TRUNCATED) from None
-        raise ImageError(f"cannot open: {exc}") from None
+        raise ImageError(plain_reason(f"{exc.__class__.__name__}: {exc}", path=path)) from None
     w, h = img.size
     if w <= 0 or h <= 0:
         raise ImageError("image has no pixels")
+    if max(w, h) > 1_000_000:  # no camera or scanner makes this: a damaged header
+        img.close()
+        raise ImageError(f"damaged file header (it gives an impossible size, {w}x{h} pixels)")
     if w * h > max_pixels:
         img.close()
         raise ImageError(
@@ -147,11 +164,11 @@ def decode(path: Path, max_side: int | None = None, max_pixels: int = 200_000_00
         raise
     except Image.DecompressionBombError as exc:  # pragma: no cover - we disable PIL's own check
         raise ImageError(str(exc)) from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error, ZeroDivisionError) as exc:
         msg = str(exc) or exc.__class__.__name__
         if "truncated" in msg.lower():
             raise ImageError(_TRUNCATED) from None
-        raise ImageError(f"cannot decode: {msg}") from None
+        raise ImageError(plain_reason(f"{exc.__class__.__name__}: {msg}", path=path)) from None
     except MemoryError:
         raise ImageError("image too large to decode in memory") from None
     long_full = max(full_w, full_h)

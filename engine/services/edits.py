@@ -11,14 +11,29 @@ say them, with names cut and lists counted, and never longer than ``DESCRIPTION_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from sqlalchemy import func, select
 
 from engine.config import ClusterConfig
 from engine.errors import EditError
 from engine.store.database import LibraryStore
-from engine.store.journal import ChangeSet, apply_states, record
-from engine.store.schema import BY_USER, IS, IS_NOT, NOT_A_FACE, Constraint, Face, JournalEntry, Person, Setting
+from engine.store.dates import photo_date
+from engine.store.journal import TRACKED, ChangeSet, apply_states, encode, record
+from engine.store.schema import (
+    BY_CLUSTER,
+    BY_SUGGESTION,
+    BY_USER,
+    IS,
+    IS_NOT,
+    NOT_A_FACE,
+    Constraint,
+    Face,
+    JournalEntry,
+    Person,
+    Photo,
+    Setting,
+)
 
 NAME_CHARS = 30  # a longer name is cut in a description
 LISTED = 3  # up to this many people are named in a description; more are counted
@@ -291,17 +306,18 @@ def delete_faces(store: LibraryStore, face_ids: list[int]) -> None:
 
 
 def _grouping_state(s) -> tuple[dict, dict]:
-    """Every face's group and every person's row, as the journal stores them."""
+    """Every face's group and every person's row, as the journal stores them (its TRACKED columns)."""
     faces = {
         fid: {"person_id": pid, "assignment": asg, "confidence": conf}
         for fid, pid, asg, conf in s.execute(select(Face.id, Face.person_id, Face.assignment, Face.confidence))
     }
-    people = {}
-    for p in s.execute(select(Person.id, Person.name, Person.hidden, Person.cover_face_id, Person.created_at)):
-        people[p[0]] = {
-            "name": p[1], "hidden": bool(p[2]), "cover_face_id": p[3],
-            "created_at": p[4].isoformat() if p[4] is not None else None,
-        }
+    cols = TRACKED["people"]
+    people = {
+        row[0]: {c: encode(v) for c, v in zip(cols, row[1:], strict=True)}
+        for row in s.execute(select(Person.id, *(getattr(Person, c) for c in cols)))
+    }
+    for state in people.values():
+        state["hidden"] = bool(state["hidden"])
     return faces, people
 
 
@@ -338,6 +354,45 @@ def regroup(store: LibraryStore, config: ClusterConfig, save_threshold: bool = F
         changes = {t: rows for t, rows in changes.items() if rows}
         record(s, "regroup", f"Regroup all faces at threshold {config.threshold:.2f}", changes)
         return result
+
+
+def set_birthday(
+    store: LibraryStore, person_id: int, birth: date | None, config: ClusterConfig | None = None
+) -> list[int]:
+    """Set (or with None, clear) a person's birth date, as one undoable step. Faces the program put with
+    them (suggested or grouped, not the user's own) from photos taken before that day leave them and
+    are grouped again in the same step (never back with them), so undo brings back both the date and
+    the groups; returns those faces' ids."""
+    from engine.grouping.people import group_faces, saved_config
+
+    if birth is not None and birth > date.today():
+        raise EditError(f"{birth} is in the future")
+    with store.transaction() as s:
+        faces_before, people_before = _grouping_state(s)
+        p = _person(s, person_id)
+        p.birth_date = birth
+        freed = []
+        if birth is not None:
+            rows = s.execute(
+                select(Face, Photo.taken_at, Photo.mtime)
+                .join(Photo, Photo.id == Face.photo_id)
+                .where(Face.person_id == p.id, Face.assignment.in_([BY_SUGGESTION, BY_CLUSTER]))
+            ).all()
+            for face, taken, mtime in rows:
+                if photo_date(taken, mtime)[0].date() < birth:
+                    face.person_id, face.assignment, face.confidence = None, None, None
+                    freed.append(face.id)
+        s.flush()
+        if freed:
+            group_faces(s, freed, config or saved_config(s))
+            s.flush()
+        faces_after, people_after = _grouping_state(s)
+        changes = {"people": _diff(people_before, people_after), "faces": _diff(faces_before, faces_after)}
+        what = f"born {birth.isoformat()}" if birth else "no birth date"
+        taken_away = f" ({count(len(freed), 'earlier face')} taken away)" if freed else ""
+        record(s, "birthday", cut(f"{_label(p)}: {what}{taken_away}", DESCRIPTION_CHARS),
+               {t: rows for t, rows in changes.items() if rows})
+        return freed
 
 
 def _replay(store: LibraryStore, undoing: bool) -> str | None:

@@ -9,6 +9,7 @@ once that transaction commits, so a killed import resumes where it stopped with 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -30,6 +31,7 @@ from engine.pipeline.embed import Embedder
 from engine.pipeline.faces import FaceFinder, PhotoFaces
 from engine.pipeline.scan import ScanProblem, content_hash, iter_photo_files
 from engine.services.progress import ProgressRate, Stage
+from engine.services.xmp_import import add_region_faces, name_faces
 from engine.store.database import LibraryStore
 from engine.store.schema import DONE, FAILED, MISSING, NOT_A_FACE, Face, ImportRun, Photo, utcnow
 from engine.store.thumbs import write_thumbnail
@@ -61,6 +63,7 @@ class _Work:
     faces: PhotoFaces | None = None
     error: str | None = None
     info: object = None
+    names: list[str | None] | None = None  # per face, from the photo's XMP regions
 
 
 def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig) -> _Work:
@@ -71,6 +74,7 @@ def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig) -> _Work:
         w.digest = content_hash(w.path)
         w.info = read_info(w.path, cfg.max_pixels)
         w.faces = finder.find(w.path)
+        w.names = add_region_faces(w.faces, w.info, finder.config, cfg.max_pixels)
     except FacenetPhotosError as exc:
         w.error = str(exc)
     except FileNotFoundError:
@@ -81,8 +85,10 @@ def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig) -> _Work:
         w.error = f"cannot read: {exc.strerror or exc}"
     except MemoryError:
         w.error = "not enough memory to decode this image"
-    except Exception as exc:  # a photo must never stop the import
-        w.error = f"unexpected error: {exc.__class__.__name__}: {exc}"
+    except Exception:  # a photo must never stop the import
+        # The details are for a bug report (the library's log), not for the person importing.
+        logging.getLogger("facenet_photos.import").exception("unexpected error on %s", w.path)
+        w.error = "this file could not be read (an unexpected problem; the details are in the library's log)"
     return w
 
 
@@ -280,7 +286,8 @@ def _write_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, pr
                 if old.assignment == NOT_A_FACE:
                     rejected.append((old.x, old.y, old.w, old.h))
                 s.delete(old)
-            for f in w.faces.faces:
+            named: list[tuple[Face, str]] = []
+            for f, name in zip(w.faces.faces, w.names or [None] * len(w.faces.faces), strict=True):
                 if any(_overlap(f.box, box) >= 0.5 for box in rejected):
                     s.add(Face(photo_id=photo.id, x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
                                landmarks=np.round(f.landmarks, 2).tolist(), score=f.score,
@@ -300,6 +307,9 @@ def _write_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, pr
                 thumbs.append((face.id, f.thumb))
                 prog.new_face_ids.append(face.id)
                 prog.faces += 1
+                if name:
+                    named.append((face, name))
+            name_faces(s, named)
         # Thumbnails are written before the commit; an orphan file from a killed import is harmless.
         for fid, img in thumbs:
             write_thumbnail(store.thumbs_dir, fid, img)

@@ -552,6 +552,77 @@ class Library:
             )
             return [self._face_info(r) for r in s.execute(q)]
 
+    # -- photo features: XMP, search, drawn faces, birthdays ----------------------------------
+    def export_xmp(self, folder: Path | str | None = None):
+        """Write MWG sidecars (``photo.jpg.xmp``) for photos with named faces; photos are untouched."""
+        from engine.services.xmp_export import export_xmp
+
+        return export_xmp(self.store, Path(folder) if folder else None)
+
+    def find_photos(
+        self,
+        people: list[str] | None = None,
+        *,
+        only: bool = False,
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ):
+        """Photos with all of ``people`` (ids or names) in them; see ``engine.services.search``."""
+        from engine.services.search import find_photos, parse_day
+
+        ids = [self.find_person(p).id for p in people or []]
+        return find_photos(
+            self.store, ids, only=only,
+            date_from=parse_day(date_from) if date_from else None,
+            date_to=parse_day(date_to, end=True) if date_to else None,
+        )
+
+    def add_face(self, photo: str | int | Path, box: tuple[float, float, float, float], person: str | None = None):
+        """A face the detector missed, in a box (pixels of the photo as displayed); journaled."""
+        from engine.services.drawn_faces import add_face
+
+        return add_face(self.store, self.embedder(), photo, box, person, cluster=self.cluster_config())
+
+    def rescan(self, photo: str | int | Path, threshold: float | None = None):
+        """Detect the photo's faces again at a lower threshold and add the new ones; journaled."""
+        from engine.services.drawn_faces import RESCAN_THRESHOLD, rescan
+
+        t = RESCAN_THRESHOLD if threshold is None else threshold
+        return rescan(self.store, self.embedder(), photo, t, cluster=self.cluster_config())
+
+    def set_birthday(self, person_id: int, birth: str | None) -> list[int]:
+        """A person's birth date ('YYYY-MM-DD', or None to clear it); journaled. Faces suggested for
+        them from photos taken before it are grouped again without them; returns those faces."""
+        from datetime import date
+
+
+        if birth:
+            try:
+                day = date.fromisoformat(str(birth).strip())
+            except ValueError:
+                raise EditError(f"{birth!r} is not a date; write it as YYYY-MM-DD") from None
+        else:
+            day = None
+        return edits.set_birthday(self.store, person_id, day, self.cluster_config())
+
+    def face_dates(self, face_ids: list[int]) -> dict[int, tuple[datetime, str]]:
+        """face id -> (the date its photo was taken, "exif" or "file")."""
+        from engine.store.dates import photo_date
+
+        with self.store.session() as s:
+            rows = s.execute(
+                select(Face.id, Photo.taken_at, Photo.mtime).join(Photo, Photo.id == Face.photo_id)
+                .where(Face.id.in_(face_ids))
+            ).all()
+        return {fid: photo_date(t, m) for fid, t, m in rows}
+
+    def birth_date(self, person_id: int):
+        with self.store.session() as s:
+            p = s.get(Person, person_id)
+            if p is None:
+                raise EditError(f"no person with id {person_id}")
+            return p.birth_date
+
     # -- edits (journaled) --------------------------------------------------------------------
     def merge(self, target_id: int, source_ids: list[int]) -> int:
         return edits.merge(self.store, target_id, source_ids)

@@ -16,34 +16,50 @@ Two rules keep a replay from ever producing groups nobody saw (docs/gui.md, "Und
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
-from .schema import Constraint, Face, JournalEntry, Person, Setting
+from .schema import Constraint, Face, JournalEntry, Person, Photo, Setting
 
 TABLES = {"people": Person, "faces": Face, "constraints": Constraint, "settings": Setting}
 # Columns an edit may change; anything else (embeddings, boxes) is never journaled.
 TRACKED = {
-    "people": ("name", "hidden", "cover_face_id", "created_at"),
+    "people": ("name", "hidden", "cover_face_id", "created_at", "birth_date"),
     "faces": ("person_id", "assignment", "confidence"),
     "constraints": ("face_id", "person_id", "kind", "created_at"),
     "settings": ("value",),  # a regroup's threshold
 }
 _KEY = {"settings": "key"}  # primary key column when it is not "id"
-_ORDER = ("people", "constraints", "faces", "settings")
+# Faces before constraints: a constraint may name a face the replay brings back (a drawn face).
+_ORDER = ("people", "faces", "constraints", "settings")
+# A face the user drew is created by the edit itself: its whole row is journaled, so redo can bring
+# it back after undo removed it (other faces come from imports and are never journaled whole).
+FACE_ROW = ("photo_id", "x", "y", "w", "h", "landmarks", "score", "embedding", "model_id")
 
 
-def _enc(v: Any) -> Any:
-    return v.isoformat() if isinstance(v, datetime) else v
+def encode(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, (datetime, date)) else v
 
 
 def _dec(col: str, v: Any) -> Any:
     if col == "created_at" and isinstance(v, str):
         return datetime.fromisoformat(v)
+    if col == "birth_date" and isinstance(v, str):
+        return date.fromisoformat(v)
+    if col == "embedding" and isinstance(v, str):
+        return base64.b64decode(v)
     return v
+
+
+def _face_row(face: Face) -> dict:
+    row = {c: getattr(face, c) for c in FACE_ROW}
+    if row["embedding"] is not None:
+        row["embedding"] = base64.b64encode(row["embedding"]).decode("ascii")
+    return row
 
 
 def _table(obj) -> str:
@@ -51,7 +67,7 @@ def _table(obj) -> str:
 
 
 def _state(obj) -> dict:
-    return {c: _enc(getattr(obj, c)) for c in TRACKED[_table(obj)]}
+    return {c: encode(getattr(obj, c)) for c in TRACKED[_table(obj)]}
 
 
 class ChangeSet:
@@ -62,6 +78,7 @@ class ChangeSet:
         self._before: dict[tuple[str, int], dict | None] = {}
         self._objs: dict[tuple[str, int], Any] = {}
         self._deleted: set[tuple[str, int]] = set()
+        self._whole: set[tuple[str, int]] = set()
 
     def touch(self, obj) -> None:
         """Call before modifying an existing row."""
@@ -76,6 +93,12 @@ class ChangeSet:
         key = (_table(obj), obj.id)
         self._before.setdefault(key, None)
         self._objs[key] = obj
+
+    def created_face(self, face: Face) -> None:
+        """Call after adding a face the edit itself makes (a drawn face): undo deletes it, redo
+        writes the whole row back."""
+        self.created(face)
+        self._whole.add(("faces", face.id))
 
     def delete(self, obj) -> None:
         self.touch(obj)
@@ -115,6 +138,8 @@ class ChangeSet:
             else:
                 obj = self._objs[key]
                 after = dict(obj) if isinstance(obj, dict) else _state(obj)
+                if key in self._whole:
+                    after.update(_face_row(obj))
             if before != after:
                 out[table].append([rid, before, after])
         return {t: rows for t, rows in out.items() if rows}
@@ -139,7 +164,7 @@ def record(session: Session, action: str, description: str, changes: dict) -> Jo
 
 
 def _current(obj, table: str) -> dict | None:
-    return None if obj is None else {c: _enc(getattr(obj, c)) for c in TRACKED[table]}
+    return None if obj is None else {c: encode(getattr(obj, c)) for c in TRACKED[table]}
 
 
 def apply_states(session: Session, changes: dict, which: str) -> None:
@@ -152,7 +177,7 @@ def apply_states(session: Session, changes: dict, which: str) -> None:
         model = TABLES[table]
         rows = changes.get(table, [])
         if table == "faces":
-            _apply_faces(session, rows, idx, expect)
+            deletes[table] += _apply_faces(session, rows, idx, expect)
             continue
         objs = _prefetch(session, model, [r[0] for r in rows])
         with session.no_autoflush:
@@ -205,31 +230,48 @@ def _prefetch(session: Session, model, ids: list) -> dict:
             for o in session.scalars(select(model).where(key.in_(ids[i:i + _CHUNK])))}
 
 
-def _apply_faces(session: Session, rows: list, idx: int, expect: int) -> None:
+def _apply_faces(session: Session, rows: list, idx: int, expect: int) -> list[int]:
     """The faces of an entry in bulk (a regroup holds thousands): read their groups in a few queries,
-    write those that still hold the expected state in one executemany."""
+    write those that still hold the expected state in one executemany. A drawn face (journaled as a
+    whole row) is created again on redo; the ids of faces to delete (a drawn face, undone) are returned
+    so they go after the constraints that name them."""
+    tracked = TRACKED["faces"]
     ids = [r[0] for r in rows]
     current: dict[int, dict] = {}
     for i in range(0, len(ids), _CHUNK):
         q = select(Face.id, Face.person_id, Face.assignment, Face.confidence).where(Face.id.in_(ids[i:i + _CHUNK]))
         for fid, pid, asg, conf in session.execute(q):
             current[fid] = {"person_id": pid, "assignment": asg, "confidence": conf}
-    params = []
+    params, creates, deletes = [], [], []
     for rid, *states in rows:
         state, expected = states[idx - 1], states[expect - 1]
-        # A face that is gone (its photo removed) has nothing to restore; one changed since is kept.
-        if rid in current and state is not None and current[rid] == expected:
-            params.append({"id": rid, **state})
-    people = {p["person_id"] for p in params if p["person_id"] is not None}
+        if rid not in current:
+            # Gone (its photo removed): nothing to restore; unless it is a drawn face that undo removed.
+            if (state is not None and expected is None and "photo_id" in state
+                    and session.get(Photo, state["photo_id"]) is not None):
+                creates.append({c: _dec(c, v) for c, v in state.items()})
+                creates[-1]["id"] = rid
+            continue
+        if expected is None or current[rid] != {c: expected.get(c) for c in tracked}:
+            continue  # changed since, outside the journal (an import's grouping): keep that change
+        if state is None:
+            deletes.append(rid)
+        else:
+            params.append({"id": rid, **{c: state.get(c) for c in tracked}})
+    people = {p["person_id"] for p in params + creates if p.get("person_id") is not None}
     existing = {pid for pid, in _prefetch_ids(session, sorted(people))}
     for pid in sorted(people - existing):
         # A face goes back to a person that an import's grouping removed since: bring back an unnamed one
         # with that id rather than fail (or leave the face in no person).
         session.add(Person(id=pid))
     session.flush()
+    for row in creates:
+        session.add(Face(**row))
+    session.flush()
     if params:
         session.execute(update(Face), params)  # ORM bulk update by primary key
     session.expire_all()
+    return deletes
 
 
 def _prefetch_ids(session: Session, ids: list[int]) -> list[tuple[int]]:

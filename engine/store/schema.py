@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -95,6 +96,8 @@ class Person(Base):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     cover_face_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # No face in a photo taken before this day is ever suggested for the person.
+    birth_date: Mapped[date | None] = mapped_column(Date)
 
 
 class Face(Base):
