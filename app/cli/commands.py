@@ -243,10 +243,12 @@ def recluster(
 def models(
     json_out: Annotated[bool, typer.Option("--json")] = False,
     activate: Annotated[
-        str | None, typer.Option("--activate", help="Make this registered model the active embedder.")
+        str | None, typer.Option("--activate", help="Make this model (registered or an installed pack) the "
+                                                    "active embedder.")
     ] = None,
 ) -> None:
-    """The library's models: which embedder is active, their checksums and lineage."""
+    """Every model the library knows or could use: which embedder is active, licence, thresholds,
+    checksums and lineage."""
     with open_library() as lib:
         if activate is not None:
             try:
@@ -258,13 +260,20 @@ def models(
     if json_out:
         dump_json(rows)
         return
-    table = Table()
-    for col in ("id", "kind", "active", "sha256", "compatible with"):
-        table.add_column(col, no_wrap=True)
+    # One block per model rather than a table: the licence and status lines are too long for columns.
     for m in rows:
-        table.add_row(m["id"], m["kind"], "yes" if m["active"] else "", (m["sha256"] or "")[:12],
-                      m["compatible_with"] or "")
-    out.print(table)
+        head = f"{m['id']}{' (active)' if m['active'] else ''}: {m['kind']}"
+        head += f", {m['dim']}-D" if m["dim"] else ""
+        head += f", {m['status']}, sha256 {(m['sha256'] or '')[:12]}"
+        head += f", compatible with {m['compatible_with']}" if m["compatible_with"] else ""
+        out.print(head, markup=False, highlight=False)
+        out.print(f"    licence: {m['licence']}", markup=False, highlight=False)
+        th = m.get("thresholds")
+        if th:
+            out.print(f"    thresholds (squared L2): same person {th['verify']:.2f}, grouping {th['cluster']:.2f}, "
+                      f"recognition {th['recognise']:.2f}", markup=False, highlight=False)
+        if m.get("notice"):
+            out.print(f"    notice: {m['notice']}", markup=False, highlight=False)
 
 
 @cli.command()

@@ -7,12 +7,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from engine.config import ClusterConfig
 from engine.models.quantize import dequantize
 from engine.store.database import LibraryStore
-from engine.store.schema import BY_CLUSTER, BY_SUGGESTION, BY_USER, IS_NOT, Constraint, Face, Person
+from engine.store.schema import BY_CLUSTER, BY_SUGGESTION, BY_USER, IS_NOT, Constraint, Face, ModelRecord, Person
 
 from .cluster import cluster_faces, knn
 
@@ -26,15 +26,27 @@ class FaceTable:
     emb: np.ndarray
 
 
+def active_dim(session) -> int:
+    """Dimension of the active embedder's space (128 when the library records none)."""
+    dim = session.scalar(
+        select(ModelRecord.dim).where(ModelRecord.active.is_(True), ModelRecord.kind == "embedder")
+    )
+    return int(dim or 128)
+
+
 def load_faces(session, where=None) -> FaceTable:
+    """Faces with an embedding in the active model's space. While a library is being re-embedded into
+    a space of another size (e.g. SFace's 128-D to arcface-mbf's 512-D) the faces not yet re-embedded
+    cannot be compared with the others: they are left out, so they keep their person as they are."""
+    dim = active_dim(session)
     q = select(Face.id, Face.photo_id, Face.person_id, Face.assignment, Face.embedding).where(
-        Face.embedding.is_not(None)
+        Face.embedding.is_not(None), func.length(Face.embedding) == dim
     )
     if where is not None:
         q = q.where(where)
     rows = session.execute(q.order_by(Face.id)).all()
     n = len(rows)
-    emb = np.zeros((n, 128), np.float32)
+    emb = np.zeros((n, dim), np.float32)
     if n:
         raw = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.int8).reshape(n, -1)
         emb = dequantize(raw)
