@@ -62,7 +62,7 @@ def train_head(x: np.ndarray, old: np.ndarray, labels: np.ndarray, *, steps: int
         opt.zero_grad()
         out.loss.backward()
         opt.step()
-        losses.append(float(out.loss))
+        losses.append(float(out.loss.detach()))
     return head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy(), float(np.mean(losses[-50:]))
 
 

@@ -110,6 +110,7 @@ class SettingsDialog(QDialog):
         def got(r):
             t, use_gpu, has_gpu, models = r
             self.models_note.setText(models_text(models))
+            self.adjustSize()  # the dialog was laid out for the one-line placeholder
             self.initial.update(threshold=t, use_gpu=use_gpu)
             self.spin.setValue(t)
             self.gpu.setChecked(use_gpu and has_gpu)
