@@ -246,10 +246,26 @@ def models(
         str | None, typer.Option("--activate", help="Make this model (registered or an installed pack) the "
                                                     "active embedder.")
     ] = None,
+    register: Annotated[
+        Path | None, typer.Option("--register", help="Copy this ONNX embedder into the library (with --id).")
+    ] = None,
+    model_id: Annotated[str | None, typer.Option("--id", help="The id to register the file under.")] = None,
+    compatible_with: Annotated[
+        str | None, typer.Option("--compatible-with", help="The model whose space it was trained into (harmonic).")
+    ] = None,
 ) -> None:
     """Every model the library knows or could use: which embedder is active, licence, thresholds,
     checksums and lineage."""
+    if register is not None and not model_id:
+        fail("--register needs --id (the name the model will have in this library)")
     with open_library() as lib:
+        if register is not None:
+            try:
+                lib.register_model(register, model_id, compatible_with=compatible_with)
+            except FacenetPhotosError as exc:
+                fail(str(exc))
+            err.print(f"[green]registered[/] {model_id}; "
+                      f"activate it with 'facenet-photos models --activate {model_id}'")
         if activate is not None:
             try:
                 lib.activate_model(activate)
@@ -264,7 +280,7 @@ def models(
     for m in rows:
         head = f"{m['id']}{' (active)' if m['active'] else ''}: {m['kind']}"
         head += f", {m['dim']}-D" if m["dim"] else ""
-        head += f", {m['status']}, sha256 {(m['sha256'] or '')[:12]}"
+        head += f", {m['status']}" + (f", sha256 {m['sha256'][:12]}" if m["sha256"] else "")
         head += f", compatible with {m['compatible_with']}" if m["compatible_with"] else ""
         out.print(head, markup=False, highlight=False)
         out.print(f"    licence: {m['licence']}", markup=False, highlight=False)

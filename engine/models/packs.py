@@ -93,3 +93,28 @@ def pack_path(pack: ModelPack) -> Path:
 
 def pack_for(model_id: str) -> ModelPack | None:
     return PACKS.get(model_id)
+
+
+@dataclass(frozen=True)
+class DerivedModel:
+    """A model built on the user's machine from a pack (never shipped: its weights derive from the
+    pack's), registered into a library with ``Library.register_model``."""
+
+    model_id: str
+    base: str  # the pack it is built on
+    compatible_with: str  # the space it is trained into (harmonic)
+    dim: int
+    licence: str
+    how: str  # one line: how to build and register it
+
+
+ARCFACE_MBF_H128 = DerivedModel(
+    model_id="arcface-mbf-h128",
+    base=ARCFACE_MBF.spec.model_id,
+    compatible_with="sface-2021dec-int8bq",
+    dim=128,
+    licence="derived from arcface-mbf (non-commercial research use only) and the faces it was trained on",
+    how=("build it with bench/harmonic_mbf_head.py --export FILE (docs/training.md), then "
+         "facenet-photos models --register FILE --id arcface-mbf-h128 --compatible-with sface-2021dec-int8bq"),
+)
+DERIVED: dict[str, DerivedModel] = {d.model_id: d for d in (ARCFACE_MBF_H128,)}

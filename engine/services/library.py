@@ -17,7 +17,7 @@ from engine.checksums import sha256_file
 from engine.config import ClusterConfig, EmbedConfig, ImportConfig, VerifyConfig
 from engine.errors import EditError, FacenetPhotosError, ModelError
 from engine.grouping.people import recluster
-from engine.models.packs import PACKS, pack_path
+from engine.models.packs import DERIVED, PACKS, pack_path
 from engine.models.quantize import from_bytes, storage_error
 from engine.models.registry import BUILTIN, SFACE, SFACE_THRESHOLDS, ModelSpec, Thresholds
 from engine.pipeline.embed import Embedder
@@ -175,8 +175,9 @@ class Library:
                 out.append({
                     "id": m.id, "kind": m.kind, "file": m.filename, "sha256": m.sha256, "dim": m.dim,
                     "active": m.active, "compatible_with": m.compatible_with,
-                    "licence": pack.licence if pack else BUILTIN_LICENCES.get(
-                        m.id, "as the model it was trained from, and the photos it learnt from"),
+                    "licence": pack.licence if pack else BUILTIN_LICENCES.get(m.id) or (
+                        DERIVED[m.id].licence if m.id in DERIVED
+                        else "as the model it was trained from, and the photos it learnt from"),
                     "notice": pack.notice if pack else None,
                     "status": ("bundled" if m.id in BUILTIN else
                                ("pack installed" if pack_file(pack) else f"not installed: {pack.install_hint}")
@@ -194,6 +195,15 @@ class Library:
                 "compatible_with": None, "licence": pack.licence, "notice": pack.notice,
                 "status": "pack installed" if pack_file(pack) else f"not installed: {pack.install_hint}",
                 "thresholds": _thresholds_dict(model_thresholds(pack.spec.model_id)),
+            })
+        for d in DERIVED.values():
+            if d.model_id in recorded:
+                continue
+            out.append({
+                "id": d.model_id, "kind": "embedder", "file": None, "sha256": None, "dim": d.dim, "active": False,
+                "compatible_with": d.compatible_with, "licence": d.licence, "notice": None,
+                "status": f"not built: {d.how}",
+                "thresholds": _thresholds_dict(model_thresholds(d.model_id, d.compatible_with)),
             })
         return out
 
@@ -335,6 +345,8 @@ class Library:
             return
         with self.store.session() as s:
             m = s.get(ModelRecord, model_id)
+            if m is None and model_id in DERIVED:
+                raise ModelError(f"{model_id} is not built in this library yet: {DERIVED[model_id].how}")
             if m is None or m.kind != "embedder":
                 raise ModelError(f"no embedding model {model_id!r} in this library (see 'facenet-photos models')")
             spec = BUILTIN.get(m.id) or ModelSpec(m.id, m.filename, "embedder", m.sha256, m.dim or 128, 112)

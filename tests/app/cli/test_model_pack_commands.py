@@ -28,6 +28,23 @@ def test_models_lists_the_pack_with_its_licence_and_thresholds(tmp_path):
     assert rows["arcface-mbf"]["dim"] == 512 and not rows["arcface-mbf"]["active"]
     assert rows["arcface-mbf"]["thresholds"]["verify"] > 0
     assert rows["sface-2021dec-int8bq"]["active"]
+    h128 = rows["arcface-mbf-h128"]
+    assert h128["status"].startswith("not built: build it with bench/harmonic_mbf_head.py")
+    assert h128["dim"] == 128 and h128["compatible_with"] == "sface-2021dec-int8bq"
+
+
+def test_the_harmonic_head_model_says_how_to_build_it_and_register_needs_an_id(tmp_path):
+    from app.cli import common
+
+    runner = CliRunner()
+    lib = ["--library", str(tmp_path / "lib")]
+    r = runner.invoke(common.cli, [*lib, "models", "--activate", "arcface-mbf-h128"])
+    assert r.exit_code == 1 and "arcface-mbf-h128 is not built in this library yet" in r.output
+    assert "models --register FILE --id arcface-mbf-h128" in r.output
+    r = runner.invoke(common.cli, [*lib, "models", "--register", str(tmp_path / "x.onnx")])
+    assert r.exit_code == 1 and "--register needs --id" in r.output
+    r = runner.invoke(common.cli, [*lib, "models", "--register", str(tmp_path / "x.onnx"), "--id", "mine"])
+    assert r.exit_code == 1 and "model file not found" in r.output
 
 
 def test_activating_the_pack_without_the_extra_says_in_one_line_what_to_install(tmp_path, monkeypatch):
