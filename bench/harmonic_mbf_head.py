@@ -41,8 +41,10 @@ def _load(path: Path):
 
 
 def train_head(x: np.ndarray, old: np.ndarray, labels: np.ndarray, *, steps: int, lr: float, p: int, k: int,
-               seed: int, harmonic: bool = True, margin: float = 0.2, out_dim: int = 128):
-    """A linear head 512 -> out_dim on unit trunk embeddings; returns (weight, bias, last-50 mean loss)."""
+               seed: int, harmonic: bool = True, margin: float = 0.2, out_dim: int = 128, init: str = "random"):
+    """A linear head 512 -> out_dim on unit trunk embeddings; returns (weight, bias, last-50 mean loss).
+    ``init="ridge"`` starts from the least-squares map of the trunk embeddings onto v1's (a closed-form
+    distillation into v1's space), which the triplet steps then refine."""
     import torch
 
     from training.losses import HarmonicTripletLoss, TripletLoss
@@ -51,6 +53,12 @@ def train_head(x: np.ndarray, old: np.ndarray, labels: np.ndarray, *, steps: int
 
     torch.manual_seed(seed)
     head = torch.nn.Linear(x.shape[1], out_dim)
+    if init == "ridge":
+        xa = np.hstack([x, np.ones((len(x), 1), np.float32)]).astype(np.float64)
+        sol = np.linalg.solve(xa.T @ xa + 1e-2 * np.eye(xa.shape[1]), xa.T @ old.astype(np.float64))
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(sol[:-1].T.astype(np.float32)))
+            head.bias.copy_(torch.from_numpy(sol[-1].astype(np.float32)))
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-2)
     loss_fn = HarmonicTripletLoss(HardMiner(margin), margin) if harmonic else TripletLoss(HardMiner(margin), margin)
     xt, ot, lt = torch.from_numpy(x), torch.from_numpy(old), torch.from_numpy(labels)
@@ -63,7 +71,8 @@ def train_head(x: np.ndarray, old: np.ndarray, labels: np.ndarray, *, steps: int
         out.loss.backward()
         opt.step()
         losses.append(float(out.loss.detach()))
-    return head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy(), float(np.mean(losses[-50:]))
+    last = float(np.mean(losses[-50:])) if losses else float("nan")
+    return head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy(), last
 
 
 def apply_head(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -82,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p", type=int, default=32)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--plain", action="store_true", help="also train with the plain triplet loss")
+    ap.add_argument("--init", choices=("random", "ridge"), default="random",
+                    help="the head's start: random (a new space) or the least-squares map onto v1's embeddings")
+    ap.add_argument("--margin", type=float, default=0.2)
     ap.add_argument("--export", type=Path, help="write the all-folds head as an ONNX model here")
     args = ap.parse_args(argv)
 
@@ -115,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in losses:
             t0 = time.perf_counter()
             w, b, last = train_head(x[tr], e1[tr], labels[tr], steps=args.steps, lr=args.lr, p=args.p, k=args.k,
-                                    seed=int(f), harmonic=name == "harmonic")
+                                    seed=int(f), harmonic=name == "harmonic", init=args.init, margin=args.margin)
             e2 = apply_head(x, w, b)
             dist[f"{name} v2-v2"][sel] = ((e2[ia[sel]] - e2[ib[sel]]) ** 2).sum(1)
             dist[f"{name} v1-v2"][sel] = ((e1[ia[sel]] - e2[ib[sel]]) ** 2).sum(1)
@@ -146,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * row['val']:.2f}  AUC {row['auc']:.4f}  ({row['minus_v1_v1_points']:+.2f} pts)")
 
     # One head on all ten sets, then lag-dev (no LFW person is scored there).
-    w, b, _ = train_head(x, e1, labels, steps=args.steps, lr=args.lr, p=args.p, k=args.k, seed=0)
+    w, b, _ = train_head(x, e1, labels, steps=args.steps, lr=args.lr, p=args.p, k=args.k, seed=0, init=args.init,
+                         margin=args.margin)
     lag = {}
     lag_s, lag_a = args.cache / "lag-sface" / "lag_embeddings.npz", args.cache / "lag-arcface" / "lag_embeddings.npz"
     if lag_s.is_file() and lag_a.is_file():
