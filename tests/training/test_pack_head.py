@@ -34,3 +34,13 @@ def test_head_graph_equals_the_head_applied_to_the_pack_embedding(tmp_path, libr
     assert row["dim"] == 128 and row["compatible_with"] == "sface-2021dec-int8bq"
     assert row["thresholds"]["verify"] == 1.33  # SFace's space, so SFace's thresholds
     assert storage_error(got)[1] < 0.02
+
+
+def test_learning_from_corrections_refuses_while_a_512_d_model_is_active(imported):
+    from engine.services.progress import Stage
+    from training.personalise import learn_from_corrections
+
+    imported.activate_model("arcface-mbf")
+    last = list(learn_from_corrections(imported))[-1]
+    assert last.stage == Stage.REFUSED and not last.result.activated
+    assert "active model arcface-mbf is 512-D" in last.message and "--activate sface-2021dec-int8bq" in last.message
