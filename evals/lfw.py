@@ -349,15 +349,20 @@ def run_lfw_eval(
     thresholds: np.ndarray = DEFAULT_THRESHOLDS,
     reuse_embeddings: bool = False,
     on_progress: Callable[[EmbedProgress], None] | None = None,
+    embedder=None,
 ) -> dict:
-    """Embed every image of ``pairs_file`` and evaluate float32 and int8 (128-byte) storage.
+    """Embed every image of ``pairs_file`` and evaluate float32 and int8 (one byte per dimension)
+    storage, with ``embedder`` (default: SFace with ``embed_config``).
 
     Writes ``lfw_result.json``, ``lfw_roc.png`` and ``lfw_embeddings.npz`` into ``out_dir`` and returns
     the JSON content. With ``reuse_embeddings``, an ``lfw_embeddings.npz`` already in ``out_dir`` that
     covers the same images is used instead of embedding again.
     """
-    from engine.models.quantize import SCALE, dequantize, quantize
-    from engine.models.registry import SFACE, YUNET
+    from engine.models.quantize import dequantize, quantize, scale_for
+    from engine.models.registry import YUNET
+    from engine.pipeline.embed import Embedder
+
+    embedder = embedder or Embedder(embed_config)
 
     lfw_root = Path(lfw_root)
     out_dir = Path(out_dir)
@@ -370,12 +375,12 @@ def run_lfw_eval(
     emb_result = None
     if reuse_embeddings and cache.exists():
         emb_result = LfwEmbeddings.load(cache)
-        if emb_result.paths != rel:
+        if emb_result.paths != rel or emb_result.emb.shape[1] != embedder.dim:
             emb_result = None
     reused = emb_result is not None
     if emb_result is None:
         for prog in embed_lfw_images(
-            [img_dir / r for r in rel], detect_config=detect_config, embed_config=embed_config
+            [img_dir / r for r in rel], detect_config=detect_config, embedder=embedder
         ):
             if on_progress is not None:
                 on_progress(prog)
@@ -423,7 +428,7 @@ def run_lfw_eval(
             "n_folds": int(len(np.unique(fold))),
             "n_images": n_img,
         },
-        "models": {"detector": YUNET.model_id, "embedder": SFACE.model_id},
+        "models": {"detector": YUNET.model_id, "embedder": embedder.model_id},
         "protocol": (
             "squared L2 of unit embeddings, same iff d <= t; accuracy: t chosen per fold on the other folds "
             "(max accuracy over a 0.0005 grid on [0, 4], middle of ties), tested on the held-out fold; "
@@ -442,8 +447,8 @@ def run_lfw_eval(
         "int8": {
             **ev8.to_dict(),
             "bytes_per_face": int(emb32.shape[1]),
-            "scale": SCALE,
-            "clipped_components": int((np.abs(np.rint(emb32 * SCALE)) > 127).sum()),
+            "scale": scale_for(emb32.shape[1]),
+            "clipped_components": int((np.abs(np.rint(emb32 * scale_for(emb32.shape[1]))) > 127).sum()),
             "max_abs_component": round(float(np.abs(emb32).max()), 4),
         },
         "int8_minus_float32_accuracy": round(ev8.accuracy_mean - ev32.accuracy_mean, 6),
@@ -466,5 +471,5 @@ def run_lfw_eval(
         },
     }
     (out_dir / "lfw_result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    plot_roc({"float32": ev32, "int8 (128 bytes)": ev8}, out_dir / "lfw_roc.png")
+    plot_roc({"float32": ev32, f"int8 ({emb32.shape[1]} bytes)": ev8}, out_dir / "lfw_roc.png")
     return result

@@ -213,6 +213,12 @@ def learn_from_corrections(
 
     from engine.services.examples import library_examples
 
+    active = library.embedder()
+    if active.dim != 128:  # the harmonic loss compares the new SFace-based model with the active one
+        yield final(Stage.REFUSED, LearnResult(False, "", max_steps=cfg.max_steps),
+                    f"refused: learning fine-tunes SFace's 128-D model, but the active model {active.model_id} is "
+                    f"{active.dim}-D; switch back with 'facenet-photos models --activate sface-2021dec-int8bq' first")
+        return
     yield LearnProgress(Stage.EXAMPLES, message="Collecting the named people's faces…")
     crops, labels, person_ids, statements = library_examples(library, cfg.min_faces)
     named = np.flatnonzero(labels >= 0)  # the rest are faces only known as "not this person"

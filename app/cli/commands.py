@@ -268,11 +268,29 @@ def recluster(
 def models(
     json_out: Annotated[bool, typer.Option("--json")] = False,
     activate: Annotated[
-        str | None, typer.Option("--activate", help="Make this registered model the active embedder.")
+        str | None, typer.Option("--activate", help="Make this model (registered or an installed pack) the "
+                                                    "active embedder.")
+    ] = None,
+    register: Annotated[
+        Path | None, typer.Option("--register", help="Copy this ONNX embedder into the library (with --id).")
+    ] = None,
+    model_id: Annotated[str | None, typer.Option("--id", help="The id to register the file under.")] = None,
+    compatible_with: Annotated[
+        str | None, typer.Option("--compatible-with", help="The model whose space it was trained into (harmonic).")
     ] = None,
 ) -> None:
-    """The library's models: which embedder is active, their checksums and lineage."""
-    with open_library(read_only=activate is None) as lib:
+    """Every model the library knows or could use: which embedder is active, licence, thresholds,
+    checksums and lineage."""
+    if register is not None and not model_id:
+        fail("--register needs --id (the name the model will have in this library)")
+    with open_library(read_only=activate is None and register is None) as lib:
+        if register is not None:
+            try:
+                lib.register_model(register, model_id, compatible_with=compatible_with)
+            except FacenetPhotosError as exc:
+                fail(str(exc))
+            err.print(f"[green]registered[/] {model_id}; "
+                      f"activate it with 'facenet-photos models --activate {model_id}'")
         if activate is not None:
             try:
                 lib.activate_model(activate)
@@ -284,16 +302,21 @@ def models(
     if json_out:
         dump_json(rows)
         return
-    table = Table()
-    for col in ("id", "kind", "active", "sha256", "compatible with", "thresholds (verify / group / recognise)"):
-        table.add_column(col, no_wrap=True)
+    # One block per model rather than a table: the licence and status lines are too long for columns.
     for m in rows:
-        t = m.get("thresholds")
-        shown = ("" if m["kind"] != "embedder" else
-                 f"{t['verify']:.3f} / {t['cluster']:.3f} / {t['recognise']:.3f}" if t else "not calibrated")
-        table.add_row(m["id"], m["kind"], "yes" if m["active"] else "", (m["sha256"] or "")[:12],
-                      m["compatible_with"] or "", shown)
-    out.print(table)
+        head = f"{m['id']}{' (active)' if m['active'] else ''}: {m['kind']}"
+        head += f", {m['dim']}-D" if m["dim"] else ""
+        head += f", {m['status']}" + (f", sha256 {m['sha256'][:12]}" if m["sha256"] else "")
+        head += f", compatible with {m['compatible_with']}" if m["compatible_with"] else ""
+        out.print(head, markup=False, highlight=False)
+        out.print(f"    licence: {m['licence']}", markup=False, highlight=False)
+        th = m.get("thresholds")
+        if th:
+            note = "" if th.get("calibrated", True) else " (not calibrated: borrowed defaults)"
+            out.print(f"    thresholds (squared L2): same person {th['verify']:.2f}, grouping {th['cluster']:.2f}, "
+                      f"recognition {th['recognise']:.2f}{note}", markup=False, highlight=False)
+        if m.get("notice"):
+            out.print(f"    notice: {m['notice']}", markup=False, highlight=False)
     if not calibrated:
         err.print("[yellow]the active model has no thresholds of its own; run 'facenet-photos calibrate "
                   "--model ID --lag DIR --lfw DIR'[/]")

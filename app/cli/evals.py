@@ -14,6 +14,9 @@ import typer
 from app.cli.common import cli, dump_json, err, eval_cli, fail, open_library, out
 from app.cli.progress import ProgressBar
 
+MODEL_HELP = ("Embedding model: sface (the bundled one), arcface-mbf (the arcface pack, non-commercial "
+              "weights) or a model registered in --library.")
+
 
 def _require_eval_extra() -> None:
     from evals.extra import INSTALL_HINT, missing_extra
@@ -21,6 +24,24 @@ def _require_eval_extra() -> None:
     absent = missing_extra()
     if absent:
         fail(f"the evaluation tools need the eval extra ({', '.join(absent)} missing): {INSTALL_HINT}")
+
+
+def _embedder(model: str, flip: bool, threads: int):
+    """The embedder of ``model``: SFace, an installed pack, or a model registered in the library."""
+    from engine.config import EmbedConfig
+    from engine.errors import FacenetPhotosError
+    from engine.models.packs import PACKS
+    from engine.models.registry import BUILTIN
+    from engine.pipeline.embed import known_embedder
+
+    config = EmbedConfig(flip=flip, threads=threads)
+    try:
+        if model in BUILTIN or model in PACKS or model == "sface":
+            return known_embedder(model, config)
+        with open_library(create=False) as lib:
+            return lib.model_embedder(model, config)
+    except FacenetPhotosError as exc:
+        fail(str(exc))
 
 
 @eval_cli.command("lfw")
@@ -33,21 +54,23 @@ def eval_lfw(
     flip: Annotated[bool, typer.Option("--flip", help="Average each face with its mirror image (2x slower).")] = False,
     reuse: Annotated[bool, typer.Option("--reuse", help="Reuse embeddings already in --out.")] = False,
     threads: Annotated[int, typer.Option(help="Network threads (0: every core).")] = 0,
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "sface",
 ) -> None:
     """LFW 10-fold accuracy and VAL@FAR=1e-3 through the whole pipeline on the original images."""
     _require_eval_extra()
-    from engine.config import EmbedConfig
     from evals.lfw import run_lfw_eval
 
     if not (lfw / pairs).is_file():
         fail(f"{lfw / pairs} not found (pass --lfw with the folder that holds {pairs} and images/)")
-    with ProgressBar(err, title="Embedding LFW", unit="img", transient=True) as bar:
-        res = run_lfw_eval(lfw, out_dir, pairs_file=pairs, embed_config=EmbedConfig(flip=flip, threads=threads),
+    embedder = _embedder(model, flip, threads)
+    with ProgressBar(err, title=f"Embedding LFW ({embedder.model_id})", unit="img", transient=True) as bar:
+        res = run_lfw_eval(lfw, out_dir, pairs_file=pairs, embedder=embedder,
                            reuse_embeddings=reuse, on_progress=bar.show)
     f32, i8 = res["float32"], res["int8"]
     out.print(
-        f"LFW 10-fold accuracy {100 * f32['accuracy_mean']:.2f} ± {100 * f32['accuracy_std']:.2f} % "
-        f"(128-byte int8: {100 * i8['accuracy_mean']:.2f} ± {100 * i8['accuracy_std']:.2f} %), "
+        f"{embedder.model_id}: LFW 10-fold accuracy {100 * f32['accuracy_mean']:.2f} ± "
+        f"{100 * f32['accuracy_std']:.2f} % "
+        f"({i8['bytes_per_face']}-byte int8: {100 * i8['accuracy_mean']:.2f} ± {100 * i8['accuracy_std']:.2f} %), "
         f"VAL@FAR=1e-3 {100 * f32['val_mean']:.2f} ± {100 * f32['val_std']:.2f} %, "
         f"threshold {f32['threshold_mean']:.3f}"
     )
@@ -101,3 +124,33 @@ def calibrate(
               f"(grouping on {r.libraries} development libraries, {r.faces} faces: BCubed precision "
               f"{r.cluster_precision:.3f}, recall {r.cluster_recall:.3f}, F1 {r.cluster_f1:.3f}; "
               f"verification accuracy {r.verify_accuracy:.3f}); stored with the model")
+
+
+@eval_cli.command("lag")
+def eval_lag(
+    lag: Annotated[Path, typer.Option(help="Folder with labels.tsv (file, identity, age) and images/.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write lag_result.json.")] = Path("results/lag"),
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "sface",
+    folds: Annotated[int, typer.Option(help="Identity folds.")] = 10,
+    reuse: Annotated[bool, typer.Option("--reuse", help="Reuse embeddings already in --out.")] = False,
+    threads: Annotated[int, typer.Option(help="Network threads (0: every core).")] = 0,
+) -> None:
+    """Young-vs-adult verification: 10-fold accuracy and TAR@FAR=1e-3 over all impostor pairs."""
+    from engine.errors import FacenetPhotosError
+    from evals.lag import run_lag_eval
+
+    if folds < 2:
+        fail("--folds must be at least 2")
+    embedder = _embedder(model, False, threads)
+    try:
+        with ProgressBar(err, title=f"Embedding faces ({embedder.model_id})", unit="img", transient=True) as bar:
+            res = run_lag_eval(lag, out_dir, embedder, folds=folds, reuse_embeddings=reuse, on_progress=bar.show)
+    except FacenetPhotosError as exc:
+        fail(str(exc))
+    out.print(
+        f"{embedder.model_id}: young vs adult {res['n_folds']}-fold accuracy {100 * res['accuracy_mean']:.2f} ± "
+        f"{100 * res['accuracy_std']:.2f} % ({res['n_positive_pairs']} positive, {res['n_negative_pairs']} negative "
+        f"pairs), TAR@FAR={res['far_target']:g} {100 * res['tar_at_far']:.2f} % over {res['n_impostor_pairs']} "
+        f"impostor pairs"
+    )
+    out.print(f"Wrote {out_dir / 'lag_result.json'}", markup=False)

@@ -1,4 +1,5 @@
-"""Settings: library location, grouping threshold (with a preview of how many people it gives), GPU use."""
+"""Settings: library location, grouping threshold (with a preview of how many people it gives), GPU use,
+and the face models the library can use with their licences."""
 
 from __future__ import annotations
 
@@ -78,6 +79,13 @@ class SettingsDialog(QDialog):
         form.addRow("", t_note)
         form.addRow("Acceleration:", self.gpu)
         form.addRow("", self.gpu_note)
+        # Which face model is active, and every other one it could use with its licence: a pack with
+        # non-commercial weights must say so wherever it can be chosen.
+        self.models_note = QLabel("Reading the models…")
+        self.models_note.setObjectName("muted")
+        self.models_note.setWordWrap(True)
+        self.models_note.setTextFormat(Qt.TextFormat.PlainText)
+        form.addRow("Face model:", self.models_note)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
@@ -96,10 +104,13 @@ class SettingsDialog(QDialog):
 
     def _load(self) -> None:
         def current(lib):
-            return lib.cluster_config().threshold, bool(lib.get_setting("use_gpu", False)), gpu_available()
+            return (lib.cluster_config().threshold, bool(lib.get_setting("use_gpu", False)), gpu_available(),
+                    [m for m in lib.models() if m["kind"] == "embedder"])
 
         def got(r):
-            t, use_gpu, has_gpu = r
+            t, use_gpu, has_gpu, models = r
+            self.models_note.setText(models_text(models))
+            self.adjustSize()  # the dialog was laid out for the one-line placeholder
             self.initial.update(threshold=t, use_gpu=use_gpu)
             self.spin.setValue(t)
             self.gpu.setChecked(use_gpu and has_gpu)
@@ -163,3 +174,18 @@ class SettingsDialog(QDialog):
         if self.gpu.isEnabled() and self.gpu.isChecked() != self.initial["use_gpu"]:
             out["use_gpu"] = self.gpu.isChecked()
         return out
+
+
+def models_text(models: list[dict]) -> str:
+    """The active model, then each other one with its status, licence and notice (plain text)."""
+    lines = []
+    for m in sorted(models, key=lambda m: not m["active"]):
+        head = f"{m['id']} ({m['dim']}-D){' — active' if m['active'] else ''}: {m['licence']}"
+        if not m["active"]:
+            head += f"; {m['status']}"
+        lines.append(head)
+        if m.get("notice"):
+            lines.append(f"   {m['notice']}")
+    lines.append("To switch: facenet-photos models --activate ID, then facenet-photos reembed "
+                 "(names, confirmations and “not this person” are kept).")
+    return "\n".join(lines)

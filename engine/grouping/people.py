@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from engine.config import ClusterConfig
 from engine.models.quantize import dequantize
@@ -22,6 +22,7 @@ from engine.store.schema import (
     NOT_A_FACE,
     Constraint,
     Face,
+    ModelRecord,
     Person,
     Photo,
 )
@@ -44,13 +45,28 @@ class FaceTable:
     emb: np.ndarray
 
 
+def active_dim(session) -> int:
+    """Dimension of the active embedder's space (128 when the library records none)."""
+    dim = session.scalar(
+        select(ModelRecord.dim).where(ModelRecord.active.is_(True), ModelRecord.kind == "embedder")
+    )
+    return int(dim or 128)
+
+
 def load_faces(session, where=None) -> FaceTable:
-    q = select(Face.id, Face.photo_id, Face.person_id, Face.assignment, Face.embedding).where(GROUPABLE)
+    """Faces that take part in grouping (GROUPABLE) with an embedding in the active model's space. While
+    a library is being re-embedded into a space of another size (e.g. SFace's 128-D to arcface-mbf's
+    512-D) the faces not yet re-embedded cannot be compared with the others: they are left out, so they
+    keep their person as they are."""
+    dim = active_dim(session)
+    q = select(Face.id, Face.photo_id, Face.person_id, Face.assignment, Face.embedding).where(
+        GROUPABLE, func.length(Face.embedding) == dim
+    )
     if where is not None:
         q = q.where(where)
     rows = session.execute(q.order_by(Face.id)).all()
     n = len(rows)
-    emb = np.zeros((n, 128), np.float32)
+    emb = np.zeros((n, dim), np.float32)
     if n:
         raw = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.int8).reshape(n, -1)
         emb = dequantize(raw)

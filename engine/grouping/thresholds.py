@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from engine.config import ClusterConfig, VerifyConfig
 from engine.errors import ModelError
+from engine.models.packs import PACKS
 from engine.models.registry import SFACE
 from engine.store.schema import ModelRecord, Setting
 
@@ -61,6 +62,11 @@ def model_thresholds(session, model_id: str | None = None) -> ModelThresholds:
         if m.cluster_threshold is not None:
             return ModelThresholds(mid, float(m.verify_threshold), float(m.cluster_threshold),
                                    float(m.recognise_threshold), calibrated=True, source=m.id)
+        pack = PACKS.get(cur)
+        if pack is not None and pack.thresholds is not None:
+            # A model pack's own numbers (its LFW threshold; grouping scaled from SFace's), until calibrated.
+            p = pack.thresholds
+            return ModelThresholds(mid, p.verify, p.cluster, p.recognise, calibrated=False, source=cur)
         cur = m.compatible_with
     return ModelThresholds.bundled(mid, calibrated=mid == SFACE.model_id)
 

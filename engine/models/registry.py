@@ -28,6 +28,20 @@ class ModelSpec:
     sha256: str
     embedding_dim: int = 0
     input_size: int = 0
+    # How the file becomes the graph the embedder runs: "sface" (fold the int8 constants; the graph
+    # takes 0..255 RGB) or "arcface" (InsightFace's layout: normalisation and a dynamic batch axis
+    # added here, see arcface_graph).
+    graph: str = "sface"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Squared-L2 thresholds of one embedding space (they differ between models)."""
+
+    verify: float  # "same person" (the mean of the LFW 10-fold thresholds)
+    cluster: float  # average-linkage grouping
+    recognise: float  # a new face suggested for a named person
+    source: str = ""
 
 
 YUNET = ModelSpec(
@@ -45,6 +59,8 @@ SFACE = ModelSpec(
     input_size=112,
 )
 BUILTIN = {m.model_id: m for m in (YUNET, SFACE)}
+# SFace's values are engine.config's defaults (LFW: docs/evaluation.md, docs/clustering.md).
+SFACE_THRESHOLDS = Thresholds(1.33, 1.15, 1.0, "LFW 10-fold threshold; grouping calibrated on family-shaped sets")
 
 
 def models_dir() -> Path:
@@ -135,3 +151,66 @@ def _folded_bytes(path_str: str, sha: str) -> bytes:
 def folded_model_bytes(spec: ModelSpec, path: Path | None = None) -> bytes:
     p = verified_path(spec, path)
     return _folded_bytes(str(p), spec.sha256)
+
+
+def arcface_graph(model_bytes: bytes) -> bytes:
+    """An InsightFace ArcFace graph made to take what the embedder feeds SFace.
+
+    InsightFace's recognition models expect ``(x - 127.5) / 127.5`` of RGB (their
+    ``blobFromImage(..., 1/127.5, mean 127.5, swapRB)``); SFace does that inside its graph, so the
+    embedder feeds float 0..255 RGB NCHW. Here the same two steps (Sub, Mul) are put in front of the
+    first node, the input is named ``data`` like SFace's, and the batch axis (fixed at 1 on the
+    output of w600k_mbf) is made dynamic, so batches of 8 run as one call.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    try:
+        model = onnx.load_from_string(model_bytes)
+    except Exception as exc:  # protobuf raises several types
+        raise ModelError(f"model file is not a valid ONNX graph: {exc}") from exc
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in inits]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise ModelError("not an ArcFace embedding graph (expected one image input and one output)")
+    old = inputs[0].name
+    raw = "data"
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array(127.5, np.float32), "data__mean"),
+        numpy_helper.from_array(np.array(1.0 / 127.5, np.float32), "data__scale"),
+    ])
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name == old:
+                node.input[k] = "data__normalised"
+    pre = [
+        helper.make_node("Sub", [raw, "data__mean"], ["data__centred"]),
+        helper.make_node("Mul", ["data__centred", "data__scale"], ["data__normalised"]),
+    ]
+    nodes = pre + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    inputs[0].name = raw
+    del graph.value_info[:]  # shapes recorded for batch 1 would contradict the dynamic axis
+    for vi in [inputs[0], *graph.output]:
+        dims = vi.type.tensor_type.shape.dim
+        if dims:
+            dims[0].ClearField("dim_value")
+            dims[0].dim_param = "batch"
+    return model.SerializeToString()
+
+
+@lru_cache(maxsize=4)
+def _arcface_bytes(path_str: str, sha: str) -> bytes:
+    return arcface_graph(Path(path_str).read_bytes())
+
+
+def prepared_model_bytes(spec: ModelSpec, path: Path | None = None) -> bytes:
+    """The checked file as the graph the embedder runs (0..255 RGB NCHW in, dynamic batch)."""
+    if spec.graph == "arcface":
+        p = verified_path(spec, path)
+        return _arcface_bytes(str(p), spec.sha256)
+    if spec.graph != "sface":
+        raise ModelError(f"unknown graph layout {spec.graph!r} for model {spec.model_id}")
+    return folded_model_bytes(spec, path)

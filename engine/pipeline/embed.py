@@ -1,4 +1,4 @@
-"""SFace embeddings through onnxruntime, batched, L2-normalised."""
+"""Face embeddings (SFace, or a registered or pack model) through onnxruntime, batched, L2-normalised."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from engine.config import EmbedConfig
 from engine.errors import ModelError
 from engine.models.onnx_rewrite import prelu_as_relu_mix
-from engine.models.registry import SFACE, ModelSpec, folded_model_bytes
+from engine.models.registry import SFACE, ModelSpec, prepared_model_bytes
 
 
 def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -18,7 +18,7 @@ def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 class Embedder:
-    """Maps aligned 112x112 RGB uint8 faces to unit 128-D float32 vectors.
+    """Maps aligned 112x112 RGB uint8 faces to unit float32 vectors (128-D for SFace, ``spec.embedding_dim``).
 
     onnxruntime sessions are thread-safe for ``run``; one instance may be shared.
     """
@@ -38,7 +38,7 @@ class Embedder:
             opts.inter_op_num_threads = 1
         try:
             self._sess = ort.InferenceSession(
-                prelu_as_relu_mix(folded_model_bytes(spec, path)), opts, providers=["CPUExecutionProvider"]
+                prelu_as_relu_mix(prepared_model_bytes(spec, path)), opts, providers=["CPUExecutionProvider"]
             )
         except ModelError:
             raise
@@ -64,3 +64,17 @@ class Embedder:
                 y = l2_normalise(y) + l2_normalise(self._sess.run(None, {self._input: mirrored})[0])
             out.append(y)
         return l2_normalise(np.concatenate(out).astype(np.float32))
+
+
+def known_embedder(model_id: str, config: EmbedConfig | None = None) -> Embedder:
+    """The embedder of a model known without a library: the bundled SFace or an installed pack.
+    ModelError in one line for an unknown id or a pack that is not installed."""
+    from engine.models.packs import PACKS, pack_path
+
+    if model_id in (SFACE.model_id, "sface"):
+        return Embedder(config)
+    pack = PACKS.get(model_id)
+    if pack is None:
+        known = ", ".join([SFACE.model_id, *PACKS])
+        raise ModelError(f"unknown model {model_id!r} (known without a library: {known})")
+    return Embedder(config, spec=pack.spec, path=pack_path(pack))

@@ -101,15 +101,26 @@ def run_doctor(store: LibraryStore, repair: bool = True) -> DoctorReport:
 
 def _model_problem(store: LibraryStore, m: ModelRecord) -> str | None:
     """What is wrong with a registered (not bundled) model's file, or None."""
-    path = store.root / "models" / m.filename  # where Library.register_model put it
+    from engine.models.packs import PACKS, pack_file
+
+    pack = PACKS.get(m.id)
+    if pack is not None:  # its file is in the installed package, not in the library
+        found = pack_file(pack)
+        if found is None:
+            return f"model {m.id}: not installed ({pack.install_hint})"
+        path = found
+        m_sha = pack.spec.sha256
+    else:
+        path = store.root / "models" / m.filename  # where Library.register_model put it
+        m_sha = m.sha256
     if not path.is_file():
         return f"model {m.id}: file missing at {path}"
     try:
         digest = sha256_file(path)
     except OSError as exc:
         return f"model {m.id}: cannot read {path}: {exc.strerror}"
-    if digest != m.sha256:
-        return f"model {m.id}: file changed (SHA-256 {digest[:12]}… != recorded {m.sha256[:12]}…) at {path}"
+    if digest != m_sha:
+        return f"model {m.id}: file changed (SHA-256 {digest[:12]}… != recorded {m_sha[:12]}…) at {path}"
     return None
 
 

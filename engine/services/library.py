@@ -18,8 +18,9 @@ from engine.config import ClusterConfig, EmbedConfig, ImportConfig, VerifyConfig
 from engine.errors import EditError, FacenetPhotosError, ModelError
 from engine.grouping.people import GROUPABLE, cluster_new_faces
 from engine.grouping.thresholds import ModelThresholds, model_thresholds, set_model_thresholds, stored_cluster_config
+from engine.models.packs import DERIVED, PACKS, pack_path
 from engine.models.quantize import from_bytes, storage_error
-from engine.models.registry import BUILTIN, SFACE, ModelSpec
+from engine.models.registry import BUILTIN, SFACE, SFACE_THRESHOLDS, ModelSpec, Thresholds
 from engine.pipeline.embed import Embedder
 from engine.store.database import LibraryStore, default_library_path
 from engine.store.schema import (
@@ -47,6 +48,33 @@ BUILTIN_EMBEDDER = SFACE.model_id
 STORAGE_TOLERANCE = 0.02
 # Threads of the embedding network in a library (0: one per core).
 EMBED_THREADS = int(os.environ.get("FACENET_PHOTOS_EMBED_THREADS", "0") or 0)
+# resources/models/README.md
+BUILTIN_LICENCES = {"yunet-2023mar-int8bq": "Apache-2.0 (OpenCV Zoo), MIT (libfacedetection)",
+                    SFACE.model_id: "Apache-2.0 (OpenCV Zoo)"}
+# Embedding sizes a library can store (one byte per dimension, engine.models.quantize).
+SUPPORTED_DIMS = (128, 512)
+
+
+def default_thresholds(model_id: str, compatible_with: str | None = None) -> Thresholds:
+    """Thresholds of a model's space: SFace's, a pack's own, or, for a model trained into another
+    model's space (harmonic lineage), that model's; SFace's otherwise (a fine-tune of SFace)."""
+    pack = PACKS.get(model_id)
+    if pack is not None and pack.thresholds is not None:
+        return pack.thresholds
+    if compatible_with and compatible_with != model_id:
+        return default_thresholds(compatible_with)
+    return SFACE_THRESHOLDS
+
+
+def _thresholds_dict(t: Thresholds) -> dict:
+    return {"verify": t.verify, "cluster": t.cluster, "recognise": t.recognise, "source": t.source}
+
+
+def _recorded_thresholds(session, model_id: str) -> dict:
+    """A recorded model's thresholds as the library uses them (calibrated, borrowed or a pack's own)."""
+    t = model_thresholds(session, model_id)
+    return {"verify": t.verify, "cluster": t.cluster, "recognise": t.recognise,
+            "source": t.source or ("not calibrated" if not t.calibrated else ""), "calibrated": t.calibrated}
 
 
 @lru_cache(maxsize=1)
@@ -183,15 +211,49 @@ class Library:
             pass  # a read-only library folder: the old thumbnails stay, nothing else is affected
 
     def models(self) -> list[dict]:
+        """Every model this library has recorded, then the packs it could use (installed or not), with
+        their licence and thresholds. ``status``: "bundled", "registered", "pack installed" or
+        "not installed: <what to install>"."""
+        from engine.models.packs import pack_file
+
+        out = []
         with self.store.session() as s:
-            return [
-                {"id": m.id, "kind": m.kind, "file": m.filename, "sha256": m.sha256, "dim": m.dim, "active": m.active,
-                 "compatible_with": m.compatible_with,
-                 "thresholds": None if m.cluster_threshold is None else {
-                     "verify": m.verify_threshold, "cluster": m.cluster_threshold,
-                     "recognise": m.recognise_threshold}}
-                for m in s.scalars(select(ModelRecord).order_by(ModelRecord.created_at))
-            ]
+            rows = list(s.scalars(select(ModelRecord).order_by(ModelRecord.created_at)))
+            for m in rows:
+                pack = PACKS.get(m.id)
+                out.append({
+                    "id": m.id, "kind": m.kind, "file": m.filename, "sha256": m.sha256, "dim": m.dim,
+                    "active": m.active, "compatible_with": m.compatible_with,
+                    "licence": pack.licence if pack else BUILTIN_LICENCES.get(m.id) or (
+                        DERIVED[m.id].licence if m.id in DERIVED
+                        else "as the model it was trained from, and the photos it learnt from"),
+                    "notice": pack.notice if pack else None,
+                    "status": ("bundled" if m.id in BUILTIN else
+                               ("pack installed" if pack_file(pack) else f"not installed: {pack.install_hint}")
+                               if pack else "registered"),
+                    "thresholds": (_recorded_thresholds(s, m.id) if m.kind == "embedder" else None),
+                })
+        recorded = {m["id"] for m in out}
+        for pack in PACKS.values():
+            if pack.spec.model_id in recorded:
+                continue
+            out.append({
+                "id": pack.spec.model_id, "kind": pack.spec.kind, "file": pack.spec.filename,
+                "sha256": pack.spec.sha256, "dim": pack.spec.embedding_dim, "active": False,
+                "compatible_with": None, "licence": pack.licence, "notice": pack.notice,
+                "status": "pack installed" if pack_file(pack) else f"not installed: {pack.install_hint}",
+                "thresholds": _thresholds_dict(default_thresholds(pack.spec.model_id)),
+            })
+        for d in DERIVED.values():
+            if d.model_id in recorded:
+                continue
+            out.append({
+                "id": d.model_id, "kind": "embedder", "file": None, "sha256": None, "dim": d.dim, "active": False,
+                "compatible_with": d.compatible_with, "licence": d.licence, "notice": None,
+                "status": f"not built: {d.how}",
+                "thresholds": _thresholds_dict(default_thresholds(d.model_id, d.compatible_with)),
+            })
+        return out
 
     # -- thresholds of the embedding model ------------------------------------------------------
     def model_thresholds(self, model_id: str | None = None) -> ModelThresholds:
@@ -202,22 +264,6 @@ class Library:
     def set_model_thresholds(self, model_id: str, verify: float, cluster: float, recognise: float) -> None:
         with self.store.transaction() as s:
             set_model_thresholds(s, model_id, verify, cluster, recognise)
-
-    def model_embedder(self, model_id: str) -> Embedder:
-        """An embedder for a recorded model (hash-checked), without making it the active one."""
-        with self.store.session() as s:
-            m = s.get(ModelRecord, model_id)
-            if m is None or m.kind != "embedder":
-                raise ModelError(f"no embedding model {model_id!r} in this library")
-            spec = BUILTIN.get(m.id) or ModelSpec(m.id, m.filename, "embedder", m.sha256, m.dim or 128, 112)
-        if m.id in BUILTIN:
-            return Embedder(EmbedConfig(threads=_network_threads()))
-        path = self.models_dir / spec.filename
-        if not path.is_file():
-            raise ModelError(f"model file not found: {path}")
-        if sha256_file(path) != spec.sha256:
-            raise ModelError(f"model file {path.name} has the wrong checksum; refusing to load it")
-        return Embedder(EmbedConfig(threads=_network_threads()), spec=spec, path=path)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -244,6 +290,19 @@ class Library:
             return self._embedder
 
     # -- embedding models -----------------------------------------------------------------------
+    def model_embedder(self, model_id: str, config: EmbedConfig | None = None) -> Embedder:
+        """An embedder for any model this library knows (bundled, pack, registered), not activating it."""
+        from engine.pipeline.embed import known_embedder
+
+        if model_id in BUILTIN or model_id in PACKS:
+            return known_embedder(model_id, config)
+        with self.store.session() as s:
+            m = s.get(ModelRecord, model_id)
+            if m is None or m.kind != "embedder":
+                raise ModelError(f"no embedding model {model_id!r} in this library (see 'facenet-photos models')")
+            spec = ModelSpec(m.id, m.filename, "embedder", m.sha256, m.dim or 128, 112)
+        return Embedder(config, spec=spec, path=self.models_dir / spec.filename)
+
     @property
     def models_dir(self) -> Path:
         return self.root / "models"
@@ -258,23 +317,32 @@ class Library:
             ).first()
             if m is None or m.id in BUILTIN:
                 return None, None
+            pack = PACKS.get(m.id)
+            if pack is not None:  # its file lives in the installed package, checked by pack_path
+                return pack.spec, pack_path(pack)
             spec = ModelSpec(m.id, m.filename, "embedder", m.sha256, m.dim or 128, 112)
         return spec, self.models_dir / spec.filename
 
     def active_model_id(self) -> str:
-        spec, _ = self._active_embedder_spec()
-        return spec.model_id if spec is not None else BUILTIN_EMBEDDER
+        with self.store.session() as s:
+            m = s.scalars(
+                select(ModelRecord.id)
+                .where(ModelRecord.active.is_(True), ModelRecord.kind == "embedder")
+                .order_by(ModelRecord.created_at.desc())
+            ).first()
+        return m or BUILTIN_EMBEDDER
 
     def register_model(self, path: Path | str, model_id: str, compatible_with: str | None = None) -> str:
         """Copy an ONNX embedder into the library's models folder and record its SHA-256 (not active yet).
 
-        The file must load as a 128-D embedder; otherwise ModelError and nothing is recorded."""
+        The file must load as a 128-D or 512-D embedder whose faces fit one-byte-per-dimension storage;
+        otherwise ModelError and nothing is recorded."""
         import shutil
 
         if not model_id or any(c in model_id for c in "/\\:") or model_id.startswith("."):
             raise ModelError(f"invalid model id {model_id!r}")
-        if model_id in BUILTIN:
-            raise ModelError(f"{model_id} is a bundled model")
+        if model_id in BUILTIN or model_id in PACKS:
+            raise ModelError(f"{model_id} is a bundled or pack model; register the file under another id")
         src = Path(path)
         if not src.is_file():
             raise ModelError(f"model file not found: {src}")
@@ -293,14 +361,15 @@ class Library:
             probe = Embedder(EmbedConfig(threads=1), spec=ModelSpec(model_id, tmp.name, "embedder", digest, 128, 112),
                              path=tmp)
             out = probe.embed(np.zeros((1, 112, 112, 3), np.uint8))
-            if out.shape != (1, 128):
-                raise ModelError(f"{src.name} gives {out.shape[1]}-D embeddings, not 128-D")
-            # The library stores embeddings in 128 bytes: check the new model's real faces fit.
+            dim = int(out.shape[1])
+            if out.shape[0] != 1 or dim not in SUPPORTED_DIMS:
+                raise ModelError(f"{src.name} gives {dim}-D embeddings, not 128-D or 512-D")
+            # The library stores one byte per dimension: check the new model's real faces fit.
             biggest, change = storage_error(probe.embed(_probe_faces()))
             if change > STORAGE_TOLERANCE:
                 raise ModelError(
-                    f"{src.name} does not fit 128-byte storage: components up to {biggest:.2f} (limit 0.5) "
-                    f"move squared distances by up to {change:.3f}"
+                    f"{src.name} does not fit {dim}-byte storage: components up to {biggest:.2f} "
+                    f"(limit {0.5 * (128 / dim) ** 0.5:.2f}) move squared distances by up to {change:.3f}"
                 )
         except Exception:
             tmp.unlink(missing_ok=True)
@@ -309,20 +378,26 @@ class Library:
         with self.store.transaction() as s:
             row = s.get(ModelRecord, model_id)
             if row is None:
-                s.add(ModelRecord(id=model_id, kind="embedder", filename=filename, sha256=digest, dim=128,
+                s.add(ModelRecord(id=model_id, kind="embedder", filename=filename, sha256=digest, dim=dim,
                                   active=False, compatible_with=compatible_with))
             else:
-                row.filename, row.sha256, row.compatible_with = filename, digest, compatible_with
+                row.filename, row.sha256, row.compatible_with, row.dim = filename, digest, compatible_with, dim
         return model_id
 
     def activate_model(self, model_id: str) -> None:
         """Make a registered (or the bundled) embedder the active one; its file is hash-checked first
         (ModelError if it is missing, corrupt or altered). Faces embedded by the previous model keep
         their embeddings, people and names until ``engine.services.reembed.re_embed`` runs."""
+        pack = PACKS.get(model_id)
+        if pack is not None:
+            self._activate_pack(model_id)
+            return
         with self.store.session() as s:
             m = s.get(ModelRecord, model_id)
+            if m is None and model_id in DERIVED:
+                raise ModelError(f"{model_id} is not built in this library yet: {DERIVED[model_id].how}")
             if m is None or m.kind != "embedder":
-                raise ModelError(f"no embedding model {model_id!r} in this library")
+                raise ModelError(f"no embedding model {model_id!r} in this library (see 'facenet-photos models')")
             spec = BUILTIN.get(m.id) or ModelSpec(m.id, m.filename, "embedder", m.sha256, m.dim or 128, 112)
         path = None if m.id in BUILTIN else self.models_dir / spec.filename
         if path is not None:  # always re-hash here: the loader caches files it checked before
@@ -332,6 +407,22 @@ class Library:
                 raise ModelError(f"model file {path.name} has the wrong checksum; refusing to load it")
         candidate = Embedder(EmbedConfig(threads=_network_threads()), spec=spec, path=path)
         with self._embedder_lock, self.store.transaction() as s:
+            set_active_embedder(s, model_id)
+            self._embedder = candidate
+
+    def _activate_pack(self, model_id: str) -> None:
+        """Record a pack model (its file stays in the installed package) and make it active. Its space
+        is its own: faces keep their people and names, and ``re_embed`` brings each one over."""
+        pack = PACKS[model_id]
+        path = pack_path(pack)  # ModelError in one line when not installed or altered
+        if sha256_file(path) != pack.spec.sha256:  # re-hash: the loader caches files it checked before
+            raise ModelError(f"{model_id}: the installed file has the wrong checksum; reinstall: {pack.install_hint}")
+        candidate = Embedder(EmbedConfig(threads=_network_threads()), spec=pack.spec, path=path)
+        with self._embedder_lock, self.store.transaction() as s:
+            if s.get(ModelRecord, model_id) is None:
+                s.add(ModelRecord(id=model_id, kind="embedder", filename=pack.spec.filename, sha256=pack.spec.sha256,
+                                  dim=pack.spec.embedding_dim, active=False))
+                s.flush()
             set_active_embedder(s, model_id)
             self._embedder = candidate
 
@@ -539,7 +630,12 @@ class Library:
     def embeddings(self, face_ids: list[int]) -> np.ndarray:
         with self.store.session() as s:
             rows = dict(s.execute(select(Face.id, Face.embedding).where(Face.id.in_(face_ids))).all())
-        return np.stack([from_bytes(rows[f]) for f in face_ids]) if face_ids else np.zeros((0, 128), np.float32)
+        if not face_ids:
+            return np.zeros((0, 128), np.float32)
+        embs = [from_bytes(rows[f]) for f in face_ids]
+        if len({len(e) for e in embs}) > 1:
+            raise EditError("these faces were embedded by models of different sizes; run 'facenet-photos reembed'")
+        return np.stack(embs)
 
     def review_queue(self, limit: int = 50) -> list[FaceInfo]:
         """Suggested faces, least certain first: "Is this <name>?"."""

@@ -110,7 +110,7 @@ class Face(Base):
     h: Mapped[float] = mapped_column(Float)
     landmarks: Mapped[list] = mapped_column(JSON)  # [[x, y] * 5] in photo pixels
     score: Mapped[float] = mapped_column(Float)
-    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # 128 bytes int8
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # int8, one byte per dimension (128 or 512)
     model_id: Mapped[str | None] = mapped_column(String(100), index=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), index=True)
     assignment: Mapped[str | None] = mapped_column(String(16))

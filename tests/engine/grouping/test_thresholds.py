@@ -47,8 +47,10 @@ def test_bundled_model_has_its_thresholds_and_others_do_not_borrow_them_silently
         with pytest.raises(ValueError, match="between 0 and 4"):
             lib.set_model_thresholds("personal-1", 1.2, 5.0, 0.8)
         models = {m["id"]: m for m in lib.models()}
-        assert models["personal-1"]["thresholds"] == {"verify": 1.2, "cluster": 0.9, "recognise": 0.8}
-        assert models["upgrade-1"]["thresholds"] is None
+        own = models["personal-1"]["thresholds"]
+        assert (own["verify"], own["cluster"], own["recognise"], own["calibrated"]) == (1.2, 0.9, 0.8, True)
+        # The listing shows a borrowed calibration as borrowed.
+        assert models["upgrade-1"]["thresholds"]["source"] == SFACE.model_id
 
 
 def test_import_groups_with_the_active_models_threshold(tmp_path, sample_dir):
@@ -120,8 +122,10 @@ def test_cli_calibrate_stores_the_models_thresholds(tmp_path):
     assert 0.8 <= res["cluster"] <= 1.6 and 0.5 <= res["verify"] <= 2.0 and 0 < res["recognise"] <= res["cluster"]
     assert "no thresholds of its own" not in fp("models", lib=libdir, check=0).stderr
     models = {m["id"]: m for m in json.loads(fp("models", "--json", lib=libdir, check=0).stdout)}
-    assert models["personal-1"]["thresholds"] == {
+    th = models["personal-1"]["thresholds"]
+    assert {k: th[k] for k in ("verify", "cluster", "recognise")} == {
         "verify": res["verify"], "cluster": res["cluster"], "recognise": res["recognise"]}
+    assert th["calibrated"] and th["source"] == "personal-1"
     # Bad input: a plain error, nothing stored.
     r = fp("calibrate", "--model", "nope", "--lag", lag, "--lfw", lfw, lib=libdir, check=1)
     assert "no embedding model 'nope'" in r.stderr
