@@ -123,8 +123,13 @@ def import_cmd(
             )
             with Progress(*cols, console=err, transient=False, disable=json_out) as bar:
                 task = bar.add_task("Scanning", total=None, rate="", faces=0)
+                noted = False
                 for p in lib.import_paths(paths, cfg, cancel=cancel):
                     last = p
+                    if p.notes and not noted:  # e.g. "Use GPU" is on but CUDA is absent: said once
+                        noted = True
+                        for note in p.notes:
+                            err.print(f"[yellow]{note}[/]", highlight=False)
                     label = {"scan": "Scanning", "analyse": "Finding faces", "recognise": "Recognising",
                              "cluster": "Grouping people", "done": "Done", "cancelled": "Cancelled"}[p.stage]
                     total = p.total if p.stage != "scan" else None
@@ -137,6 +142,7 @@ def import_cmd(
         "already_imported": last.skipped, "duplicates": last.duplicates, "relinked": last.relinked,
         "failed": len(last.failures), "seconds": round(last.elapsed, 1),
         "library": stats, "failures": [{"path": a, "reason": b} for a, b in last.failures],
+        "notes": last.notes,
     }
     if json_out:
         _dump(summary)
