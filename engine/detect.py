@@ -88,9 +88,9 @@ class FaceDetector:
         score_threshold: float | None = None,
     ) -> list[list[Detection]]:
         """Faces in each of several uint8 images (RGB, or BGR with ``bgr``), best first, run as one
-        batch: each is padded at its bottom and right to the largest with zeros, which change
-        nothing the network sees elsewhere. ``score_threshold`` overrides the configured one (the
-        coarse pass of ``FaceFinder`` looks at weak candidates too)."""
+        batch: each is padded at its bottom and right to the largest with zeros (as OpenCV pads to a
+        multiple of 32); a face near that edge may move by a fraction of a pixel. ``score_threshold``
+        overrides the configured one (the coarse pass of ``FaceFinder`` looks at weak candidates too)."""
         ok = [i for i, im in enumerate(images) if im.shape[0] >= 8 and im.shape[1] >= 8]
         out: list[list[Detection]] = [[] for _ in images]
         if not ok:

@@ -232,6 +232,10 @@ def _commit_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, p
     done, faces, n_ids, n_fail = prog.done, prog.faces, len(prog.new_face_ids), len(prog.failures)
     try:
         _write_batch(store, batch, embedder, prog)
+        # The work list holds every photo of the import: drop the pixels once they are stored
+        # (crop and thumbnail are ~110 KB a face, 5.5 GB for 50,000 photos if kept).
+        for w in batch:
+            w.faces = None
     except (SQLAlchemyError, OSError) as exc:
         prog.done, prog.faces, prog.failed = done, faces, prog.failed - (len(prog.failures) - n_fail)
         del prog.new_face_ids[n_ids:], prog.failures[n_fail:]
