@@ -214,3 +214,28 @@ def test_use_gpu_runs_on_cuda():
     det = FaceDetector(DetectConfig(use_gpu=True))
     emb = Embedder(EmbedConfig(use_gpu=True))
     assert det.fallback_message is None and emb.on_gpu and emb.batch_size >= 64
+
+
+@pytest.mark.parametrize("rotated", [False, True])
+def test_heic_straight_from_libheif_matches_pil(tmp_path, finder, rotated):
+    pytest.importorskip("pillow_heif")
+    from engine.imageio import HEIF_OK
+
+    if not HEIF_OK:
+        pytest.skip("pillow-heif cannot open HEIC here")
+    img = _background(4).resize((1440, 1080))
+    box = _paste_face(img, SAMPLE / "obama.jpg", 150, (700, 400))
+    p = tmp_path / "p.heic"
+    if rotated:
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        img.transpose(Image.Transpose.ROTATE_90).save(p, "HEIF", quality=90, exif=exif.tobytes())
+    else:
+        img.save(p, "HEIF", quality=90)
+    px = Pixels(p)
+    fast = px.level(1)
+    ref, _ = decode(p)
+    assert fast.shape == ref.shape == (1080, 1440, 3)
+    assert np.array_equal(fast[:, :, ::-1], ref)
+    found = finder.find(p)
+    assert len(found.faces) == 1 and _iou(found.faces[0].box, box) > 0.5
