@@ -57,7 +57,7 @@ class FaceFinder:
     A photo up to ``max_side`` is searched whole. A larger one (a 12 MP phone photo) is decoded once
     at the "fine" level (the smallest JPEG DCT scale with a long side >= ``max_side``: 1/2 for 4032
     px), searched whole at ``coarse_side``, and looked at again on the fine level only in small
-    windows around the coarse pass's weak candidates, all windows in one network batch. Faces are
+    windows around the coarse pass's weak candidates, run as one or two network batches. Faces are
     cropped from the fine level when it gives them ``sharp_face_px`` of width, otherwise from a
     full decode made only then.
     """
@@ -85,7 +85,7 @@ class FaceFinder:
         result = PhotoFaces(path, px.width, px.height)
         if px.long_side <= cfg.max_side:
             level = px.level(1)
-            dets = [d for d in self.detector.detect_batch([level], cfg.min_face_px, bgr=True)[0]]
+            dets = self.detector.detect_batch([level], cfg.min_face_px, bgr=True)[0]
         else:
             reduce = max(r for r in (1, 2, 4, 8) if -(-px.long_side // r) >= cfg.max_side)
             level = px.level(reduce)
