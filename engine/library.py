@@ -302,12 +302,16 @@ class Library:
         """Generator of progress; the last item has stage "done" or "cancelled". With "Use GPU" set,
         the detector and the embedder run on CUDA where it is available (``progress.notes`` says
         when it is not and the CPU is used)."""
+        yield from run_import(
+            self.store, [Path(p) for p in paths], self.import_config(config), embedder=self.embedder(), cancel=cancel
+        )
+
+    def import_config(self, config: ImportConfig | None = None) -> ImportConfig:
+        """``config`` (or the defaults) with this library's "Use GPU" setting applied."""
         cfg = config or ImportConfig()
         if self.use_gpu() and not cfg.detect.use_gpu:
             cfg = replace(cfg, detect=replace(cfg.detect, use_gpu=True), embed=replace(cfg.embed, use_gpu=True))
-        yield from run_import(
-            self.store, [Path(p) for p in paths], cfg, embedder=self.embedder(), cancel=cancel
-        )
+        return cfg
 
     def recluster(self, threshold: float | None = None) -> dict:
         cfg = self.cluster_config()

@@ -239,3 +239,15 @@ def test_heic_straight_from_libheif_matches_pil(tmp_path, finder, rotated):
     assert np.array_equal(fast[:, :, ::-1], ref)
     found = finder.find(p)
     assert len(found.faces) == 1 and _iou(found.faces[0].box, box) > 0.5
+
+
+@pytest.mark.skipif(cuda_available(), reason="CUDA is available here: the fallback cannot happen")
+def test_gui_import_reads_use_gpu_and_carries_the_fallback_note(library, sample_dir):
+    """The app imports through ``import_incrementally``: it reads the setting too, and its last
+    progress carries the note the status bar shows."""
+    from engine.gui_support import import_incrementally
+
+    library.set_setting("use_gpu", True)
+    last = list(import_incrementally(library, [sample_dir]))[-1]
+    assert last.stage == "done" and last.faces == 6
+    assert last.notes == [GPU_FALLBACK]
