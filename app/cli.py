@@ -129,7 +129,7 @@ def import_cmd(
                     if p.notes and not noted:  # e.g. "Use GPU" is on but CUDA is absent: said once
                         noted = True
                         for note in p.notes:
-                            err.print(f"[yellow]{note}[/]", highlight=False)
+                            err.print(f"[yellow]{note}[/]", highlight=False, soft_wrap=True)
                     label = {"scan": "Scanning", "analyse": "Finding faces", "recognise": "Recognising",
                              "cluster": "Grouping people", "done": "Done", "cancelled": "Cancelled"}[p.stage]
                     total = p.total if p.stage != "scan" else None
