@@ -7,15 +7,37 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class DetectConfig:
-    # Photos are decoded at reduced scale so their long side is at most this for detection.
+    # Photos up to this long side are searched whole in one pass. Larger ones are decoded at the
+    # smallest JPEG DCT scale whose long side is still at least this ("fine" level: 1/2 for a 4032 px
+    # photo); faces there are as findable as in the plain OpenCV loop's 1280 px image or better.
     max_side: int = 1280
+    # Larger photos are first searched whole at this long side (the coarse pass, 2.7x cheaper than
+    # 1280), then looked at again on the fine level only in windows around the coarse pass's weak
+    # candidates (score >= cue_threshold). On the 12 MP bench this finds 18 of 19 pasted 40-60 px
+    # faces (a single 1280 px pass: 17) for the same detector time, ~13 windows a photo
+    # (bench/import_12mp.py, docs/benchmarks.md). coarse_side >= max_side: one pass at max_side.
+    coarse_side: int = 800
+    cue_threshold: float = 0.03
+    # A coarse detection at least this wide (coarse pixels, ~100 px of a 4032 px photo) with a full
+    # score is kept as it is: its landmarks are already precise to a few per cent of the face. Weak
+    # candidates 1.5x this size or more are dropped: a real face that large scores high already.
+    sure_face_px: int = 20
+    # Faces are cropped from the coarsest decoded level that still gives them this many pixels of
+    # width; smaller ones from a full decode. At 40 px the SFace embedding is within cosine 0.98 of
+    # the full-resolution one on average (80-130 px faces from a 1/2 decode, bench set).
+    sharp_face_px: int = 40
     score_threshold: float = 0.6
     nms_threshold: float = 0.3
     top_k: int = 5000
     # Faces narrower than this (in original-image pixels) are ignored: too small to recognise.
     min_face_px: int = 20
-    # Pixels the aligned crop should have per face width; decides the JPEG draft scale for crops.
+    # Pixels the aligned crop should have per face width; decides the JPEG draft scale for the
+    # training crops (engine.pipeline.crops).
     crop_face_px: int = 160
+    # Detector threads per worker (the importer runs one worker per core).
+    threads: int = 1
+    # Run YuNet on CUDA (onnxruntime-gpu); the CPU when CUDA is absent (engine.models.accel).
+    use_gpu: bool = False
 
 
 @dataclass(frozen=True)
@@ -27,6 +49,8 @@ class EmbedConfig:
     # Average the embeddings of the face and its mirror image: +0.2 points on LFW View-1 dev pairs
     # at twice the network cost, so it is off for imports (docs/benchmarks.md).
     flip: bool = False
+    # Run SFace on CUDA (onnxruntime-gpu), in larger batches; the CPU when CUDA is absent (engine.models.accel).
+    use_gpu: bool = False
 
 
 @dataclass(frozen=True)

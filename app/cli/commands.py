@@ -47,7 +47,11 @@ def import_cmd(
         "already_imported": last.skipped, "duplicates": last.duplicates, "relinked": last.relinked,
         "failed": len(last.failures), "seconds": round(last.elapsed, 1),
         "library": stats, "failures": [{"path": a, "reason": b} for a, b in last.failures],
+        "notes": last.notes,
     }
+    if not json_out:
+        for note in last.notes:  # e.g. "Use GPU" is on but CUDA is absent
+            err.print(f"[yellow]{plain(note)}[/]", highlight=False, soft_wrap=True)
     if json_out:
         dump_json(summary)
     else:

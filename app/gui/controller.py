@@ -213,7 +213,8 @@ class Controller(QObject):
         if p is not None:
             failed = f", {plural(len(p.failures), 'file')} could not be imported" if p.failures else ""
             verb = "Import cancelled" if p.stage == "cancelled" else "Import finished"
-            self.message.emit(f"{verb}: {plural(p.done, 'photo')}, {plural(p.faces, 'face')}{failed}", INFO)
+            notes = "".join(f" {n}" for n in getattr(p, "notes", []))  # e.g. Use GPU is on but CUDA is absent
+            self.message.emit(f"{verb}: {plural(p.done, 'photo')}, {plural(p.faces, 'face')}{failed}.{notes}", INFO)
         self.notify_changed()
 
     def _import_error(self, msg: str) -> None:

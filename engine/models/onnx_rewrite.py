@@ -45,3 +45,36 @@ def prelu_as_relu_mix(model_bytes: bytes) -> bytes:
     del graph.node[:]
     graph.node.extend(nodes)
     return model.SerializeToString()
+
+
+def yunet_any_size(model_bytes: bytes) -> bytes:
+    """Give a constant-folded YuNet graph a dynamic batch and input size.
+
+    The published graph is fixed at 1x3x640x640; only its twelve head Reshapes (to ``[1, -1, C]``)
+    and the declared shapes tie it to that. Its convolutions, poolings and nearest-neighbour
+    Resizes (by scale 2) work at any size divisible by 32, so the Reshapes become ``[0, -1, C]``
+    (keep the batch) and the shapes get named dimensions. What it computes at 640x640 is unchanged.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    shape_inputs = {n.input[1] for n in graph.node if n.op_type == "Reshape" and len(n.input) > 1}
+    for init in graph.initializer:
+        if init.name not in shape_inputs:
+            continue
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.int64 and a.shape == (3,) and a[0] == 1 and a[1] == -1:
+            init.CopyFrom(numpy_helper.from_array(np.array([0, -1, a[2]], np.int64), init.name))
+    dims = graph.input[0].type.tensor_type.shape.dim
+    for d, name in zip(dims, ("batch", "channels", "height", "width"), strict=False):
+        if name != "channels":
+            d.ClearField("dim_value")
+            d.dim_param = name
+    for out in graph.output:
+        odims = out.type.tensor_type.shape.dim
+        for d, name in zip(odims[:2], ("batch", "anchors"), strict=False):
+            d.ClearField("dim_value")
+            d.dim_param = name
+    return model.SerializeToString()

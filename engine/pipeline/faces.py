@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 
 from engine.config import DetectConfig
+from engine.pipeline.decode import Pixels
 
 from .align import align_face
-from .decode import crop_scale_for, decode
 from .detect import Detection, FaceDetector
 
 THUMB_PX = 160
@@ -85,7 +85,15 @@ def face_thumbnail(rgb: np.ndarray, box: tuple[float, float, float, float], size
 
 
 class FaceFinder:
-    """Thread-safe: each thread gets its own detector."""
+    """Thread-safe: each thread gets its own detector.
+
+    A photo up to ``max_side`` is searched whole. A larger one (a 12 MP phone photo) is decoded once
+    at the "fine" level (the smallest JPEG DCT scale with a long side >= ``max_side``: 1/2 for 4032
+    px), searched whole at ``coarse_side``, and looked at again on the fine level only in small
+    windows around the coarse pass's weak candidates, run as one or two network batches. Faces are
+    cropped from the fine level when it gives them ``sharp_face_px`` of width, otherwise from a
+    full decode made only then.
+    """
 
     def __init__(self, config: DetectConfig | None = None, max_pixels: int = 200_000_000):
         self.config = config or DetectConfig()
@@ -100,34 +108,93 @@ class FaceFinder:
         return det
 
     def detections(self, small: np.ndarray, scale: float) -> list[Detection]:
+        """Faces of an RGB image that is 1/``scale`` of the photo, in photo pixels."""
         min_px = self.config.min_face_px / scale
         return [d.scaled(scale) for d in self.detector.detect(small, min_face_px=min_px)]
 
     def find(self, path: Path) -> PhotoFaces:
-        """Decode at reduced scale, detect, then align crops from a decode sharp enough for them."""
         cfg = self.config
-        small, scale = decode(path, cfg.max_side, self.max_pixels)
-        full_h, full_w = round(small.shape[0] * scale), round(small.shape[1] * scale)
-        dets = self.detections(small, scale)
-        result = PhotoFaces(path, full_w, full_h)
+        px = Pixels(path, self.max_pixels)
+        result = PhotoFaces(path, px.width, px.height)
+        if px.long_side <= cfg.max_side:
+            level = px.level(1)
+            dets = self.detector.detect_batch([level], cfg.min_face_px, bgr=True)[0]
+        else:
+            reduce = max(r for r in (1, 2, 4, 8) if -(-px.long_side // r) >= cfg.max_side)
+            level = px.level(reduce)
+            dets = self._coarse_then_fine(level, px.scale(level))
         if not dets:
             return result
-        # Re-decode only when the detection image is too coarse for a sharp crop of the smallest face.
-        reduce = crop_scale_for([d.box[2] for d in dets], cfg.crop_face_px)
-        if reduce >= scale - 1e-6:
-            src, src_scale = small, scale
-        else:
-            src, src_scale = decode(path, max(1, round(max(full_w, full_h) / reduce)), self.max_pixels)
-        inv = 1.0 / src_scale
+        level_scale = px.scale(level)
         for d in dets:
-            local = d.scaled(inv)
+            src, s = level, level_scale
+            if d.box[2] / s < cfg.sharp_face_px and s > 1:
+                src = px.level(1)
+                s = px.scale(src)
+            local = d.scaled(1.0 / s)
             result.faces.append(
                 FoundFace(
                     box=d.box,
                     landmarks=d.landmarks,
                     score=d.score,
-                    crop=align_face(src, local.landmarks),
-                    thumb=face_thumbnail(src, local.box),
+                    crop=cv2.cvtColor(align_face(src, local.landmarks), cv2.COLOR_BGR2RGB),
+                    thumb=cv2.cvtColor(face_thumbnail(src, local.box), cv2.COLOR_BGR2RGB),
                 )
             )
         return result
+
+    def _coarse_then_fine(self, fine: np.ndarray, fine_scale: float) -> list[Detection]:
+        """Faces of the BGR ``fine`` level (1/``fine_scale`` of the photo), in photo pixels."""
+        cfg = self.config
+        det = self.detector
+        fh, fw = fine.shape[:2]
+        if cfg.coarse_side >= cfg.max_side:  # one pass at max_side, as the plain loop does
+            g = cfg.max_side / max(fh, fw)
+            one = cv2.resize(fine, (round(fw * g), round(fh * g)), interpolation=cv2.INTER_AREA) if g < 1 else fine
+            s = fine_scale / g if g < 1 else fine_scale
+            return [d.scaled(s) for d in det.detect_batch([one], cfg.min_face_px / s, bgr=True)[0]]
+        coarse = fine
+        while max(coarse.shape[:2]) >= 2 * cfg.coarse_side:
+            coarse = cv2.pyrDown(coarse)  # halvings with a proper low-pass, then one small bilinear step
+        g = cfg.coarse_side / max(coarse.shape[:2])
+        if g < 1:
+            coarse = cv2.resize(coarse, (max(1, round(coarse.shape[1] * g)), max(1, round(coarse.shape[0] * g))),
+                                interpolation=cv2.INTER_LINEAR)
+        k = fw / coarse.shape[1]  # fine pixels per coarse pixel
+        found: list[Detection] = []
+        windows: list[tuple[int, int, int, int]] = []
+        for d in det.detect_batch([coarse], 0.0, bgr=True, score_threshold=cfg.cue_threshold)[0]:
+            if d.score >= cfg.score_threshold and min(d.box[2], d.box[3]) >= cfg.sure_face_px:
+                found.append(d.scaled(k * fine_scale))
+                continue
+            if max(d.box[2], d.box[3]) >= 1.5 * cfg.sure_face_px:
+                continue  # a face this large scores high already at the coarse size: this is not one
+            x, y, w, h = (v * k for v in d.box)
+            # Two window sizes, so that a photo's windows run as one or two batches.
+            side = min(max(fw, fh), 128 if 4 * max(w, h) <= 128 else 256)
+            cx, cy = x + w / 2, y + h / 2
+            if any(wx0 + side / 4 <= cx <= wx1 - side / 4 and wy0 + side / 4 <= cy <= wy1 - side / 4
+                   and wx1 - wx0 >= side for wx0, wy0, wx1, wy1 in windows):
+                continue  # already well inside a window at least as large
+            x0 = int(min(max(0, round(cx - side / 2)), max(0, fw - side)))
+            y0 = int(min(max(0, round(cy - side / 2)), max(0, fh - side)))
+            windows.append((x0, y0, min(fw, x0 + side), min(fh, y0 + side)))
+        by_side: dict[int, list[tuple[int, int, int, int]]] = {}
+        for win in windows:
+            by_side.setdefault(max(win[2] - win[0], win[3] - win[1]), []).append(win)
+        for group in by_side.values():
+            crops = [fine[y0:y1, x0:x1] for x0, y0, x1, y1 in group]
+            for (x0, y0, x1, y1), dets in zip(group, det.detect_batch(crops, 0.0, bgr=True), strict=True):
+                for d in dets:
+                    bx, by, bw, bh = d.box
+                    # A face cut by the window's edge (not the photo's) is a part: its own window has it whole.
+                    if (bx <= 1 and x0 > 0) or (by <= 1 and y0 > 0) or (bx + bw >= x1 - x0 - 1 and x1 < fw) \
+                            or (by + bh >= y1 - y0 - 1 and y1 < fh):
+                        continue
+                    found.append(d.moved(x0, y0).scaled(fine_scale))
+        found = [d for d in found if min(d.box[2], d.box[3]) >= cfg.min_face_px]
+        if len(found) > 1:
+            keep = cv2.dnn.NMSBoxes([list(d.box) for d in found], [d.score for d in found], 0.0, cfg.nms_threshold)
+            found = [found[i] for i in np.asarray(keep, dtype=np.int64).reshape(-1)]
+        found.sort(key=lambda d: -d.score)
+        return found

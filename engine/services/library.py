@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -279,14 +279,23 @@ class Library:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def use_gpu(self) -> bool:
+        """The settings' "Use GPU" (stored by the GUI's settings dialog); off unless set."""
+        return bool(self.get_setting("use_gpu", False))
+
+    def _embed_config(self) -> EmbedConfig:
+        return EmbedConfig(threads=_network_threads(), use_gpu=self.use_gpu())
+
     def embedder(self) -> Embedder:
         with self._embedder_lock:
+            if self._embedder is not None and self._embedder.config.use_gpu != self.use_gpu():
+                self._embedder = None  # the setting changed since it was built
             if self._embedder is None:
                 spec, path = self._active_embedder_spec()
                 if path is None:
-                    self._embedder = Embedder(EmbedConfig(threads=_network_threads()))
+                    self._embedder = Embedder(self._embed_config())
                 else:  # a registered model, hash-checked by verified_path
-                    self._embedder = Embedder(EmbedConfig(threads=_network_threads()), spec=spec, path=path)
+                    self._embedder = Embedder(self._embed_config(), spec=spec, path=path)
             return self._embedder
 
     # -- embedding models -----------------------------------------------------------------------
@@ -405,7 +414,7 @@ class Library:
                 raise ModelError(f"model file not found: {path}")
             if sha256_file(path) != spec.sha256:
                 raise ModelError(f"model file {path.name} has the wrong checksum; refusing to load it")
-        candidate = Embedder(EmbedConfig(threads=_network_threads()), spec=spec, path=path)
+        candidate = Embedder(self._embed_config(), spec=spec, path=path)
         with self._embedder_lock, self.store.transaction() as s:
             set_active_embedder(s, model_id)
             self._embedder = candidate
@@ -449,10 +458,19 @@ class Library:
     def import_paths(
         self, paths: list[Path | str], config: ImportConfig | None = None, cancel: threading.Event | None = None
     ) -> Iterator[ImportProgress]:
-        """Generator of progress; the last item has stage "done" or "cancelled"."""
+        """Generator of progress; the last item has stage "done" or "cancelled". With "Use GPU" set,
+        the detector and the embedder run on CUDA where it is available (``progress.notes`` says
+        when it is not and the CPU is used)."""
         yield from run_import(
-            self.store, [Path(p) for p in paths], config, embedder=self.embedder(), cancel=cancel
+            self.store, [Path(p) for p in paths], self.import_config(config), embedder=self.embedder(), cancel=cancel
         )
+
+    def import_config(self, config: ImportConfig | None = None) -> ImportConfig:
+        """``config`` (or the defaults) with this library's "Use GPU" setting applied."""
+        cfg = config or ImportConfig()
+        if self.use_gpu() and not cfg.detect.use_gpu:
+            cfg = replace(cfg, detect=replace(cfg.detect, use_gpu=True), embed=replace(cfg.embed, use_gpu=True))
+        return cfg
 
     def recluster(self, threshold: float | None = None, save: bool = False) -> dict:
         """Group every face again (an undoable step). ``save``: the threshold becomes the library's

@@ -64,7 +64,7 @@ def import_incrementally(
     followed by one grouping. An import that fits in the first batch is a single ordinary import of
     ``paths``. Every item is a fresh object (safe to hand to another thread); the last one has stage
     "done" or "cancelled"."""
-    cfg = config or ImportConfig()
+    cfg = library.import_config(config)  # with the library's "Use GPU"
     cancel = cancel or threading.Event()
     t0 = time.monotonic()
     problems: list[ScanProblem] = []
@@ -89,6 +89,7 @@ def import_incrementally(
         out.failures = scan_failures + finished.failures + current
         if with_ids:
             out.new_face_ids = finished.new_face_ids + (list(cur.new_face_ids) if cur else [])
+        out.notes = list(dict.fromkeys(finished.notes + (list(cur.notes) if cur else [])))
         if cur is not None:
             out.current, out.import_id = cur.current, cur.import_id
         else:
@@ -125,6 +126,7 @@ def import_incrementally(
         finished.failures += [f for f in last.failures if f not in scan_set]
         finished.failed = len(finished.failures)
         finished.new_face_ids += last.new_face_ids
+        finished.notes = list(dict.fromkeys(finished.notes + last.notes))
         finished.import_id = last.import_id
         if last.stage == Stage.CANCELLED:
             final = Stage.CANCELLED

@@ -120,3 +120,28 @@ def test_heic_photos_and_model_records(library, tmp_path):
         assert set(s.scalars(select(Face.model_id))) == {"sface-2021dec-int8bq"}
     a, b, c = (f.id for p in library.people() for f in library.faces_of(p.id))
     assert not library.verify_faces(a, b).same and library.verify_faces(a, a).distance < 1e-6
+
+
+def test_import_lets_go_of_committed_pixels(library, sample_dir, monkeypatch):
+    """The crops and thumbnails of committed photos are freed while the import goes on (a 50,000-photo
+    import kept ~110 KB per face alive until its end)."""
+    import gc
+    import weakref
+
+    from engine.config import ImportConfig
+    from engine.pipeline.faces import FaceFinder
+
+    refs = []
+    real = FaceFinder.find
+
+    def find(self, path):
+        found = real(self, path)
+        refs.append(weakref.ref(found))
+        return found
+
+    monkeypatch.setattr(FaceFinder, "find", find)
+    for prog in library.import_paths([sample_dir], ImportConfig(commit_every=2)):
+        if prog.stage == "recognise":  # every batch committed; the import's frame is still alive
+            gc.collect()
+            assert len(refs) == 6
+            assert [r() for r in refs] == [None] * 6

@@ -1,0 +1,253 @@
+"""Real-size photos: the coarse-then-fine search, reduced-scale decoding, EXIF rotation, big PNGs, the
+onnxruntime YuNet, and the "Use GPU" fallback. Photos are made here from the bundled sample portraits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.config import DetectConfig, EmbedConfig
+from engine.errors import ImageError
+from engine.models.registry import YUNET, verified_path
+from engine.models.accel import GPU_FALLBACK, cuda_available
+from engine.pipeline.decode import Pixels, decode
+from engine.pipeline.detect import FaceDetector
+from engine.pipeline.embed import Embedder
+from engine.pipeline.faces import FaceFinder
+
+from conftest import SAMPLE
+
+W, H = 4032, 3024
+
+
+@pytest.fixture(scope="module")
+def finder():
+    return FaceFinder()
+
+
+def _background(seed: int = 0) -> Image.Image:
+    """A smooth random 12 MP picture with no face in it."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(30, 225, (24, 32, 3), dtype=np.uint8)
+    return Image.fromarray(cv2.resize(small, (W, H), interpolation=cv2.INTER_CUBIC))
+
+
+def _paste_face(canvas: Image.Image, src: Path, width: float, at: tuple[int, int]) -> tuple[float, ...]:
+    """Paste the face of ``src`` so that its YuNet box is ``width`` px wide with its corner at ``at``;
+    returns that box in the canvas."""
+    rgb, _ = decode(src)
+    (bx, by, bw, bh) = FaceDetector().detect(rgb)[0].box
+    f = width / bw
+    face = Image.fromarray(rgb).resize((round(rgb.shape[1] * f), round(rgb.shape[0] * f)), Image.Resampling.LANCZOS)
+    yy, xx = np.mgrid[0 : face.height, 0 : face.width].astype(np.float32)
+    r = np.hypot((xx - (bx + bw / 2) * f) / (bw * f * 0.8), (yy - (by + bh / 2) * f) / (bh * f))
+    mask = Image.fromarray((np.clip((1.2 - r) / 0.35, 0, 1) * 255).astype(np.uint8))
+    ox, oy = round(at[0] - bx * f), round(at[1] - by * f)
+    canvas.paste(face, (ox, oy), mask)
+    return (ox + bx * f, oy + by * f, bw * f, bh * f)
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def _save_rotated(img: Image.Image, path: Path) -> None:
+    """Store the pixels turned back and EXIF orientation 6 (= rotate 90 degrees clockwise to display)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.transpose(Image.Transpose.ROTATE_90).save(path, quality=90, exif=exif.tobytes())
+
+
+@pytest.fixture(scope="module")
+def small_face_photo(tmp_path_factory):
+    """A 4032x3024 JPEG with a 60 px face (Obama) and a 400 px face (Sunak), and its EXIF-rotated copy."""
+    d = tmp_path_factory.mktemp("big")
+    img = _background()
+    small = _paste_face(img, SAMPLE / "obama.jpg", 60, (3100, 700))
+    large = _paste_face(img, SAMPLE / "sunak.jpg", 400, (600, 1400))
+    img.save(d / "photo.jpg", quality=90)
+    _save_rotated(img, d / "rotated.jpg")
+    return d, small, large
+
+
+def test_60px_face_in_a_12mp_photo_is_found(finder, small_face_photo):
+    d, small, large = small_face_photo
+    found = finder.find(d / "photo.jpg")
+    assert (found.width, found.height) == (W, H)
+    boxes = [f.box for f in found.faces]
+    assert max(_iou(small, b) for b in boxes) > 0.5, boxes
+    assert max(_iou(large, b) for b in boxes) > 0.5, boxes
+    assert len(boxes) == 2, boxes
+    for f in found.faces:
+        assert f.crop.shape == (112, 112, 3) and f.thumb.shape[2] == 3
+
+
+def test_exif_rotated_copy_gives_the_same_face_boxes(finder, small_face_photo):
+    d, _, _ = small_face_photo
+    a = sorted(f.box for f in finder.find(d / "photo.jpg").faces)
+    rotated = finder.find(d / "rotated.jpg")
+    assert (rotated.width, rotated.height) == (W, H)
+    b = sorted(f.box for f in rotated.faces)
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b, strict=True):
+        # The same face at the same place; a pixel or two apart from the 8x8 JPEG blocks being rotated.
+        assert np.abs(np.subtract(x, y)).max() < 0.05 * x[2] + 2, (x, y)
+
+
+def test_big_faces_need_no_full_decode(finder, tmp_path, monkeypatch):
+    """A photo whose faces are all large is decoded once, at 1/2 scale: never in full."""
+    img = _background(1)
+    box = _paste_face(img, SAMPLE / "macron_2025.jpg", 350, (1500, 900))
+    img.save(tmp_path / "p.jpg", quality=90)
+    asked: list[int] = []
+    real = Pixels.level
+
+    def level(self, reduce):
+        asked.append(reduce)
+        return real(self, reduce)
+
+    monkeypatch.setattr(Pixels, "level", level)
+    found = finder.find(tmp_path / "p.jpg")
+    assert len(found.faces) == 1 and _iou(found.faces[0].box, box) > 0.6
+    assert 1 not in asked and set(asked) == {2}
+
+
+def test_crop_from_reduced_decode_matches_the_full_resolution_crop(finder, tmp_path):
+    """The 1/2-scale crop of a large face (with area-averaged alignment) embeds like a crop of the
+    full-resolution decode."""
+    from engine.pipeline.align import align_face
+
+    img = _background(2)
+    _paste_face(img, SAMPLE / "ardern_2022.jpg", 500, (1200, 800))
+    img.save(tmp_path / "p.jpg", quality=90)
+    face = finder.find(tmp_path / "p.jpg").faces[0]
+    full, _ = decode(tmp_path / "p.jpg")
+    ref = align_face(full, face.landmarks)
+    emb = Embedder(EmbedConfig(threads=1))
+    a, b = emb.embed(np.stack([face.crop, ref]))
+    assert float(a @ b) > 0.97
+
+
+def test_big_png_goes_through_the_same_path(finder, tmp_path):
+    img = _background(3)
+    box = _paste_face(img, SAMPLE / "macron_2014.jpg", 120, (2000, 1500))
+    img.save(tmp_path / "big.png")
+    px = Pixels(tmp_path / "big.png")
+    assert (px.width, px.height, px.format) == (W, H, "PNG")
+    assert px.level(2).shape == (H // 2, W // 2, 3)
+    found = finder.find(tmp_path / "big.png")
+    assert len(found.faces) == 1 and _iou(found.faces[0].box, box) > 0.5
+
+
+def test_pixels_levels_are_bgr_and_exif_oriented(small_face_photo):
+    d, _, _ = small_face_photo
+    ref, _ = decode(d / "photo.jpg", 1008)
+    for name in ("photo.jpg", "rotated.jpg"):
+        px = Pixels(d / name)
+        q = px.level(4)
+        assert q.shape == (H // 4, W // 4, 3)
+        # The same picture as PIL's reduced decode (RGB), to JPEG rounding.
+        assert np.abs(q[:, :, ::-1].astype(int) - ref.astype(int)).mean() < 3
+
+
+def test_truncated_jpeg_is_reported_in_plain_words(tmp_path, small_face_photo):
+    d, _, _ = small_face_photo
+    data = (d / "photo.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="truncated"):
+        Pixels(tmp_path / "cut.jpg").level(2)
+
+
+def test_onnxruntime_yunet_matches_opencv():
+    """The rewritten any-size graph with our decoding gives OpenCV FaceDetectorYN's faces."""
+    det = FaceDetector()
+    ref = cv2.FaceDetectorYN.create(str(verified_path(YUNET)), "", (320, 320), 0.6, 0.3, 5000)
+    for p in sorted(SAMPLE.glob("*.jpg")):
+        rgb, _ = decode(p, 640)
+        ours = det.detect(rgb)
+        ref.setInputSize((rgb.shape[1], rgb.shape[0]))
+        _, theirs = ref.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        assert theirs is not None and len(ours) == len(theirs) == 1, p.name
+        t = theirs[0]
+        assert np.abs(np.array(ours[0].box) - t[:4]).max() < 0.5
+        assert np.abs(ours[0].landmarks.ravel() - t[4:14]).max() < 0.5
+        assert abs(ours[0].score - t[14]) < 1e-3
+
+
+def test_detect_batch_equals_one_by_one():
+    det = FaceDetector()
+    imgs = [decode(p, 480)[0] for p in sorted(SAMPLE.glob("*.jpg"))]
+    batch = det.detect_batch(imgs)
+    for img, faces in zip(imgs, batch, strict=True):
+        one = det.detect(img)
+        assert len(one) == len(faces) == 1
+        assert np.allclose(one[0].box, faces[0].box, atol=0.5)
+        assert abs(one[0].score - faces[0].score) < 1e-3
+
+
+@pytest.mark.skipif(cuda_available(), reason="CUDA is available here: the fallback cannot happen")
+def test_use_gpu_without_cuda_falls_back_with_one_message(library, sample_dir):
+    det = FaceDetector(DetectConfig(use_gpu=True))
+    emb = Embedder(EmbedConfig(use_gpu=True, threads=1))
+    assert det.fallback_message == emb.fallback_message == GPU_FALLBACK
+    assert "\n" not in GPU_FALLBACK and "CPU" in GPU_FALLBACK
+    assert not emb.on_gpu and len(emb.embed(np.zeros((1, 112, 112, 3), np.uint8))) == 1
+    assert FaceDetector().fallback_message is None  # off: no message
+
+    library.set_setting("use_gpu", True)
+    progress = list(library.import_paths([sample_dir]))
+    last = progress[-1]
+    assert last.stage == "done" and (last.done, last.faces, last.failures) == (6, 6, [])
+    assert last.notes == [GPU_FALLBACK]
+    assert library.embedder().config.use_gpu
+
+
+@pytest.mark.skipif(not cuda_available(), reason="needs onnxruntime-gpu and a CUDA device")
+def test_use_gpu_runs_on_cuda():
+    det = FaceDetector(DetectConfig(use_gpu=True))
+    emb = Embedder(EmbedConfig(use_gpu=True))
+    assert det.fallback_message is None and emb.on_gpu and emb.batch_size >= 64
+
+
+@pytest.mark.parametrize("rotated", [False, True])
+def test_heic_straight_from_libheif_matches_pil(tmp_path, finder, rotated):
+    pytest.importorskip("pillow_heif")
+    from engine.pipeline.decode import HEIF_OK
+
+    if not HEIF_OK:
+        pytest.skip("pillow-heif cannot open HEIC here")
+    img = _background(4).resize((1440, 1080))
+    box = _paste_face(img, SAMPLE / "obama.jpg", 150, (700, 400))
+    p = tmp_path / "p.heic"
+    if rotated:
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        img.transpose(Image.Transpose.ROTATE_90).save(p, "HEIF", quality=90, exif=exif.tobytes())
+    else:
+        img.save(p, "HEIF", quality=90)
+    px = Pixels(p)
+    fast = px.level(1)
+    ref, _ = decode(p)
+    assert fast.shape == ref.shape == (1080, 1440, 3)
+    assert np.array_equal(fast[:, :, ::-1], ref)
+    found = finder.find(p)
+    assert len(found.faces) == 1 and _iou(found.faces[0].box, box) > 0.5
+
+
+@pytest.mark.skipif(cuda_available(), reason="CUDA is available here: the fallback cannot happen")
+def test_gui_import_reads_use_gpu_and_carries_the_fallback_note(library, sample_dir):
+    """The app imports through ``import_incrementally``: it reads the setting too, and its last
+    progress carries the note the status bar shows."""
+    from engine.services.overview import import_incrementally
+
+    library.set_setting("use_gpu", True)
+    last = list(import_incrementally(library, [sample_dir]))[-1]
+    assert last.stage == "done" and last.faces == 6
+    assert last.notes == [GPU_FALLBACK]
