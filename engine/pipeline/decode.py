@@ -208,7 +208,13 @@ class Pixels:
             self.format = img.format or ""
             o = _orientation(img)
             w, h = img.size
-            self.animated = bool(getattr(img, "is_animated", False))
+            try:
+                # Counting frames reads the whole file: a cut or damaged animation fails here.
+                self.animated = bool(getattr(img, "is_animated", False))
+            except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error) as exc:
+                if "truncated" in str(exc).lower():
+                    raise ImageError(_TRUNCATED) from None
+                raise ImageError(plain_reason(f"{exc.__class__.__name__}: {exc}", path=path)) from None
             mode = img.mode
         self._orientation = o
         self.width, self.height = (h, w) if o in (5, 6, 7, 8) else (w, h)

@@ -12,8 +12,8 @@ from PIL import Image
 
 from engine.config import DetectConfig, EmbedConfig
 from engine.errors import ImageError
-from engine.models.registry import YUNET, verified_path
 from engine.models.accel import GPU_FALLBACK, cuda_available
+from engine.models.registry import YUNET, verified_path
 from engine.pipeline.decode import Pixels, decode
 from engine.pipeline.detect import FaceDetector
 from engine.pipeline.embed import Embedder
