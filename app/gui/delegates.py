@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QLineEdit, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from . import pyside_compat  # noqa: F401  (must run before any Qt call)
-from .models import ROW_ROLE
+from .item_models import ROW_ROLE
 
 PERSON_THUMB = 112
 PERSON_CELL = QSize(144, 178)

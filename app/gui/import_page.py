@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from .controller import plural
-from .models import Column, RowsTableModel
+from .item_models import Column, RowsTableModel
 from .widgets import display_path, duration
 
 STAGES = {

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from engine.services.overview import people_for_grid
 
 from .controller import plural
-from .models import ID_ROLE, PeopleModel
+from .item_models import ID_ROLE, PeopleModel
 from .widgets import MANY, PeopleView, ask_first
 
 MODES = {

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from .controller import plural
-from .models import ID_ROLE, ROW_ROLE, FacesModel, PeopleModel
+from .item_models import ID_ROLE, ROW_ROLE, FacesModel, PeopleModel
 from .widgets import MANY, FacesView, PeopleDropList, PhotoViewer, ask_first, load_photo
 
 

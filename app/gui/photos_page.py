@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from engine.services.overview import folder_summary
 
 from .controller import plural
-from .models import ROW_ROLE, Column, RowsTableModel
+from .item_models import ROW_ROLE, Column, RowsTableModel
 from .widgets import PhotoViewer, display_path, load_photo
 
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from .controller import INFO, plural
+from .item_models import FacesModel
 from .learning import learning_unavailable, plain_summary, run_learning
-from .models import FacesModel
 from .widgets import PhotoViewer, SuggestionsView, load_photo
 
 BIG = 150

@@ -44,7 +44,7 @@ from .delegates import (
     SuggestionDelegate,
     draw_thumbnail,
 )
-from .models import FACES_MIME, PEOPLE_MIME, ROW_ROLE
+from .item_models import FACES_MIME, PEOPLE_MIME, ROW_ROLE
 
 
 def icon(name: str) -> QIcon:

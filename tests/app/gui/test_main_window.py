@@ -394,7 +394,7 @@ def test_closing_during_an_import_cancels_and_loses_nothing(qtbot, empty_lib, tm
 def test_faces_grid_loads_only_what_is_on_screen(qtbot):
     from PySide6.QtCore import QObject, Signal
 
-    from app.gui.models import FacesModel
+    from app.gui.item_models import FacesModel
     from app.gui.widgets import FacesView
     from engine.services.library import FaceInfo
 

@@ -40,7 +40,7 @@ def ctrl_q(library: str) -> int:
 
 
 def drag() -> int:
-    from app.gui.models import PeopleModel
+    from app.gui.item_models import PeopleModel
     from app.gui.widgets import PeopleView
     from engine.services.library import PersonSummary
 
