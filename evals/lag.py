@@ -169,7 +169,7 @@ def run_lag_eval(
 ) -> dict:
     """Embed every face of ``lag_root`` with ``embedder``, evaluate, write ``lag_result.json`` (and the
     embeddings, ``lag_embeddings.npz``, for ``reuse_embeddings``) into ``out_dir``."""
-    from evals.lfw import LfwEmbeddings, embed_lfw_images
+    from evals.lfw import embed_cached
 
     lag_root, out_dir = Path(lag_root), Path(out_dir)
     faces = read_labels(lag_root)
@@ -180,22 +180,8 @@ def run_lag_eval(
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / "lag_embeddings.npz"
     rel = [f.file for f in faces]
-    emb_result = None
-    if reuse_embeddings and cache.exists():
-        emb_result = LfwEmbeddings.load(cache)
-        if emb_result.paths != rel or emb_result.emb.shape[1] != embedder.dim:
-            emb_result = None
-    reused = emb_result is not None
     t0 = time.perf_counter()
-    if emb_result is None:
-        for prog in embed_lfw_images([img_dir / r for r in rel], embedder=embedder):
-            if on_progress is not None:
-                on_progress(prog)
-            if prog.result is not None:
-                emb_result = prog.result
-        assert emb_result is not None
-        emb_result.paths = rel  # relative names: no machine paths in the outputs
-        emb_result.save(cache)
+    emb_result, reused = embed_cached(img_dir, rel, cache, embedder, reuse_embeddings, on_progress)
     res = evaluate_lag(emb_result.emb, faces, folds, seed)
     result = {
         "dataset": {"name": lag_root.name, "faces": len(faces)},

@@ -338,6 +338,26 @@ def plot_roc(evals: dict[str, PairEvaluation], path: Path, title: str = "LFW ver
     fig.savefig(path, dpi=120)
 
 
+def embed_cached(img_dir: Path, rel: list[str], cache: Path, embedder, reuse: bool = False, on_progress=None,
+                 detect_config=None) -> tuple[LfwEmbeddings, bool]:
+    """(the embeddings of ``img_dir / rel``, whether they came from ``cache``): reused only when the
+    cache holds exactly these files at this embedder's size; otherwise embedded and saved there."""
+    if reuse and cache.exists():
+        got = LfwEmbeddings.load(cache)
+        if got.paths == rel and got.emb.shape[1] == embedder.dim:
+            return got, True
+    emb_result = None
+    for prog in embed_lfw_images([img_dir / r for r in rel], detect_config=detect_config, embedder=embedder):
+        if on_progress is not None:
+            on_progress(prog)
+        if prog.result is not None:
+            emb_result = prog.result
+    assert emb_result is not None
+    emb_result.paths = rel  # relative names: no machine paths in the outputs
+    emb_result.save(cache)
+    return emb_result, False
+
+
 def run_lfw_eval(
     lfw_root: Path,
     out_dir: Path,
@@ -372,23 +392,7 @@ def run_lfw_eval(
     img_dir = images_dir(lfw_root)
     cache = out_dir / "lfw_embeddings.npz"
     t0 = time.perf_counter()
-    emb_result = None
-    if reuse_embeddings and cache.exists():
-        emb_result = LfwEmbeddings.load(cache)
-        if emb_result.paths != rel or emb_result.emb.shape[1] != embedder.dim:
-            emb_result = None
-    reused = emb_result is not None
-    if emb_result is None:
-        for prog in embed_lfw_images(
-            [img_dir / r for r in rel], detect_config=detect_config, embedder=embedder
-        ):
-            if on_progress is not None:
-                on_progress(prog)
-            if prog.result is not None:
-                emb_result = prog.result
-        assert emb_result is not None
-        emb_result.paths = rel  # relative names: no machine paths in the outputs
-        emb_result.save(cache)
+    emb_result, reused = embed_cached(img_dir, rel, cache, embedder, reuse_embeddings, on_progress, detect_config)
     t_embed_total = time.perf_counter() - t0
 
     t1 = time.perf_counter()

@@ -135,12 +135,17 @@ def fold_constants(model_bytes: bytes, keep_inputs: tuple[str, ...] = ("data",))
     del graph.input[:]
     graph.input.extend(inputs)
     del graph.value_info[:]
-    for vi in list(graph.input[:1]) + list(graph.output):
+    _dynamic_batch([*graph.input[:1], *graph.output])
+    return model.SerializeToString()
+
+
+def _dynamic_batch(values) -> None:
+    """Make the first axis of these graph inputs/outputs a symbolic "batch" (exported with 1)."""
+    for vi in values:
         dims = vi.type.tensor_type.shape.dim
         if dims:
             dims[0].ClearField("dim_value")
             dims[0].dim_param = "batch"
-    return model.SerializeToString()
 
 
 @lru_cache(maxsize=8)
@@ -193,11 +198,7 @@ def arcface_graph(model_bytes: bytes) -> bytes:
     graph.node.extend(nodes)
     inputs[0].name = raw
     del graph.value_info[:]  # shapes recorded for batch 1 would contradict the dynamic axis
-    for vi in [inputs[0], *graph.output]:
-        dims = vi.type.tensor_type.shape.dim
-        if dims:
-            dims[0].ClearField("dim_value")
-            dims[0].dim_param = "batch"
+    _dynamic_batch([inputs[0], *graph.output])
     return model.SerializeToString()
 
 
