@@ -75,6 +75,21 @@ def run_cli(*args, lib=None, check=None, env_extra=None):
     return r
 
 
+def close_window(qtbot, w, threads_before, timeout: int = 30_000) -> None:
+    """Close a main window and check it left no pool job or thread running (GUI tests)."""
+    from PySide6.QtCore import QThreadPool
+    from PySide6.QtWidgets import QApplication
+
+    w.close()
+    qtbot.waitUntil(lambda: w.is_closed, timeout=timeout)
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    extra = [t for t in threading.enumerate()
+             if t.ident not in threads_before and t.is_alive() and not isinstance(t, threading._DummyThread)]
+    assert not extra, [t.name for t in extra]
+    w.deleteLater()
+    QApplication.processEvents()
+
+
 def open_copy(library_dir: Path, dest: Path):
     """A Library opened on a copy of a template library folder (its lock file left behind)."""
     from engine.services.library import Library

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE  # noqa: E402
+from conftest import SAMPLE, close_window  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 import app.gui.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt call: see that module)
@@ -38,15 +38,8 @@ def _open(qtbot, library, settings=None):
     return w, before
 
 
-def _close(qtbot, w, before) -> None:
-    w.close()
-    qtbot.waitUntil(lambda: w.is_closed, timeout=WAIT)
-    assert QThreadPool.globalInstance().activeThreadCount() == 0
-    extra = [t for t in threading.enumerate()
-             if t.ident not in before and t.is_alive() and not isinstance(t, threading._DummyThread)]
-    assert not extra, [t.name for t in extra]
-    w.deleteLater()
-    QApplication.processEvents()
+def _close(qtbot, w, threads_before) -> None:
+    close_window(qtbot, w, threads_before, WAIT)
 
 
 @pytest.fixture

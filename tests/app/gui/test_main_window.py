@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication, QLineEdit  # noqa: E402
 import app.gui.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt call: see that module)
 from engine.services.library import Library  # noqa: E402
 
-from conftest import SAMPLE  # noqa: E402
+from conftest import SAMPLE, close_window  # noqa: E402
 
 WAIT = 30_000  # ms; imports and edits normally take well under a few seconds
 # Where tests save what they looked at (bench/gui_screenshots.py-style), when asked to.
@@ -60,14 +60,7 @@ def _open_window(qtbot, library):
 
 
 def _close_window(qtbot, w, threads_before) -> None:
-    w.close()
-    qtbot.waitUntil(lambda: w.is_closed, timeout=WAIT)
-    assert QThreadPool.globalInstance().activeThreadCount() == 0
-    extra = [t for t in threading.enumerate()
-             if t.ident not in threads_before and t.is_alive() and not isinstance(t, threading._DummyThread)]
-    assert not extra, [t.name for t in extra]
-    w.deleteLater()
-    QApplication.processEvents()
+    close_window(qtbot, w, threads_before, WAIT)
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QThreadPool  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
 import app.gui.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt call: see that module)
+
+from conftest import close_window  # noqa: E402
 
 WAIT = 30_000
 
@@ -41,11 +41,4 @@ def test_settings_show_the_models_and_the_pack_licence(qtbot, imported, tmp_path
     # Every line of the list is visible: the dialog grew to hold it.
     assert dlg.models_note.height() >= dlg.models_note.heightForWidth(dlg.models_note.width())
     dlg.reject()
-    w.close()
-    qtbot.waitUntil(lambda: w.is_closed, timeout=WAIT)
-    assert QThreadPool.globalInstance().activeThreadCount() == 0
-    extra = [t for t in threading.enumerate()
-             if t.ident not in before and t.is_alive() and not isinstance(t, threading._DummyThread)]
-    assert not extra, [t.name for t in extra]
-    w.deleteLater()
-    QApplication.processEvents()
+    close_window(qtbot, w, before, WAIT)
