@@ -401,7 +401,8 @@ def doctor(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check the library (database integrity, missing files, orphans) and repair what it can."""
-    with open_library(create=False) as lib:
+    # --check only looks, so it opens read-only and runs beside the open app.
+    with open_library(create=False, read_only=check_only) as lib:
         r = lib.doctor(repair=not check_only)
     if json_out:
         dump_json({"ok": r.ok, "integrity": r.integrity, "problems": r.problems, "repaired": r.repaired})

@@ -37,7 +37,8 @@ def run_doctor(store: LibraryStore, repair: bool = True) -> DoctorReport:
         except ModelError as exc:
             r.problems.append(str(exc))
 
-    with store.transaction() as s:
+    # A check that repairs nothing only reads, so it also runs on a library opened read-only.
+    with (store.transaction() if repair else store.session()) as s:
         _check_registered_models(store, s, r, repair)
         # Photos whose files are gone (or came back).
         gone, back = [], []

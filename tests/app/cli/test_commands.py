@@ -98,6 +98,7 @@ def test_read_only_commands_run_while_another_process_has_the_library_open(impor
         fp("history", lib=root, check=0)
         fp("failures", lib=root, check=0)
         fp("models", lib=root, check=0)
+        assert "Database integrity: ok" in fp("doctor", "--check", lib=root, check=0).stdout
         # What the other process commits is what the next reader sees.
         holder.stdin.write(f"{pid} Seen From Outside\n")
         holder.stdin.flush()
@@ -106,7 +107,7 @@ def test_read_only_commands_run_while_another_process_has_the_library_open(impor
         assert "Rename" in fp("history", lib=root, check=0).stdout
         # Anything that writes is still refused, with exit code 3.
         for args in (("rename", pid, "Other"), ("undo",), ("recluster",), ("models", "--activate", "x"),
-                     ("delete-face", "1")):
+                     ("delete-face", "1"), ("doctor",)):
             r = fp(*args, lib=root, check=3)
             assert "library is in use" in r.stderr, args
     finally:
