@@ -95,3 +95,17 @@ def re_embed(lib, cancel: threading.Event | None = None, commit_every: int = 32)
     flush()
     prog.stage, prog.elapsed, prog.current = Stage.DONE, time.perf_counter() - t0, ""
     yield prog
+
+
+def switch_model(lib, model_id: str, cancel: threading.Event | None = None,
+                 commit_every: int = 32) -> Iterator[ReEmbedProgress]:
+    """Make ``model_id`` the active embedder (hash-checked; ModelError in one line when it is missing,
+    not installed or altered) and bring every face to it: the settings dialog's model switch, run as one
+    background job. The first item comes before the activation (which loads the model, a few seconds),
+    so the caller can show that something started. Activating the model that is already active just
+    finishes a re-embed that was stopped before. People, names, confirmations, "not this person" and
+    covers are untouched (``re_embed`` changes only ``Face.embedding`` and ``Face.model_id``)."""
+    yield ReEmbedProgress(Stage.RE_EMBED, model_id=model_id, current="loading the model")
+    if lib.active_model_id() != model_id:
+        lib.activate_model(model_id)
+    yield from re_embed(lib, cancel, commit_every)
