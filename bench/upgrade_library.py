@@ -60,7 +60,8 @@ def kept(before, after) -> dict:
     return {
         "named_people_lost": sum(1 for k, v in pb.items() if v[0] and k not in pa),
         "names_changed": sum(1 for k, v in pb.items() if v[0] and pa.get(k, (None,))[0] != v[0]),
-        "covers_changed": sum(1 for k, v in pb.items() if v[2] and pa.get(k, (None, None, None))[2] != v[2]),
+        # covers of named people (the user chose them); unnamed groups' covers follow their faces
+        "covers_changed": sum(1 for k, v in pb.items() if v[0] and v[2] and pa.get(k, (None, None, None))[2] != v[2]),
         "hidden_changed": sum(1 for k, v in pb.items() if pa.get(k, (None, v[1]))[1] != v[1]),
         "user_faces_moved": sum(1 for k, v in fb.items() if v[1] == "user" and fa.get(k) != v),
         "faces_moved": sum(1 for k, v in fb.items() if fa.get(k) != v),

@@ -76,6 +76,7 @@ def test_choosing_arcface_switches_in_the_background_and_keeps_everything(qtbot,
     from app.gui.main_window import MainWindow
 
     _label_the_sample(imported)
+    imported.recluster(1.10, save=True)  # the user's own grouping threshold, in SFace's space
     before = _state(imported)
     threads = {t.ident for t in threading.enumerate()}
     w = MainWindow(imported, owns_library=False)
@@ -127,6 +128,8 @@ def test_choosing_arcface_switches_in_the_background_and_keeps_everything(qtbot,
     assert any(p.total == 6 for p in progress)
     assert _face_models(imported) == {"arcface-mbf"}
     assert _state(imported) == before
+    # The saved threshold was SFace's; arcface-mbf groups with its own calibrated one.
+    assert imported.cluster_config().threshold == ARCFACE_MBF.thresholds.cluster
     assert "Face model changed to arcface-mbf: 6 faces looked at again" in w.status_label.text()
     close_window(qtbot, w, threads, WAIT)
 
