@@ -20,7 +20,7 @@ or none; BCubed P / R / F1 of the groups against the LFW identities (the largest
 its subject; bystanders are left out), before, after importing, and after a full regroup with the
 model's own thresholds.
 
-    python bench/upgrade_library.py --folds 1-5 --min 4 --cap 12 --extra 8 --work DIR [--h128 FILE]
+    python bench/upgrade_library.py --folds 1-5 --min 4 --cap 12 --extra 8 --work DIR [--h128 FILE] [--phone]
 """
 
 from __future__ import annotations
@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra", type=int, default=8, help="new photos per person imported after the upgrade")
     ap.add_argument("--work", type=Path, required=True, help="a folder outside the repository")
     ap.add_argument("--h128", type=Path, help="a built arcface-mbf-h128 ONNX file (bench/harmonic_mbf_head.py)")
+    ap.add_argument("--phone", action="store_true",
+                    help="the new photos degraded like phone photos (evals.family.degrade), a harder test")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     from training.train import _folds
@@ -157,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             if len(faces) > 1:
                 lib.set_cover(p.id, faces[1].id)
         lib.close()
-    new = args.work / "new_photos"
+    new = args.work / ("new_photos_phone" if args.phone else "new_photos")
     if not new.exists():
+        rng = np.random.default_rng(0)
         people = [pc for f in _folds(args.folds) for pc in read_people_folds(LFW_ROOT)[f - 1]]
         for name, count in people:
             if count < max(args.min_images, args.cap + 1):
@@ -167,7 +170,16 @@ def main(argv: list[str] | None = None) -> int:
                 src = LFW_ROOT / "images" / name / f"{name}_{k:04d}.jpg"
                 if src.is_file():
                     (new / name).mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(src, new / name / src.name)
+                    if args.phone:  # as the family sets: downscaled, JPEG, sometimes cut off or covered
+                        import cv2
+
+                        from evals.family import degrade
+
+                        rgb = cv2.cvtColor(cv2.imread(str(src)), cv2.COLOR_BGR2RGB)
+                        cv2.imwrite(str(new / name / src.name), cv2.cvtColor(degrade(rgb, rng)[0], cv2.COLOR_RGB2BGR),
+                                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+                    else:
+                        shutil.copy2(src, new / name / src.name)
     with Library(base / "library") as lib:
         before = state(lib)
         truth = subjects(lib)
@@ -179,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(res["library"]), flush=True)
     variants = ["sface", "arcface-mbf"] + (["arcface-mbf-h128"] if args.h128 else [])
     for v in variants:
-        lib = copy_library(base / "library", args.work / v)
+        lib = copy_library(base / "library", args.work / (v + ("-phone" if args.phone else "")))
         r: dict = {}
         try:
             if v == "arcface-mbf-h128":
