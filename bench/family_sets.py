@@ -14,6 +14,10 @@ system's temporary directory), since the research images must not be copied into
 
     python bench/family_sets.py --make                    # ~5 min on 2 cores
     python bench/family_sets.py                           # summary of the cached sets
+    python bench/family_sets.py --make --model arcface-mbf --cache DIR/family_sets.npz   # another model
+
+``--model`` takes any id ``facenet-photos eval lfw --model`` takes that needs no library (SFace or an
+installed pack); give each model its own ``--cache``.
 
 ``libraries()`` then draws "family-sized" libraries (20-40 people each) from disjoint identity folds, which is
 what ``bench/calibrate_grouping.py`` cross-validates on.
@@ -45,11 +49,11 @@ __all__ = ["DevLibrary", "degrade", "embed_central_faces", "identity_folds", "li
            "make_cache"]
 
 
-def make_cache(lag_dir: Path, lfw_dir: Path, out: Path, seed: int = 0, log=print) -> Path:
-    from engine.pipeline.embed import Embedder
+def make_cache(lag_dir: Path, lfw_dir: Path, out: Path, seed: int = 0, log=print, model: str = "sface") -> Path:
+    from engine.pipeline.embed import known_embedder
     from engine.pipeline.faces import FaceFinder
 
-    cache = build_dev_embeddings(lag_dir, lfw_dir, FaceFinder(), Embedder(), seed=seed,
+    cache = build_dev_embeddings(lag_dir, lfw_dir, FaceFinder(), known_embedder(model), seed=seed,
                                  log=lambda m: log(m, flush=True))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".partial.npz")
@@ -74,12 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache (.npz), outside the repo")
     ap.add_argument("--make", action="store_true", help="embed the images (else: summarise the cache)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default="sface", help="embedding model id (sface, arcface-mbf)")
     args = ap.parse_args(argv)
     if args.make:
         for d in (args.lag, args.lfw):
             if not d.is_dir():
                 raise SystemExit(f"{d} is not a folder")
-        make_cache(args.lag, args.lfw, args.cache, seed=args.seed)
+        make_cache(args.lag, args.lfw, args.cache, seed=args.seed, model=args.model)
     c = load_cache(args.cache)
     libs = libraries(c)
     for kind in ("lag", "lfw-phone", "mixed"):

@@ -1,6 +1,7 @@
 """Screenshots of the desktop app for docs/gui.md, taken from a real library built from LFW.
 
     python bench/gui_screenshots.py [--lfw ../shared/data/lfw/images] [--out docs/screenshots]
+    python bench/gui_screenshots.py --only settings --people 8   # settings-model.png alone (a minute)
 
 40 LFW people with 6-20 photos each, up to 12 photos per person (~400 photos): about 70 % are imported with the
 command line, the biggest groups get their LFW names, and the rest is imported in the app (so the import panel
@@ -129,6 +130,22 @@ def edge_thumbnail(work: Path, out: Path) -> int:
     return out.stat().st_size
 
 
+def settings_model_shot(w, out: Path) -> int:
+    """The settings dialog with arcface-mbf chosen: its licence notice and what OK will do."""
+    dlg = w.open_settings()
+    # The temporary folder is "home" here: show the library the way it reads for a user (~/library).
+    dlg.library_edit.setText("~/" + Path(dlg.library_edit.text()).relative_to(os.environ["HOME"]).as_posix())
+    spin_until(lambda: dlg.model_combo.isEnabled() and dlg.preview.text().startswith("≈"), 60)
+    i = dlg.model_combo.findData("arcface-mbf")
+    if i >= 0:
+        dlg.model_combo.setCurrentIndex(i)
+    spin(0.5)
+    size = save(dlg, out)
+    dlg.reject()
+    spin(0.3)
+    return size
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lfw", type=Path, default=LFW / "images")
@@ -136,6 +153,8 @@ def main() -> int:
     ap.add_argument("--people", type=int, default=40)
     ap.add_argument("--per-person", type=int, default=12)
     ap.add_argument("--keep", type=Path, default=None, help="build the library here and keep it")
+    ap.add_argument("--only", choices=("all", "settings"), default="all",
+                    help="settings: only the settings dialog with the arcface pack chosen")
     args = ap.parse_args()
     if not args.lfw.exists():
         print(f"LFW not found at {args.lfw}", file=sys.stderr)
@@ -172,6 +191,15 @@ def main() -> int:
     spin_until(lambda: len(w.people_page.model.rows) > 0, 60)
     spin(3)
     sizes = {}
+    sizes["settings-model.png"] = settings_model_shot(w, args.out / "settings-model.png")
+    if args.only == "settings":
+        w.close()
+        spin_until(lambda: w.is_closed, 120)
+        for name, size in sizes.items():
+            print(f"{args.out / name}: {size / 1024:.0f} KiB")
+        if args.keep is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     sizes["people.png"] = save(w, args.out / "people.png")
     # The same grid with "at least 3 faces", sorted by name.
     pp = w.people_page

@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p", type=int, default=32)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--plain", action="store_true", help="also train with the plain triplet loss")
+    ap.add_argument("--pca-ceiling", action="store_true",
+                    help="only score PCA projections of the trunk (the best a linear 128-D map can keep)")
     ap.add_argument("--init", choices=("random", "ridge"), default="random",
                     help="the head's start: random (a new space) or the least-squares map onto v1's embeddings")
     ap.add_argument("--margin", type=float, default=0.2)
@@ -115,6 +117,24 @@ def main(argv: list[str] | None = None) -> int:
     img_fold = np.full(len(rel), -1)
     for a, b, f in zip(ia, ib, fold, strict=True):
         img_fold[a] = img_fold[b] = f
+    if args.pca_ceiling:
+        # How good can any linear 128-D map of the trunk's output be, with no pull toward v1? PCA fitted on
+        # the other nine sets (centred, and uncentred as the head sees unit vectors), scored as below.
+        for centred in (True, False):
+            for dim in (128, 256, 512):
+                dd = np.full(len(same), np.nan)
+                for f in np.unique(fold):
+                    tr = img_fold != f
+                    mu = x[tr].mean(0) if centred else 0.0
+                    vt = np.linalg.svd((x[tr] - mu).astype(np.float64), full_matrices=False)[2]
+                    e = (x - mu) @ vt[:dim].T
+                    e /= np.linalg.norm(e, axis=1, keepdims=True)
+                    sel = fold == f
+                    dd[sel] = ((e[ia[sel]] - e[ib[sel]]) ** 2).sum(1)
+                ev = evaluate_distances(dd, same, fold, far_target=1e-3)
+                print(f"PCA {dim} {'centred' if centred else 'uncentred'}: acc {100 * ev.accuracy_mean:.2f} ± "
+                      f"{100 * ev.accuracy_std:.2f}  VAL@1e-3 {100 * ev.val_mean:.2f}  AUC {ev.auc:.4f}", flush=True)
+        return 0
     losses = ["harmonic"] + (["plain"] if args.plain else [])
     dist = {"v1-v1": ((e1[ia] - e1[ib]) ** 2).sum(1), "mbf512-mbf512": ((x[ia] - x[ib]) ** 2).sum(1)}
     for name in losses:

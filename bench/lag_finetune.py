@@ -11,6 +11,8 @@ held-out fold, pooled. The gain is the per-fold accuracy difference against the 
 same pairs, with its standard error over the ten folds.
 
     python bench/lag_finetune.py --cache CACHE --model arcface   # CACHE/lag-arcface from `eval lag`
+
+The adapter is ``training.adapter.train_adapter``, the one "Learn from my corrections" trains.
 """
 
 from __future__ import annotations
@@ -23,32 +25,9 @@ from pathlib import Path
 import numpy as np
 from benchlib import SHARED_DATA  # noqa: E402
 
+from training.adapter import train_adapter  # noqa: E402  (the app's learning job trains the same adapter)
+
 LAG = SHARED_DATA / "lag-dev"
-
-
-def train_adapter(x: np.ndarray, labels: np.ndarray, *, steps: int, lr: float, seed: int, p: int = 32, k: int = 4):
-    import torch
-
-    from training.losses import TripletLoss
-    from training.miners import HardMiner
-    from training.samplers import PKSampler
-
-    torch.manual_seed(seed)
-    d = x.shape[1]
-    lin = torch.nn.Linear(d, d)
-    with torch.no_grad():
-        lin.weight.copy_(torch.eye(d))
-        lin.bias.zero_()
-    opt = torch.optim.AdamW(lin.parameters(), lr=lr, weight_decay=0.0)
-    loss_fn = TripletLoss(HardMiner(0.2), 0.2)
-    xt, lt = torch.from_numpy(x), torch.from_numpy(labels)
-    for batch in PKSampler(labels, p, k, steps, seed=seed):
-        idx = torch.as_tensor(batch)
-        out = loss_fn(lin(xt[idx]), lt[idx])
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
-    return lin.weight.detach().numpy().copy(), lin.bias.detach().numpy().copy()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,15 +32,28 @@ def lfw_dir_for(library, explicit: Path | str | None = None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def _learn(library, cancel, **options):
-    from training.personalise import PersonaliseConfig, learn_from_corrections
+METHODS = ("adapter", "finetune")
 
-    known = {f.name for f in fields(PersonaliseConfig)}
+
+def _learn(library, cancel, method: str = "adapter", **options):
+    """``method``: "adapter" (the default: a linear adapter on the active model's embeddings, the
+    measured gain on lag-dev, training/adapter.py) or "finetune" (SFace's last block and head with the
+    harmonic loss, training/personalise.py; 128-D SFace-based models only)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r} for {LEARN} (known: {', '.join(METHODS)})")
+    if method == "adapter":
+        from training.adapter import AdapterConfig as Config
+        from training.adapter import learn_adapter as learn
+    else:
+        from training.personalise import PersonaliseConfig as Config
+        from training.personalise import learn_from_corrections as learn
+
+    known = {f.name for f in fields(Config)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"unknown options for {LEARN}: {', '.join(unknown)}")
+        raise ValueError(f"unknown options for {LEARN} ({method}): {', '.join(unknown)}")
     options["lfw_dir"] = lfw_dir_for(library, options.get("lfw_dir"))
-    yield from learn_from_corrections(library, cancel=cancel, config=PersonaliseConfig(**options))
+    yield from learn(library, cancel=cancel, config=Config(**options))
 
 
 def learn_from_corrections_job() -> JobSpec:

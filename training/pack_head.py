@@ -35,8 +35,15 @@ def graph_with_linear_head(trunk_bytes: bytes, weight: np.ndarray, bias: np.ndar
         numpy_helper.from_array(bias, "head__b"),
         numpy_helper.from_array(np.array(1e-12, np.float32), "head__eps"),
     ])
+    # From opset 18 ReduceL2 takes its axes as an input (SFace's graph), before that as an attribute.
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    if opset >= 18:
+        g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "head__axes"))
+        reduce = helper.make_node("ReduceL2", [trunk_out, "head__axes"], ["head__norm"], keepdims=1)
+    else:
+        reduce = helper.make_node("ReduceL2", [trunk_out], ["head__norm"], axes=[1], keepdims=1)
     g.node.extend([
-        helper.make_node("ReduceL2", [trunk_out], ["head__norm"], axes=[1], keepdims=1),
+        reduce,
         helper.make_node("Max", ["head__norm", "head__eps"], ["head__norm_safe"]),
         helper.make_node("Div", [trunk_out, "head__norm_safe"], ["head__unit"]),
         helper.make_node("MatMul", ["head__unit", "head__w"], ["head__xw"]),

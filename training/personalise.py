@@ -153,8 +153,9 @@ def _lfw_accuracy(embed, n_pairs: int, lfw_root: Path) -> float | None:
         if len(idx.same) < 20:
             return None
         used = np.unique(np.concatenate([idx.i1, idx.i2]))
-        emb = np.zeros((len(faces), 128), np.float32)
-        emb[used] = embed(faces.crops[used])
+        got = embed(faces.crops[used])
+        emb = np.zeros((len(faces), got.shape[1]), np.float32)  # 128-D or 512-D
+        emb[used] = got
         d = ((emb[idx.i1] - emb[idx.i2]) ** 2).sum(1)
         return float(verification(d, idx.same, stratified_folds(idx.same)).accuracy)
     except Exception:

@@ -22,11 +22,18 @@ def train(
     from_library: Annotated[
         bool, typer.Option("--from-library", help="Learn from the people named and corrected in the library.")
     ] = False,
+    method: Annotated[
+        str, typer.Option("--method", help="adapter: a linear map on the active model's embeddings (the measured "
+                          "gain, any model); finetune: SFace's last block and head (SFace-based models).")
+    ] = "adapter",
     max_steps: Annotated[
-        int, typer.Option("--max-steps", min=1, help="Longest training run (small batches); the step kept is "
-                          "the best on held-out faces.")
-    ] = 40,
-    eval_every: Annotated[int, typer.Option("--eval-every", min=1, help="Check held-out faces every N steps.")] = 10,
+        int | None, typer.Option("--max-steps", min=1, help="Longest training run (small batches); the step kept "
+                                 "is the best on held-out faces (default: adapter 300, finetune 40).")
+    ] = None,
+    eval_every: Annotated[
+        int | None, typer.Option("--eval-every", min=1, help="Check held-out faces every N steps (default: "
+                                 "adapter 50, finetune 10).")
+    ] = None,
     lfw: Annotated[
         bool, typer.Option("--lfw/--no-lfw", help="Also refuse a model that is worse on a small LFW pair subset "
                            "(when the LFW data is found).")
@@ -36,7 +43,8 @@ def train(
                                   "'lfw_dir' setting, else $FACENET_PHOTOS_LFW).")
     ] = None,
 ) -> None:
-    """Fine-tune the face model on your corrections; it is activated only if it is not worse."""
+    """Learn from your corrections (a linear adapter on the active model's embeddings by default); the new
+    model is activated only if it is not worse."""
     if not from_library:
         fail("nothing to train from: use --from-library", 2)
     try:
@@ -47,7 +55,10 @@ def train(
         fail(f"training is not available: {why}")
     with cancel_on_sigint("Stopping at the next safe point") as cancel:
         with open_library() as lib:
-            options = dict(max_steps=max_steps, eval_every=eval_every, lfw=lfw, lfw_dir=lfw_dir)
+            if method not in ("adapter", "finetune"):
+                fail(f"--method: {method!r} is not adapter or finetune", 2)
+            options = dict(method=method, lfw=lfw, lfw_dir=lfw_dir)
+            options.update({k: v for k, v in (("max_steps", max_steps), ("eval_every", eval_every)) if v})
             last = drive(run_job(LEARN_JOB, lib, cancel, **options), err, note=lambda p: getattr(p, "message", ""))
     res = getattr(last, "result", None)
     if res is None:
@@ -59,7 +70,8 @@ def train(
             kept = "  <- kept" if step == res.chosen_step else ""
             out.print(f"  step {step:>4}: {score.line()}{kept}", highlight=False, markup=False)
     if res.before is not None and res.after is not None:
-        out.print(f"held-out faces, through the app's embedder (kept step {res.chosen_step}):", markup=False)
+        how = "stored embeddings" if method == "adapter" else "the app's embedder"
+        out.print(f"held-out faces, through {how} (kept step {res.chosen_step}):", markup=False)
         out.print(f"  before ({res.previous_model_id}): {res.before.line()}", highlight=False, markup=False)
         out.print(f"  after:  {res.after.line()}", highlight=False, markup=False)
     if res.lfw_note:

@@ -37,6 +37,9 @@ class Controller(QObject):
     import_progress = Signal(object)  # engine ImportProgress
     import_finished = Signal(object)  # the last ImportProgress (stage done | cancelled), or None on error
     library_changed = Signal()
+    model_switch_started = Signal(str)  # the model id being switched to
+    model_switch_progress = Signal(object)  # engine ReEmbedProgress
+    model_switch_finished = Signal(object)  # the last ReEmbedProgress (done | cancelled), or None on error
 
     def __init__(self, library, jobs: Jobs | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -45,6 +48,7 @@ class Controller(QObject):
         self._edits: deque[tuple] = deque()
         self._edit_job: Job | None = None
         self._import_job: Job | None = None
+        self._model_job: Job | None = None
         self._import_queue: deque[list[str]] = deque()
         self._batches_seen = 0
         self.last_import = None
@@ -226,6 +230,57 @@ class Controller(QObject):
         self._import_job = None
         if self._import_queue:
             self.import_paths(self._import_queue.popleft())
+
+    # -- face model -----------------------------------------------------------------------------------
+    @property
+    def switching_model(self) -> bool:
+        return self._model_job is not None
+
+    def switch_model(self, model_id: str) -> None:
+        """Activate another face model and look at every face again with it, on a pool thread, with
+        progress and cancel. People, names, confirmations, "not this person" and covers are kept."""
+        from engine.services.reembed import switch_model
+
+        if self._model_job is not None:
+            self.message.emit("The face model is already being changed; wait for it or stop it first", ERROR)
+            return
+        if self._import_job is not None:
+            self.message.emit("Wait for the import to finish before changing the face model", ERROR)
+            return
+        self._model_job = self.jobs.start(
+            switch_model, self.library, model_id, stream=True, pass_cancel=True, min_interval=0.2,
+            on_progress=self.model_switch_progress.emit, on_result=self._model_switched,
+            on_error=self._model_switch_error, on_finished=self._model_switch_done, name="switch_model",
+        )
+        if self._model_job is not None:
+            self.model_switch_started.emit(model_id)
+
+    def cancel_model_switch(self) -> None:
+        if self._model_job is not None:
+            self._model_job.cancel()
+            self.message.emit("Stopping after the current photos; the faces done so far keep the new model", INFO)
+
+    def _model_switched(self, p) -> None:
+        self.model_switch_finished.emit(p)
+        if p is not None:
+            failed = f" {plural(p.failed, 'face')} could not be read and keep the old model." if p.failed else ""
+            if p.stage == "cancelled":
+                self.message.emit(
+                    f"Stopped: {p.done} of {plural(p.total, 'face')} were looked at again with {p.model_id}. "
+                    "Open Settings and press OK to finish.", INFO)
+            else:
+                self.message.emit(
+                    f"Face model changed to {p.model_id}: {plural(p.done, 'face')} looked at again.{failed} "
+                    "Names, confirmed faces and “not this person” are kept.", INFO)
+        self.notify_changed()
+
+    def _model_switch_error(self, msg: str) -> None:
+        self.model_switch_finished.emit(None)
+        self.message.emit(f"The face model was not changed: {msg}", ERROR)
+        self.notify_changed()
+
+    def _model_switch_done(self) -> None:
+        self._model_job = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def busy(self) -> bool:

@@ -28,7 +28,7 @@ from .people_page import PeoplePage
 from .person_page import PersonPage
 from .photos_page import PhotosPage
 from .review_page import BIG, ReviewPage
-from .settings_dialog import SettingsDialog
+from .settings_dialog import ModelSwitchStatus, SettingsDialog
 from .thumbs import Thumbnails
 from .widgets import CompactPersonDelegate, icon
 from .workers import Jobs
@@ -139,6 +139,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status_label, 1)
         self.import_status = ImportStatus(self.controller)
         self.statusBar().addPermanentWidget(self.import_status)
+        self.model_status = ModelSwitchStatus(self.controller)
+        self.statusBar().addPermanentWidget(self.model_status)
         self._status_timer = QTimer(self, singleShot=True)
         self._status_timer.timeout.connect(self.status_label.clear)
 
@@ -387,12 +389,15 @@ class MainWindow(QMainWindow):
             self.controller.set_setting("use_gpu", v)
         if "threshold" in changes:
             self.controller.regroup(changes["threshold"])
+        if "model" in changes:
+            self.controller.switch_model(changes["model"])
         if "library" in changes:
             self.switch_library(changes["library"])
 
     def switch_library(self, path: str) -> None:
-        if self.controller.importing or self.controller.editing:
-            self.show_message("Wait for the import and edits to finish before changing the library", ERROR)
+        if self.controller.importing or self.controller.editing or self.controller.switching_model:
+            self.show_message("Wait for the import, the edits and the face model change to finish before "
+                              "changing the library", ERROR)
             return
 
         def open_new():

@@ -1,11 +1,13 @@
 """Settings: library location, grouping threshold (with a preview of how many people it gives), GPU use,
-and the face models the library can use with their licences."""
+and the face model: every model the library could use with its licence, switching to one as a background
+job (``Controller.switch_model``) shown in the status bar by :class:`ModelSwitchStatus`."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -14,13 +16,18 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QSlider,
+    QToolButton,
     QVBoxLayout,
+    QWidget,
 )
 
 from engine.config import ClusterConfig
+from engine.errors import FacenetPhotosError
 from engine.services.overview import count_people, gpu_available, load_cluster_input
+from engine.services.reembed import stale_face_count
 
 from .controller import plural
 
@@ -36,7 +43,9 @@ class SettingsDialog(QDialog):
         self.controller = controller
         self._data = None
         self._counting = self._recount = False
-        self.initial = {"library": library_path, "threshold": None, "use_gpu": False}
+        self.initial = {"library": library_path, "threshold": None, "use_gpu": False, "model": None}
+        self._models: list[dict] = []
+        self._stale = 0  # faces still embedded by another model than the active one (a stopped switch)
 
         self.library_edit = QLineEdit(library_path)
         self.library_edit.setReadOnly(True)
@@ -81,11 +90,21 @@ class SettingsDialog(QDialog):
         form.addRow("", self.gpu_note)
         # Which face model is active, and every other one it could use with its licence: a pack with
         # non-commercial weights must say so wherever it can be chosen.
+        # The combo box chooses; a model that cannot be used here (pack not installed, head not built)
+        # is listed but disabled, and choosing a usable one shows its licence and notice underneath.
+        self.model_combo = QComboBox()
+        self.model_combo.setEnabled(False)
+        self.model_notice = QLabel("")
+        self.model_notice.setObjectName("notice")
+        self.model_notice.setWordWrap(True)
+        self.model_notice.setTextFormat(Qt.TextFormat.PlainText)
         self.models_note = QLabel("Reading the models…")
         self.models_note.setObjectName("muted")
         self.models_note.setWordWrap(True)
         self.models_note.setTextFormat(Qt.TextFormat.PlainText)
-        form.addRow("Face model:", self.models_note)
+        form.addRow("Face model:", self.model_combo)
+        form.addRow("", self.model_notice)
+        form.addRow("All models:", self.models_note)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
@@ -97,6 +116,7 @@ class SettingsDialog(QDialog):
         self.spin.valueChanged.connect(self._spin_changed)
         self.slider.valueChanged.connect(lambda v: self.spin.setValue(T_MIN + v * T_STEP))
         self.library_btn.clicked.connect(self._choose_library)
+        self.model_combo.currentIndexChanged.connect(self._model_chosen)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.spin.setValue(ClusterConfig().threshold)
@@ -105,11 +125,12 @@ class SettingsDialog(QDialog):
     def _load(self) -> None:
         def current(lib):
             return (lib.cluster_config().threshold, bool(lib.get_setting("use_gpu", False)), gpu_available(),
-                    [m for m in lib.models() if m["kind"] == "embedder"])
+                    [m for m in lib.models() if m["kind"] == "embedder"], _stale_faces(lib))
 
         def got(r):
-            t, use_gpu, has_gpu, models = r
+            t, use_gpu, has_gpu, models, stale = r
             self.models_note.setText(models_text(models))
+            self._fill_models(models, stale)
             self.adjustSize()  # the dialog was laid out for the one-line placeholder
             self.initial.update(threshold=t, use_gpu=use_gpu)
             self.spin.setValue(t)
@@ -121,6 +142,56 @@ class SettingsDialog(QDialog):
             self.controller.query(load_cluster_input, on_result=self._data_loaded)
 
         self.controller.query(current, on_result=got)
+
+    def _fill_models(self, models: list[dict], stale: int) -> None:
+        self._models = sorted(models, key=lambda m: not m["active"])
+        self._stale = stale
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for m in self._models:
+            usable = model_usable(m)
+            label = f"{m['id']} ({m['dim']}-D) — {m['licence']}"
+            if m["active"]:
+                label += " — active"
+            elif not usable:
+                label += " — not available"
+            self.model_combo.addItem(label, m["id"])
+            item = self.model_combo.model().item(self.model_combo.count() - 1)
+            item.setEnabled(usable)
+            item.setToolTip("\n".join(x for x in (m.get("notice"), None if usable else m["status"]) if x))
+            if m["active"]:
+                self.initial["model"] = m["id"]
+        self.model_combo.setCurrentIndex(0)
+        self.model_combo.blockSignals(False)
+        self.model_combo.setEnabled(True)
+        self._model_chosen(0)
+
+    def _model_chosen(self, index: int) -> None:
+        """Say what choosing this model means: its licence notice, the install hint, or the switch."""
+        if not (0 <= index < len(self._models)):
+            return
+        m = self._models[index]
+        lines = []
+        if m.get("notice"):
+            lines.append(m["notice"] + ".")
+        if not model_usable(m):
+            lines.append(f"Not available here: {m['status'].split(': ', 1)[-1]}")
+        elif m["active"] and self._stale:
+            lines.append(f"{plural(self._stale, 'face')} still wait to be looked at again with this model: "
+                         "press OK to finish.")
+        elif not m["active"]:
+            lines.append("OK switches to it and looks at every face again in the background (progress and "
+                         "Stop in the status bar). Names, confirmed faces, “not this person” and covers are kept; "
+                         "the grouping threshold becomes this model's own.")
+        self.model_notice.setText("\n".join(lines))
+        # The threshold shown belongs to the current model; it is not applied to another one.
+        switching = not m["active"]
+        self.spin.setEnabled(not switching)
+        self.slider.setEnabled(not switching)
+
+    def chosen_model(self) -> str | None:
+        i = self.model_combo.currentIndex()
+        return self._models[i]["id"] if 0 <= i < len(self._models) else None
 
     def _data_loaded(self, data) -> None:
         self._data = data
@@ -173,7 +244,16 @@ class SettingsDialog(QDialog):
             out["threshold"] = t
         if self.gpu.isEnabled() and self.gpu.isChecked() != self.initial["use_gpu"]:
             out["use_gpu"] = self.gpu.isChecked()
+        chosen = self.chosen_model()
+        if chosen is not None and (chosen != self.initial["model"] or self._stale):
+            out["model"] = chosen
+            out.pop("threshold", None)  # that threshold was the previous model's
         return out
+
+
+def model_usable(m: dict) -> bool:
+    """A model the library can switch to now: bundled, registered or an installed pack."""
+    return m["active"] or not (m["status"].startswith("not installed") or m["status"].startswith("not built"))
 
 
 def models_text(models: list[dict]) -> str:
@@ -186,6 +266,55 @@ def models_text(models: list[dict]) -> str:
         lines.append(head)
         if m.get("notice"):
             lines.append(f"   {m['notice']}")
-    lines.append("To switch: facenet-photos models --activate ID, then facenet-photos reembed "
-                 "(names, confirmations and “not this person” are kept).")
+    lines.append("Choose one above to switch, or from the command line: facenet-photos models --activate ID, "
+                 "then facenet-photos reembed (names, confirmations and “not this person” are kept).")
     return "\n".join(lines)
+
+
+def _stale_faces(lib) -> int:
+    """Faces not yet embedded by the active model; 0 when that model cannot even be loaded (its pack was
+    uninstalled): the dialog still opens and lists the models, and choosing one says why it is not there."""
+    try:
+        return stale_face_count(lib)
+    except FacenetPhotosError:
+        return 0
+
+
+class ModelSwitchStatus(QWidget):
+    """The model switch's progress in the status bar, visible from every page, with Stop."""
+
+    def __init__(self, controller, parent=None):
+        super().__init__(parent)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(180)
+        self.bar.setMaximumHeight(14)
+        self.bar.setTextVisible(False)
+        self.stop_btn = QToolButton()
+        self.stop_btn.setText("Stop")
+        self.stop_btn.setAutoRaise(True)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.label)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.stop_btn)
+        self.stop_btn.clicked.connect(controller.cancel_model_switch)
+        controller.model_switch_started.connect(self._started)
+        controller.model_switch_progress.connect(self._progress)
+        controller.model_switch_finished.connect(lambda _p: self.hide())
+        self.hide()
+
+    def _started(self, model_id: str) -> None:
+        self.bar.setRange(0, 0)
+        self.label.setText(f"Switching to {model_id}…")
+        self.show()
+
+    def _progress(self, p) -> None:
+        if p.total:
+            self.bar.setRange(0, p.total)
+            self.bar.setValue(min(p.done, p.total))
+            self.label.setText(f"Looking at faces again with {p.model_id}: {p.done}/{p.total}")
+        else:
+            self.bar.setRange(0, 0)
+            self.label.setText(f"Switching to {p.model_id}: {p.current}" if p.current else
+                               f"Switching to {p.model_id}…")

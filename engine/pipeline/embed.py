@@ -29,6 +29,7 @@ class Embedder:
 
         self.config = config or EmbedConfig()
         self.spec = spec
+        self.path = path  # None: the bundled file (a new model built on this one reads its graph from here)
         self.model_id = spec.model_id
         opts = ort.SessionOptions()
         opts.log_severity_level = 3

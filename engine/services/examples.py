@@ -75,3 +75,51 @@ def library_examples(lib, min_faces: int = 2) -> tuple[np.ndarray, np.ndarray, l
     pos = {f: i for i, f in enumerate(all_ids)}
     negatives = list(dict.fromkeys((pos[r.face_id], r.person_id) for r in is_not if r.face_id in pos))
     return out.astype(np.uint8), labels, person_ids, negatives
+
+
+def library_embedding_examples(lib, model_id: str, min_faces: int = 2
+                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int], list[tuple[int, int]]]:
+    """(face ids, stored embeddings N x D float32, labels, person_ids, negatives): the faces
+    :func:`library_examples` would give, as the embeddings the library already holds for ``model_id``
+    (no photo is decoded). For learning on top of a model's embeddings (``training.adapter``). Faces
+    embedded by another model (a re-embed not finished) are left out, so every row is in one space."""
+    from engine.models.quantize import from_bytes
+
+    with lib.store.session() as s:
+        rows = s.execute(
+            select(Face.id, Face.person_id, Face.embedding)
+            .join(Person, Person.id == Face.person_id)
+            .where(
+                Person.name.is_not(None),
+                Person.hidden.is_(False),
+                Face.assignment.in_((BY_USER, BY_CLUSTER)),
+                Face.model_id == model_id,
+                Face.embedding.is_not(None),
+            )
+            .order_by(Face.person_id, Face.id)
+        ).all()
+        is_not = s.execute(
+            select(Constraint.face_id, Constraint.person_id, Face.embedding)
+            .join(Face, Face.id == Constraint.face_id)
+            .where(Constraint.kind == IS_NOT, Face.model_id == model_id, Face.embedding.is_not(None))
+            .order_by(Constraint.id)
+        ).all()
+    counts: dict[int, int] = defaultdict(int)
+    for r in rows:
+        counts[r.person_id] += 1
+    rows = [r for r in rows if counts[r.person_id] >= min_faces]
+    person_ids = sorted({r.person_id for r in rows})
+    index = {p: i for i, p in enumerate(person_ids)}
+    labelled = {r.id for r in rows}
+    wanted = set(person_ids)
+    extra: dict[int, bytes] = {}
+    for face_id, person_id, blob in is_not:
+        if face_id not in labelled and person_id in wanted:
+            extra.setdefault(face_id, blob)
+    ids = [r.id for r in rows] + sorted(extra)
+    blobs = [r.embedding for r in rows] + [extra[f] for f in sorted(extra)]
+    emb = np.stack([from_bytes(b) for b in blobs]).astype(np.float32) if blobs else np.zeros((0, 0), np.float32)
+    labels = np.asarray([index[r.person_id] for r in rows] + [-1] * len(extra), dtype=np.int64)
+    pos = {f: i for i, f in enumerate(ids)}
+    negatives = list(dict.fromkeys((pos[f], p) for f, p, _ in is_not if f in pos and p in wanted))
+    return np.asarray(ids, np.int64), emb, labels, person_ids, negatives

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import or_, select
 
 from engine.errors import FacenetPhotosError
@@ -94,4 +95,64 @@ def re_embed(lib, cancel: threading.Event | None = None, commit_every: int = 32)
         yield prog
     flush()
     prog.stage, prog.elapsed, prog.current = Stage.DONE, time.perf_counter() - t0, ""
+    yield prog
+
+
+def switch_model(lib, model_id: str, cancel: threading.Event | None = None,
+                 commit_every: int = 32) -> Iterator[ReEmbedProgress]:
+    """Make ``model_id`` the active embedder (hash-checked; ModelError in one line when it is missing,
+    not installed or altered) and bring every face to it: the settings dialog's model switch, run as one
+    background job. The first item comes before the activation (which loads the model, a few seconds),
+    so the caller can show that something started. Activating the model that is already active just
+    finishes a re-embed that was stopped before. People, names, confirmations, "not this person" and
+    covers are untouched (``re_embed`` changes only ``Face.embedding`` and ``Face.model_id``)."""
+    yield ReEmbedProgress(Stage.RE_EMBED, model_id=model_id, current="loading the model")
+    previous = lib.active_model_id()
+    if previous != model_id:
+        lib.activate_model(model_id)
+        # A grouping threshold the user saved is a squared distance in the previous model's space; in
+        # another space it means something else (SFace's 1.15 is far too strict for arcface-mbf, whose
+        # calibrated value is 1.45), so the new model's own threshold takes over. A model trained into
+        # the previous one's space (compatible_with) keeps it.
+        compatible = {m["id"]: m.get("compatible_with") for m in lib.models()}
+        if compatible.get(model_id) != previous and compatible.get(previous) != model_id:
+            if lib.get_setting("cluster_threshold") is not None:
+                lib.set_setting("cluster_threshold", None)
+    yield from re_embed(lib, cancel, commit_every)
+
+
+def transform_embeddings(lib, from_model: str, to_model: str, weight: np.ndarray, bias: np.ndarray,
+                         cancel: threading.Event | None = None, batch: int = 2000) -> Iterator[ReEmbedProgress]:
+    """Move every face embedded by ``from_model`` to ``to_model`` when the new model is the old one followed
+    by a linear map (``normalise(W x + b)``, what "Learn from my corrections" trains): the stored
+    embedding is mapped directly, so no photo is decoded and faces whose photo is gone move too. The
+    stored vector is the int8 copy of the old one, so the result differs from embedding the face again
+    by about one storage step. Only ``Face.embedding`` and ``Face.model_id`` change; committed in
+    batches, a cancelled run leaves the rest to ``re_embed``."""
+    from engine.models.quantize import from_bytes
+
+    weight = np.asarray(weight, np.float32)
+    bias = np.asarray(bias, np.float32)
+    t0 = time.perf_counter()
+    with lib.store.session() as s:
+        ids = list(s.scalars(select(Face.id).where(Face.model_id == from_model, Face.embedding.is_not(None))
+                             .order_by(Face.id)))
+    prog = ReEmbedProgress(Stage.RE_EMBED, total=len(ids), model_id=to_model)
+    yield prog
+    for i in range(0, len(ids), batch):
+        if cancel is not None and cancel.is_set():
+            prog.stage, prog.elapsed = Stage.CANCELLED, time.perf_counter() - t0
+            yield prog
+            return
+        with lib.store.transaction() as s:
+            faces = list(s.scalars(select(Face).where(Face.id.in_(ids[i : i + batch]))))
+            x = np.stack([from_bytes(f.embedding) for f in faces]).astype(np.float32)
+            y = x @ weight.T + bias
+            y /= np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+            for f, e in zip(faces, y, strict=True):
+                f.embedding, f.model_id = to_bytes(e), to_model
+        prog.done += len(faces)
+        prog.elapsed = time.perf_counter() - t0
+        yield prog
+    prog.stage, prog.elapsed = Stage.DONE, time.perf_counter() - t0
     yield prog

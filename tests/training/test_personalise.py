@@ -128,7 +128,7 @@ def test_learn_activates_a_model_that_is_not_worse(named, tmp_path, scripted, no
     lib = named
     people_before = [(p.id, p.name, p.faces) for p in lib.people()]
     scripted((0.5, 0.5), (0.75, 0.75), (1.0, 0.9))  # step 2 wins
-    items = list(run_job(LEARN, lib, max_steps=2, eval_every=1, k=2))
+    items = list(run_job(LEARN, lib, method="finetune", max_steps=2, eval_every=1, k=2))
     stages = [i.stage for i in items]
     assert {"examples", "train", "export", "evaluate"} <= set(stages)
     res = items[-1].result
@@ -240,7 +240,7 @@ def test_learn_refuses_a_model_worse_on_held_out_faces(named, scripted, fake_lfw
     scores = iter([tp.HeldOut(1.0, 1.0, 4, 56), tp.HeldOut(0.75, 1.0, 4, 56)])  # before, after
     monkeypatch.setattr(tp, "heldout_score", lambda *a: next(scores))
     lib = named
-    last = list(run_job(LEARN, lib, max_steps=1, k=2))[-1]
+    last = list(run_job(LEARN, lib, method="finetune", max_steps=1, k=2))[-1]
     assert last.stage == "refused" and "worse on your held-out faces" in last.message, last.message
     assert "75.0%" in last.message and not last.result.activated and _models_untouched(lib)
     assert lfw_calls == []  # no need to ask LFW
@@ -251,7 +251,7 @@ def test_learn_refuses_a_model_worse_on_lfw(named, scripted, fake_lfw, monkeypat
     scripted((0.5, 0.5), (1.0, 1.0))
     lfw_calls = fake_lfw(0.99, 0.97)
     lib = named
-    last = list(run_job(LEARN, lib, max_steps=1, k=2))[-1]
+    last = list(run_job(LEARN, lib, method="finetune", max_steps=1, k=2))[-1]
     res = last.result
     print(last.message)
     assert last.stage == "refused" and "worse on LFW" in last.message, last.message
