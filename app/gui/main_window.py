@@ -26,10 +26,11 @@ from .delegates import FACE_THUMB, PERSON_THUMB
 from .import_page import ImportPage, ImportStatus
 from .people_page import PeoplePage
 from .person_page import PersonPage
-from .photos_page import PhotosPage
+from .photo_grid import THUMB_PX
+from .photos_page import PHOTO_CACHE, PhotosPage
 from .review_page import BIG, ReviewPage
 from .settings_dialog import SettingsDialog
-from .thumbs import Thumbnails
+from .thumbs import Thumbnails, load_photo_image
 from .widgets import CompactPersonDelegate, icon
 from .workers import Jobs
 
@@ -103,13 +104,15 @@ class MainWindow(QMainWindow):
                                        parent=self, loaders=1)
         self.big_thumbs = Thumbnails(self.jobs, library, size=BIG, round_=False, dpr=dpr, capacity=64, loaders=1,
                                      parent=self)
-        self.thumbnails = [self.round_thumbs, self.face_thumbs, self.small_thumbs, self.big_thumbs]
+        self.photo_thumbs = Thumbnails(self.jobs, library, size=THUMB_PX, capacity=PHOTO_CACHE, dpr=dpr,
+                                       loader=load_photo_image, parent=self)
+        self.thumbnails = [self.round_thumbs, self.face_thumbs, self.small_thumbs, self.big_thumbs, self.photo_thumbs]
 
         # -- pages --
         self.people_page = PeoplePage(self.controller, self.round_thumbs, settings=settings)
         self.person_page = PersonPage(self.controller, self.face_thumbs, self.round_thumbs, self.small_thumbs)
         self.review_page = ReviewPage(self.controller, self.big_thumbs, face_thumbs=self.face_thumbs)
-        self.photos_page = PhotosPage(self.controller)
+        self.photos_page = PhotosPage(self.controller, self.photo_thumbs)
         self.import_page = ImportPage(self.controller)
         self.stack = QStackedWidget()
         for w in (self.people_page, self.person_page, self.review_page, self.photos_page, self.import_page):
@@ -228,6 +231,8 @@ class MainWindow(QMainWindow):
             "<tr><td>Ctrl+Enter</td><td>confirm the selected faces</td></tr>"
             "<tr><td>Alt+Left, Esc</td><td>back to where you opened the person from</td></tr>"
             "<tr><td><b>Photos</b></td><td></td></tr>"
+            "<tr><td>Enter / double click</td><td>open the photo; Left / Right: newer / older; Esc: back</td></tr>"
+            "<tr><td>D</td><td>draw a box around a face the app missed</td></tr>"
             "<tr><td>F / double click</td><td>photo full screen: wheel or +/- zoom, drag moves, Esc closes</td></tr>"
             "<tr><td>right click</td><td>show the photo in the file manager</td></tr>"
             "<tr><td><b>Review</b></td><td></td></tr>"
