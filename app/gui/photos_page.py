@@ -33,16 +33,10 @@ from .box_drawing import BoxDrawer
 from .controller import ERROR, plural
 from .photo_grid import THUMB_PX, PhotoGridModel, PhotoGridView, date_text
 from .thumbs import Thumbnails, load_photo_image
-from .widgets import PhotoViewer, display_path, load_photo
+from .widgets import PhotoViewer, display_path, load_photo_with_ages
 
 ALL_FOLDERS = "All folders"
 PHOTO_CACHE = 600  # thumbnails kept (about two screens of a large window at 200 px, several times over)
-
-
-def load_photo_with_ages(library, photo_id: int, path: str):
-    """Pool thread: ``load_photo``'s tuple and the ages of the faces whose person has a birthday."""
-    r = load_photo(library, photo_id, None, path)
-    return (*r, library.ages([f.id for f in r[2]]))
 
 
 def grid_people(library):
@@ -190,6 +184,7 @@ class PhotosPage(QWidget):
         for w in (self.prev_btn, self.next_btn, self.draw_btn, self.rescan_btn):
             bar.addWidget(w)
         self.viewer = PhotoViewer(self)
+        self.viewer.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # its keys: Left/Right, D, Esc, F
         self.drawer = BoxDrawer(self.viewer)
         photo_page = QWidget()
         pl = QVBoxLayout(photo_page)
@@ -462,7 +457,7 @@ class PhotosPage(QWidget):
         self.next_btn.setEnabled(self.current < len(self.timeline) - 1)
         self._photo_gen += 1
         gen = self._photo_gen
-        self.controller.query(load_photo_with_ages, pid, path, on_result=lambda r: self._photo_loaded(gen, r))
+        self.controller.query(load_photo_with_ages, pid, None, path, on_result=lambda r: self._photo_loaded(gen, r))
 
     def _photo_loaded(self, gen: int, r) -> None:
         if gen != self._photo_gen:
@@ -497,6 +492,9 @@ class PhotosPage(QWidget):
 
         def done(result: int) -> None:
             self.name_dialog = None
+            # Back to the photo, so that its keys (and the window's Ctrl+Z) work at once.
+            self.window().activateWindow()
+            self.viewer.setFocus()
             if result == QDialog.DialogCode.Accepted:
                 self.controller.add_face(pid, box, dlg.chosen(), on_done=lambda _a: self._face_added(pid))
             else:

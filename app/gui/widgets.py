@@ -590,6 +590,13 @@ def load_photo(library, photo_id: int | None = None, face_id: int | None = None,
     return img, scale, faces, path, ""
 
 
+def load_photo_with_ages(library, photo_id: int | None = None, face_id: int | None = None, path: str = ""):
+    """Pool thread: ``load_photo``'s tuple and, last, the ages on the photo's date of the faces whose person
+    has a birthday ({face id: years})."""
+    r = load_photo(library, photo_id, face_id, path)
+    return (*r, library.ages([f.id for f in r[2]]))
+
+
 MANY = 5  # a merge, hide or "not this person" of more people (or faces) than this asks first
 
 
