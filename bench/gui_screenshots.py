@@ -158,9 +158,10 @@ def dated_photos(lfw: Path, dest: Path) -> tuple[Path, str, str]:
     for i, imgs in enumerate(friends):
         a = Image.open(sorted(star.glob("*.jpg"))[-1 - i]).convert("RGB")
         b = Image.open(imgs[-1]).convert("RGB").rotate(90, expand=True)
-        sheet = Image.new("RGB", (500, 250), (235, 235, 230))
+        side = a.width  # the shared LFW copy's photos are square (150 or 250 px)
+        sheet = Image.new("RGB", (2 * side, side), (235, 235, 230))
         sheet.paste(a, (0, 0))
-        sheet.paste(b, (250, 0))
+        sheet.paste(b.resize((side, side)), (side, 0))
         exif = Image.Exif()
         exif.get_ifd(0x8769)[0x9003] = (start + timedelta(days=400 + 5 * i)).strftime("%Y:%m:%d %H:%M:%S")
         sheet.save(dest / "Camera" / f"together_{i + 1}.jpg", exif=exif, quality=92)
@@ -212,7 +213,8 @@ def photo_screens(args) -> dict:
     spin_until(lambda: page.viewer.image is not None, 30)
     spin(0.5)
     v = page.viewer
-    r = v._transform().mapRect(QRectF(250 + 60, 60, 130, 130))
+    side = v.image.height() * v.scale  # the photo is two squares side by side; the face is in the middle of the second
+    r = v._transform().mapRect(QRectF(side * 1.25, side * 0.25, side * 0.5, side * 0.5))
     a, b = r.topLeft().toPoint(), r.bottomRight().toPoint()
     page.draw_btn.setChecked(True)
     QTest.mousePress(v, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
