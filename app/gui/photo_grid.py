@@ -49,15 +49,15 @@ class PhotoGridModel(QAbstractTableModel):
         self.columns = 4
         self._row_starts: list[int] = []  # the header row of each month
         self._rows = 0
-        self._by_id: dict[int, int] | None = None
+        self.timeline = None
         if thumbs is not None:
             thumbs.ready.connect(self._thumb_ready)
 
     # -- layout -------------------------------------------------------------------------------------
     def set_timeline(self, timeline) -> None:
         self.beginResetModel()
+        self.timeline = timeline
         self.photos, self.months = timeline.photos, timeline.months
-        self._by_id = None
         self._layout()
         self.endResetModel()
 
@@ -106,9 +106,14 @@ class PhotoGridModel(QAbstractTableModel):
         return self.index(self._row_starts[mi] + 1 + k // self.columns, k % self.columns)
 
     def row_of_id(self, photo_id: int) -> int | None:
-        if self._by_id is None:
-            self._by_id = {p[0]: i for i, p in enumerate(self.photos)}
-        return self._by_id.get(photo_id)
+        """The photo's place in the timeline shown (None if it is not in it)."""
+        return self.timeline.position(photo_id) if self.timeline is not None else None
+
+    def path_of(self, photo_id: int) -> str | None:
+        """Safe from a pool thread: one timeline is read, whichever the grid shows at that moment."""
+        tl = self.timeline
+        i = tl.position(photo_id) if tl is not None else None
+        return tl.photos[i][1] if i is not None else None
 
     def _thumb_ready(self, photo_id: int) -> None:
         i = self.row_of_id(photo_id)

@@ -88,8 +88,11 @@ class PhotosPage(QWidget):
                                 dpr=screen.devicePixelRatio() if screen else 1.0, loader=load_photo_image,
                                 parent=self)
         self.thumbs = thumbs
+        # The grid knows each photo's path: the loader passes it on (no database query per thumbnail).
+        thumbs.loader = lambda lib, pid, px, round_: load_photo_image(lib, pid, px, round_, self.model.path_of(pid))
         self._gen = self._grid_gen = self._photo_gen = 0
         self.people_rows: list = []
+        self._pick_ids: list[int] = []  # the person of each item of ``person_pick``
         self.chosen: list[int] = []  # person ids, every one of them in the photo
         self.timeline = None
         self.current: int | None = None  # the photo open in the viewer (index in the timeline)
@@ -271,8 +274,9 @@ class PhotosPage(QWidget):
         text = self.person_pick.currentText() if self.person_pick.hasFocus() else ""
         self.person_pick.blockSignals(True)
         self.person_pick.clear()
-        for p in rows:
-            self.person_pick.addItem(f"{p.label}", p.id)
+        # One call for thousands of people (an item at a time stalls the window); ids by position.
+        self.person_pick.addItems([p.label for p in rows])
+        self._pick_ids = [p.id for p in rows]
         self.person_pick.setCurrentIndex(-1)
         self.person_pick.setEditText(text)
         comp = self.person_pick.completer()
@@ -356,9 +360,8 @@ class PhotosPage(QWidget):
             self.reload_grid()
 
     def _person_picked(self, i: int) -> None:
-        pid = self.person_pick.itemData(i)
-        if pid is not None:
-            self.add_person(int(pid))
+        if 0 <= i < len(self._pick_ids):
+            self.add_person(self._pick_ids[i])
         self.person_pick.setCurrentIndex(-1)
         self.person_pick.setEditText("")
 

@@ -45,10 +45,10 @@ def load_face_image(library, face_id: int, size: int, round_: bool) -> QImage | 
     return out
 
 
-def load_photo_image(library, photo_id: int, size: int, _round: bool) -> QImage | None:
+def load_photo_image(library, photo_id: int, size: int, _round: bool, photo_path: str | None = None) -> QImage | None:
     """Runs on a pool thread: the whole photo's cached thumbnail (made by the engine), cut to fill a
     ``size`` px square, as the photo grid shows it."""
-    path = library.photo_thumbnail(photo_id)
+    path = library.photo_thumbnail(photo_id, photo_path)
     if path is None:
         return None
     img = QImage(str(path))

@@ -645,22 +645,29 @@ class Library:
         except (FacenetPhotosError, OSError):
             return None
 
-    def photo_thumbnail(self, photo_id: int) -> Path | None:
+    def photo_thumbnail(self, photo_id: int, path: str | None = None) -> Path | None:
         """Path of a small JPEG of the whole photo (the photo grid's), made from the photo on first use and
-        again when the file changed since; None when the photo cannot be read."""
+        again when the file changed since; None when the photo cannot be read. A photo whose file is
+        away (a drive not plugged in) keeps showing its cached thumbnail. ``path``: the photo's, when the
+        caller knows it (the grid does), which saves a database query per thumbnail."""
         from engine.store.thumbs import PHOTO_THUMB_PX, photo_thumbnail_path, write_photo_thumbnail
 
         p = photo_thumbnail_path(self.store.thumbs_dir, photo_id)
-        with self.store.session() as s:
-            row = s.execute(select(Photo.path, Photo.mtime).where(Photo.id == photo_id)).first()
-        if row is None:
-            return None
-        path, mtime = row
+        if path is None:
+            with self.store.session() as s:
+                path = s.scalar(select(Photo.path).where(Photo.id == photo_id))
+            if path is None:
+                return None
         try:
-            if p.stat().st_mtime >= (mtime or 0):
-                return p
+            made = p.stat().st_mtime
         except OSError:
-            pass
+            made = None
+        if made is not None:
+            try:
+                if made >= os.stat(path).st_mtime:
+                    return p
+            except OSError:
+                return p  # the photo is away: its thumbnail still shows it
         try:
             from engine.pipeline.decode import decode
 

@@ -129,7 +129,7 @@ def _photos_page(qtbot, w):
     return page
 
 
-# -- the engine's side: the timeline and the photo thumbnails ---------------------------------------------------
+# -- the engine's side: the timeline behind the grid ---------------------------------------------------------------
 
 
 def test_timeline_is_newest_first_by_exif_date_in_months_with_find_photos_filters(dated):
@@ -148,26 +148,6 @@ def test_timeline_is_newest_first_by_exif_date_in_months_with_find_photos_filter
     folder = str(next(p.path for p in dated.photos() if p.path.endswith("pair.jpg")).rsplit("/", 1)[0])
     assert [p[1].rsplit("/", 1)[-1] for p in dated.photo_timeline(folder=folder).photos] == [
         "pair.jpg", "ardern.jpg", "obama.jpg"]
-
-
-def test_photo_thumbnail_is_cached_small_oriented_and_made_again_when_the_file_changes(library, tmp_path):
-    src = tmp_path / "photos"
-    src.mkdir()
-    # Stored on its side with EXIF orientation 6: shown upright (portrait) everywhere.
-    img = Image.open(SAMPLE / "obama.jpg").convert("RGB").transpose(Image.Transpose.ROTATE_90)
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    img.save(src / "turned.jpg", exif=exif, quality=90)
-    list(library.import_paths([src]))
-    (photo,) = library.photos()
-    p = library.photo_thumbnail(photo.id)
-    with Image.open(p) as t:
-        assert max(t.size) == 320 and t.height > t.width  # upright, the long side at the cache's size
-    stamp = p.stat().st_mtime_ns
-    assert library.photo_thumbnail(photo.id) == p and p.stat().st_mtime_ns == stamp  # from the cache
-    # Face thumbnails and photo thumbnails never share a file.
-    assert all(library.thumbnail(f.id) != p for f in library.faces_in_photo(photo.id))
-    assert library.photo_thumbnail(10_000) is None
 
 
 # -- the grid: months, virtualisation, keys ---------------------------------------------------------------------
