@@ -228,7 +228,9 @@ class PersonPage(QWidget):
                 person = lib.person(pid)
             except EditError:
                 return None
-            return person, lib.faces_of(pid), lib.people(include_hidden=True), lib.birth_date(pid)
+            faces, born = lib.faces_of(pid), lib.birth_date(pid)
+            ages = lib.ages([f.id for f in faces]) if born else {}
+            return person, faces, lib.people(include_hidden=True), born, ages
 
         self.controller.query(load, on_result=lambda r: self._show(gen, r))
 
@@ -238,7 +240,8 @@ class PersonPage(QWidget):
         if result is None:
             self.gone.emit()
             return
-        person, faces, people, born = result
+        person, faces, people, born, ages = result
+        self.faces_model.ages = ages
         self.person = person
         self.birth_date = born
         if not self.birth_edit.hasFocus():

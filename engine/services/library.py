@@ -779,14 +779,15 @@ class Library:
         """face id -> the age of its person on the photo's date, for the faces whose person has a birth date."""
         from engine.store.dates import age_on, photo_date
 
-        if not face_ids:
-            return {}
+        ids = list(face_ids)
+        rows = []
         with self.store.session() as s:
-            rows = s.execute(
-                select(Face.id, Photo.taken_at, Photo.mtime, Person.birth_date)
-                .join(Photo, Photo.id == Face.photo_id).join(Person, Person.id == Face.person_id)
-                .where(Face.id.in_(face_ids), Person.birth_date.is_not(None))
-            ).all()
+            for i in range(0, len(ids), 900):  # SQLite's limit on the values of one IN (...)
+                rows += s.execute(
+                    select(Face.id, Photo.taken_at, Photo.mtime, Person.birth_date)
+                    .join(Photo, Photo.id == Face.photo_id).join(Person, Person.id == Face.person_id)
+                    .where(Face.id.in_(ids[i : i + 900]), Person.birth_date.is_not(None))
+                ).all()
         return {fid: age_on(birth, photo_date(t, m)[0].date()) for fid, t, m, birth in rows}
 
     def birth_date(self, person_id: int):
