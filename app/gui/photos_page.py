@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, QStringListModel, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -113,6 +113,13 @@ class PhotosPage(QWidget):
         self.folder.setToolTip("Only the photos directly in this folder")
         self.person_pick = QComboBox()
         self.person_pick.setEditable(True)
+        # A plain string list: thousands of people in one call (a QStandardItem each took ~100 ms).
+        self.pick_model = QStringListModel(self)
+        self.person_pick.setModel(self.pick_model)
+        comp = self.person_pick.completer()  # any part of a name: "gul" finds Abdullah Gul
+        comp.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        comp.setFilterMode(Qt.MatchFlag.MatchContains)
+        comp.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self.person_pick.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.person_pick.lineEdit().setPlaceholderText("With a person…")
         self.person_pick.setMinimumContentsLength(12)
@@ -271,19 +278,15 @@ class PhotosPage(QWidget):
         if gen != self._gen:
             return
         self.people_rows = rows
-        text = self.person_pick.currentText() if self.person_pick.hasFocus() else ""
-        self.person_pick.blockSignals(True)
-        self.person_pick.clear()
-        # One call for thousands of people (an item at a time stalls the window); ids by position.
-        self.person_pick.addItems([p.label for p in rows])
-        self._pick_ids = [p.id for p in rows]
-        self.person_pick.setCurrentIndex(-1)
-        self.person_pick.setEditText(text)
-        comp = self.person_pick.completer()
-        comp.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        comp.setFilterMode(Qt.MatchFlag.MatchContains)
-        comp.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-        self.person_pick.blockSignals(False)
+        labels = [p.label for p in rows]
+        if labels != self.pick_model.stringList():
+            text = self.person_pick.currentText() if self.person_pick.hasFocus() else ""
+            self.person_pick.blockSignals(True)
+            self.pick_model.setStringList(labels)
+            self.person_pick.setCurrentIndex(-1)
+            self.person_pick.setEditText(text)
+            self.person_pick.blockSignals(False)
+        self._pick_ids = [p.id for p in rows]  # the person of each item, by position
         known = {p.id for p in rows}
         gone = [pid for pid in self.chosen if pid not in known]  # merged away or deleted
         if gone:

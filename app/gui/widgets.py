@@ -546,8 +546,8 @@ class PhotoViewer(QWidget):
             p.setPen(colour_of(face))
             p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
 
-
     def _label(self, face) -> str:
+        """The name under a face box, with the age on the photo's date when the person's birthday is known."""
         name = face.person_name or (f"Unnamed #{face.person_id}" if face.person_id else "")
         age = self.ages.get(face.id)
         return f"{name} ({age})" if name and age is not None and age >= 0 else name
