@@ -78,7 +78,8 @@ class PhotoGridModel(QAbstractTableModel):
         self._row_starts, self._rows = starts, row
 
     def header_rows(self) -> list[int]:
-        return list(self._row_starts)
+        """The grid row of each month's header, newest month first (do not change it)."""
+        return self._row_starts
 
     def _locate(self, row: int, col: int) -> tuple[int, int | None]:
         """(month index, photo index or None) of a cell; None on the header row and after the month's end."""

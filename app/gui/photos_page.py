@@ -7,11 +7,13 @@ the photo, "only these people", inclusive days) and run on a pool thread, as doe
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QStringListModel, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QCompleter,
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListView,
     QPushButton,
     QStackedWidget,
     QToolButton,
@@ -151,6 +154,18 @@ class PhotosPage(QWidget):
         self.model = PhotoGridModel(self.thumbs, self)
         self.grid = PhotoGridView()
         self.grid.setModel(self.model)
+        # The months beside the grid: a click jumps there, and the month at the top of the grid is marked.
+        self.months_model = QStringListModel(self)
+        self.months_view = QListView()
+        self.months_view.setObjectName("months")
+        self.months_view.setModel(self.months_model)
+        self.months_view.setUniformItemSizes(True)
+        self.months_view.setSpacing(2)
+        self.months_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.months_view.setFixedWidth(130)
+        self.months_view.setFrameShape(QListView.Shape.NoFrame)
+        self.months_view.setToolTip("Jump to a month")
+        self.months_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay with the grid
         self.empty = QLabel()
         self.empty.setObjectName("emptyHint")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -162,7 +177,11 @@ class PhotosPage(QWidget):
         gl.setContentsMargins(12, 10, 12, 8)
         gl.addLayout(head)
         gl.addLayout(filters)
-        gl.addWidget(self.grid, 1)
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        row.addWidget(self.grid, 1)
+        row.addWidget(self.months_view)
+        gl.addLayout(row, 1)
         gl.addWidget(self.empty, 1)
 
         # -- the photo page --
@@ -219,6 +238,8 @@ class PhotosPage(QWidget):
         self.date_to.editingFinished.connect(self._dates_changed)
         self.clear_btn.clicked.connect(self.clear_filters)
         self.grid.photo_activated.connect(self.open_photo)
+        self.months_view.clicked.connect(lambda ix: self.jump_to_month(ix.row()))
+        self.grid.verticalScrollBar().valueChanged.connect(lambda _v: self._mark_month())
         self.back_btn.clicked.connect(self.show_grid)
         self.prev_btn.clicked.connect(lambda: self.step(-1))
         self.next_btn.clicked.connect(lambda: self.step(1))
@@ -341,6 +362,8 @@ class PhotosPage(QWidget):
                            "No photos yet: import a folder (Ctrl+I) or drop one on the window.")
         self.grid.setVisible(n > 0)
         self.empty.setVisible(n == 0)
+        self.months_model.setStringList([m.label for m in tl.months])
+        self.months_view.setVisible(len(tl.months) > 1)
         row = self.model.row_of_id(sel_id) if sel_id is not None else None
         if row is not None:
             self.grid.select_photo(row)
@@ -348,6 +371,24 @@ class PhotosPage(QWidget):
             self.grid.setCurrentIndex(self.model.index_of(0))
         if keep is not None:
             self.current = self.model.row_of_id(keep)
+        self._mark_month()
+
+    def jump_to_month(self, i: int) -> None:
+        """Show month ``i`` (newest first) at the top of the grid, its first photo selected."""
+        if self.timeline is None or not 0 <= i < len(self.timeline.months):
+            return
+        self.grid.setCurrentIndex(self.model.index_of(self.timeline.months[i].start))
+        self.grid.scrollTo(self.model.index(self.model.header_rows()[i], 0),
+                           QAbstractItemView.ScrollHint.PositionAtTop)
+        self.grid.setFocus()
+
+    def _mark_month(self) -> None:
+        row = self.grid.rowAt(2)
+        if row < 0 or not self.model.months:
+            return
+        i = bisect_right(self.model.header_rows(), row) - 1
+        if 0 <= i < self.months_model.rowCount():
+            self.months_view.setCurrentIndex(self.months_model.index(i))
 
     # -- filters ------------------------------------------------------------------------------------
     def add_person(self, person_id: int) -> None:

@@ -270,6 +270,14 @@ def test_photos_page_shows_months_by_date_taken_and_opens_the_photo(qtbot, windo
     assert _shown(page) == NEWEST_FIRST
     assert _headers(page) == ["March 2021", "June 2019", "July 2018", "January 2015"]
     assert page.count.text().startswith("5 photos, January 2015 – March 2021")
+    # The months beside the grid: a click on June 2019 puts it at the top, its photo selected.
+    months = page.months_view
+    assert months.isVisible() and months.model().stringList() == _headers(page)
+    assert months.currentIndex().row() == 0  # the month at the top of the grid
+    june = months.model().index(1)
+    qtbot.mouseClick(months.viewport(), Qt.MouseButton.LeftButton, pos=months.visualRect(june).center())
+    assert page.grid.current_photo() == 2 and page.grid.rowAt(2) == page.model.header_rows()[1]
+    assert months.currentIndex().row() == 1
     # Thumbnails arrive from the engine's cache, off the GUI thread.
     qtbot.waitUntil(lambda: all(page.thumbs.get(p[0]) is not None for p in page.model.photos), timeout=WAIT)
     # A double click on the second photo (the trio) opens it with its three named faces.
