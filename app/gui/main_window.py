@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
         self.section = "people"
         self._came_from = "people"  # the section a person's page was opened from: Back returns there
         self.sidebar.currentItemChanged.connect(self._sidebar_changed)
+        self.sidebar.itemClicked.connect(self._sidebar_clicked)
         self.people_page.open_person.connect(self.open_person)
         self.people_page.import_requested.connect(self.choose_folder)
         self.person_page.back.connect(self.go_back)
@@ -267,6 +268,13 @@ class MainWindow(QMainWindow):
     def _sidebar_changed(self, item, _prev) -> None:
         if item is not None:
             self.show_section(item.data(Qt.ItemDataRole.UserRole))
+
+    def _sidebar_clicked(self, item) -> None:
+        """A click on Photos in the sidebar shows the grid, also from a photo open in it (the click does not
+        change the sidebar's current item there, so ``_sidebar_changed`` does not run)."""
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) == "photos" and (
+                self.stack.currentWidget() is self.photos_page):
+            self.photos_page.show_grid()
 
     def show_section(self, key: str, *, returning: bool = False) -> None:
         """Show a sidebar section. Coming to the people from elsewhere starts with an empty search (an old one

@@ -298,6 +298,10 @@ def test_photos_page_shows_months_by_date_taken_and_opens_the_photo(qtbot, windo
     QTest.keyClick(grid.viewport(), Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: page.photo_title.text() == "obama.jpg", timeout=WAIT)
     assert "file date" in page.photo_date.text()
+    # "Photos" in the sidebar, from a photo: back to the grid.
+    item = w._items["photos"]
+    qtbot.mouseClick(w.sidebar.viewport(), Qt.MouseButton.LeftButton, pos=w.sidebar.visualItemRect(item).center())
+    assert page.pages.currentWidget() is page.grid_page
     _idle(qtbot, w)
 
 
