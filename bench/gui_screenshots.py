@@ -2,6 +2,7 @@
 
     python bench/gui_screenshots.py [--lfw ../shared/data/lfw/images] [--out docs/screenshots]
     python bench/gui_screenshots.py --only settings --people 8   # settings-model.png alone (a minute)
+    python bench/gui_screenshots.py --only photos     # the photo grid and the photo view (a library of its own)
 
 40 LFW people with 6-20 photos each, up to 12 photos per person (~400 photos): about 70 % are imported with the
 command line, the biggest groups get their LFW names, and the rest is imported in the app (so the import panel
@@ -146,6 +147,112 @@ def settings_model_shot(w, out: Path) -> int:
     return size
 
 
+def dated_photos(lfw: Path, dest: Path) -> tuple[Path, str, str]:
+    """Copies of LFW photos with EXIF dates taken spread over 14 months (LFW's files carry none), in two
+    folders, and a few "group" photos: two people side by side, the second turned on its side (a face the
+    detector misses, to draw by hand). Returns the folder, the person with the most photos and the name of
+    the person turned on their side in together_1.jpg."""
+    from datetime import datetime, timedelta
+
+    from PIL import Image
+
+    cands = sorted((p for p in lfw.iterdir() if p.is_dir() and 10 <= len(list(p.glob("*.jpg"))) <= 40),
+                   key=lambda p: p.name)
+    chosen = cands[:: max(1, len(cands) // 9)][:9]
+    star = chosen[0]
+    start = datetime(2023, 1, 8, 10)
+    k = 0
+    for person in chosen:
+        for src in sorted(person.glob("*.jpg"))[: 18 if person is star else 7]:
+            when = start + timedelta(days=(k * 37) % 420, hours=k % 9)
+            k += 1
+            folder = dest / ("Camera" if k % 3 else "Phone")
+            folder.mkdir(parents=True, exist_ok=True)
+            exif = Image.Exif()
+            exif.get_ifd(0x8769)[0x9003] = when.strftime("%Y:%m:%d %H:%M:%S")
+            Image.open(src).convert("RGB").save(folder / src.name, exif=exif, quality=92)
+    friends = [sorted(p.glob("*.jpg")) for p in chosen[1:4]]
+    for i, imgs in enumerate(friends):
+        a = Image.open(sorted(star.glob("*.jpg"))[-1 - i]).convert("RGB")
+        b = Image.open(imgs[-1]).convert("RGB").rotate(90, expand=True)
+        side = a.width  # the shared LFW copy's photos are square (150 or 250 px)
+        sheet = Image.new("RGB", (2 * side, side), (235, 235, 230))
+        sheet.paste(a, (0, 0))
+        sheet.paste(b.resize((side, side)), (side, 0))
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9003] = (start + timedelta(days=400 + 5 * i)).strftime("%Y:%m:%d %H:%M:%S")
+        sheet.save(dest / "Camera" / f"together_{i + 1}.jpg", exif=exif, quality=92)
+    return dest, lfw_name(str(next(star.glob("*.jpg")))), lfw_name(str(friends[0][-1]))
+
+
+def photo_screens(args) -> dict:
+    """photos.png (the grid, newest first, a header per month), photos-filtered.png (one person, a date
+    range), photo-draw-box.png (a box being dragged round a face the detector missed) and
+    photo-drawn-face.png (the face it became, named)."""
+    from PySide6.QtCore import QPoint, QRectF, Qt
+    from PySide6.QtTest import QTest
+
+    from app.gui.main_window import MainWindow
+    from engine.services.library import Library
+
+    tmp = Path(tempfile.mkdtemp(prefix="gui-shots-photos-"))
+    os.environ["HOME"] = str(tmp)
+    photos, star, friend = dated_photos(args.lfw, tmp / "Pictures")
+    lib_path = tmp / "library"
+    subprocess.run([sys.executable, "-m", "app.cli", "-L", str(lib_path), "import", str(photos)], check=True,
+                   cwd=REPO, stdout=subprocess.DEVNULL)
+    named = name_people(lib_path, 9)
+    print(f"named {len(named)} people", flush=True)
+    app = QApplication.instance() or QApplication([])
+    app.setStyle("Fusion")
+    lib = Library(lib_path)
+    w = MainWindow(lib, owns_library=True)
+    w.resize(1180, 760)
+    w.show()
+    spin_until(lambda: len(w.people_page.model.rows) > 0, 60)
+    w.show_section("photos")
+    page = w.photos_page
+    spin_until(lambda: len(page.model.photos) > 50, 60)
+    spin_until(lambda: all(page.thumbs.get(p[0]) is not None for p in page.model.photos[:30]), 60)
+    spin(1)
+    sizes = {"photos.png": save(w, args.out / "photos.png")}
+    person = next(p for p in page.people_rows if p.name == star)
+    page.add_person(person.id)
+    page.date_from.setText("2023-06")
+    page._dates_changed()
+    spin_until(lambda: 0 < len(page.model.photos) < 30, 60)
+    spin_until(lambda: all(page.thumbs.get(p[0]) is not None for p in page.model.photos), 60)
+    spin(1)
+    sizes["photos-filtered.png"] = save(w, args.out / "photos-filtered.png")
+    # A photo of two: the second face is on its side and was not found; drag a box round it.
+    i = next(i for i, p in enumerate(page.model.photos) if Path(p[1]).name == "together_1.jpg")
+    page.open_photo(i)
+    spin_until(lambda: page.viewer.image is not None, 30)
+    spin(0.5)
+    v = page.viewer
+    side = v.image.height() * v.scale  # the photo is two squares side by side; the face is in the middle of the second
+    r = v._transform().mapRect(QRectF(side * 1.25, side * 0.25, side * 0.5, side * 0.5))
+    a, b = r.topLeft().toPoint(), r.bottomRight().toPoint()
+    page.draw_btn.setChecked(True)
+    QTest.mousePress(v, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    QTest.mouseMove(v, QPoint((a.x() + b.x()) // 2, (a.y() + b.y()) // 2))
+    QTest.mouseMove(v, b)
+    spin(0.3)
+    sizes["photo-draw-box.png"] = save(w, args.out / "photo-draw-box.png")
+    QTest.mouseRelease(v, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    spin_until(lambda: getattr(page, "name_dialog", None) is not None, 10)
+    faces_before = len(v.faces)
+    page.name_dialog.name.setEditText(friend)
+    page.name_dialog.accept()
+    spin_until(lambda: len(v.faces) > faces_before, 60)
+    spin(1)
+    sizes["photo-drawn-face.png"] = save(w, args.out / "photo-drawn-face.png")
+    w.close()
+    spin_until(lambda: w.is_closed, 120)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return sizes
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lfw", type=Path, default=LFW / "images")
@@ -153,13 +260,17 @@ def main() -> int:
     ap.add_argument("--people", type=int, default=40)
     ap.add_argument("--per-person", type=int, default=12)
     ap.add_argument("--keep", type=Path, default=None, help="build the library here and keep it")
-    ap.add_argument("--only", choices=("all", "settings"), default="all",
-                    help="settings: only the settings dialog with the arcface pack chosen")
+    ap.add_argument("--only", choices=("all", "settings", "photos"), default="all",
+                    help="settings: the settings dialog with the arcface pack chosen; photos: the photo grid")
     args = ap.parse_args()
     if not args.lfw.exists():
         print(f"LFW not found at {args.lfw}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only == "photos":
+        for name, size in photo_screens(args).items():
+            print(f"{args.out / name}: {size / 1024:.0f} KiB")
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="gui-shots-"))
     root = args.keep or tmp
     first, second = pick_photos(args.lfw, args.people, args.per_person, 0.7)

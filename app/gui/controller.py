@@ -16,12 +16,22 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.config import ImportConfig
 from engine.services.overview import import_incrementally
+from engine.services.quiet import library_log
 
 from .workers import Job, Jobs
 
 log = logging.getLogger(__name__)
 
 INFO, ERROR = 0, 1
+
+
+def quiet_import(library, paths, config, cancel=None):
+    """Pool thread: the import with what image libraries print (PIL warnings, libtiff's and libpng's
+    messages on standard error) sent to the library's log file, as the command line's import does, so
+    that none of it reaches the terminal the app was started from. Entered and left on the import's own
+    thread: a cancelled or failed import restores the terminal too."""
+    with library_log(library.root, "import"):
+        yield from import_incrementally(library, paths, config, cancel=cancel)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -152,6 +162,33 @@ class Controller(QObject):
         self._edit("group", self.library.group_leftovers,
                    lambda n: f"Grouped {plural(n, 'face')} left over from an interrupted import" if n else "")
 
+    def add_face(self, photo_id: int, box, name: str | None = None, on_done=None) -> None:
+        """A face the detector missed, in a box drawn on the photo (photo pixels): found, embedded and
+        assigned on a pool thread; one journaled edit (Ctrl+Z removes it)."""
+        name = " ".join((name or "").split()) or None
+        box = tuple(float(v) for v in box)
+
+        def said(added) -> str:
+            who = added.person_name or f"Unnamed #{added.person_id}"
+            how = "suggested for" if added.assignment == "suggestion" else "added to"
+            return f"Face {how} {who} (Ctrl+Z to undo)"
+
+        self._edit("add_face", lambda: self.library.add_face(int(photo_id), box, name), said, on_done)
+
+    def rescan(self, photo_id: int, on_done=None) -> None:
+        """Look for smaller or fainter faces in one photo (a lower detection threshold); undoable."""
+        self._edit("rescan", lambda: self.library.rescan(int(photo_id)),
+                   lambda new: (f"Found {plural(len(new), 'more face')} (Ctrl+Z to undo)" if new
+                                else "No more faces found in this photo"), on_done)
+
+    def set_birthday(self, person_id: int, birth: str | None, on_done=None) -> None:
+        """A person's birth date ('YYYY-MM-DD', empty to clear); journaled."""
+        birth = (birth or "").strip() or None
+        self._edit("birthday", lambda: self.library.set_birthday(int(person_id), birth),
+                   lambda freed: (f"Birthday set to {birth}" if birth else "Birthday removed")
+                   + (f"; {plural(len(freed), 'face')} from before it left this person" if freed else ""),
+                   on_done)
+
     def set_setting(self, key: str, value) -> None:
         """Library settings are written in order with the edits (not journaled)."""
         self._edit("settings", lambda: self.library.set_setting(key, value), "")
@@ -192,7 +229,7 @@ class Controller(QObject):
             return
         self._batches_seen = 0
         self._import_job = self.jobs.start(
-            import_incrementally, self.library, paths, self.import_config,
+            quiet_import, self.library, paths, self.import_config,
             stream=True, pass_cancel=True, min_interval=0.1,
             on_progress=self._import_progress, on_result=self._import_result,
             on_error=self._import_error, on_finished=self._import_done, name="import",

@@ -213,6 +213,8 @@ class PeopleModel(_RowsModel):
 class FacesModel(_RowsModel):
     """Faces (engine FaceInfo) of one person; thumbnails load only for the faces that get painted."""
 
+    ages: dict[int, int] = {}  # face id -> the person's age on the photo's date (when their birthday is known)
+
     def set_rows(self, rows) -> None:
         super().set_rows(rows)
         self._row_of = {r.id: i for i, r in enumerate(self.rows)}
@@ -232,7 +234,9 @@ class FacesModel(_RowsModel):
             return self.thumbnails.get(f.id) if self.thumbnails is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
             how = {"user": "confirmed by you", "suggestion": "suggested", "cluster": "grouped automatically"}
-            return f"{f.path}\nface {f.id}, {how.get(f.assignment or '', 'not grouped')}"
+            age = self.ages.get(f.id)
+            when = "" if age is None else ("\nfrom before their birthday" if age < 0 else f"\nage {age} in this photo")
+            return f"{f.path}\nface {f.id}, {how.get(f.assignment or '', 'not grouped')}{when}"
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"face {f.id}"
         if role == ROW_ROLE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -26,10 +27,11 @@ from .delegates import FACE_THUMB, PERSON_THUMB
 from .import_page import ImportPage, ImportStatus
 from .people_page import PeoplePage
 from .person_page import PersonPage
-from .photos_page import PhotosPage
+from .photo_grid import THUMB_PX
+from .photos_page import PHOTO_CACHE, PhotosPage
 from .review_page import BIG, ReviewPage
 from .settings_dialog import ModelSwitchStatus, SettingsDialog
-from .thumbs import Thumbnails
+from .thumbs import Thumbnails, load_photo_image
 from .widgets import CompactPersonDelegate, icon
 from .workers import Jobs
 
@@ -79,6 +81,20 @@ def unique_shortcuts(keys) -> list[QKeySequence]:
     return out
 
 
+_FROZEN = False
+
+
+def freeze_startup_objects() -> None:
+    """Once per process: the objects alive when the window is built (modules, Qt wrappers, the engine's
+    tables) are never garbage, so the collector stops walking them. A full collection walked them all,
+    holding the GIL for 100-300 ms, and a pool thread building the photo grid's timeline of 100,000 photos
+    triggered several: the window froze meanwhile. Frozen, a full collection takes a fraction of that."""
+    global _FROZEN
+    if not _FROZEN:
+        _FROZEN = True
+        gc.freeze()
+
+
 class MainWindow(QMainWindow):
     closed = Signal()
 
@@ -103,13 +119,15 @@ class MainWindow(QMainWindow):
                                        parent=self, loaders=1)
         self.big_thumbs = Thumbnails(self.jobs, library, size=BIG, round_=False, dpr=dpr, capacity=64, loaders=1,
                                      parent=self)
-        self.thumbnails = [self.round_thumbs, self.face_thumbs, self.small_thumbs, self.big_thumbs]
+        self.photo_thumbs = Thumbnails(self.jobs, library, size=THUMB_PX, capacity=PHOTO_CACHE, dpr=dpr,
+                                       loader=load_photo_image, parent=self)
+        self.thumbnails = [self.round_thumbs, self.face_thumbs, self.small_thumbs, self.big_thumbs, self.photo_thumbs]
 
         # -- pages --
         self.people_page = PeoplePage(self.controller, self.round_thumbs, settings=settings)
         self.person_page = PersonPage(self.controller, self.face_thumbs, self.round_thumbs, self.small_thumbs)
         self.review_page = ReviewPage(self.controller, self.big_thumbs, face_thumbs=self.face_thumbs)
-        self.photos_page = PhotosPage(self.controller)
+        self.photos_page = PhotosPage(self.controller, self.photo_thumbs)
         self.import_page = ImportPage(self.controller)
         self.stack = QStackedWidget()
         for w in (self.people_page, self.person_page, self.review_page, self.photos_page, self.import_page):
@@ -150,6 +168,7 @@ class MainWindow(QMainWindow):
         self.section = "people"
         self._came_from = "people"  # the section a person's page was opened from: Back returns there
         self.sidebar.currentItemChanged.connect(self._sidebar_changed)
+        self.sidebar.itemClicked.connect(self._sidebar_clicked)
         self.people_page.open_person.connect(self.open_person)
         self.people_page.import_requested.connect(self.choose_folder)
         self.person_page.back.connect(self.go_back)
@@ -174,6 +193,7 @@ class MainWindow(QMainWindow):
         self._refresh_counts()
         # Faces that an import killed before grouping left in no person: group them now, in the background.
         self.controller.group_leftovers()
+        freeze_startup_objects()
 
     # -- menus ---------------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -230,6 +250,8 @@ class MainWindow(QMainWindow):
             "<tr><td>Ctrl+Enter</td><td>confirm the selected faces</td></tr>"
             "<tr><td>Alt+Left, Esc</td><td>back to where you opened the person from</td></tr>"
             "<tr><td><b>Photos</b></td><td></td></tr>"
+            "<tr><td>Enter / double click</td><td>open the photo; Left / Right: newer / older; Esc: back</td></tr>"
+            "<tr><td>D</td><td>draw a box around a face the app missed</td></tr>"
             "<tr><td>F / double click</td><td>photo full screen: wheel or +/- zoom, drag moves, Esc closes</td></tr>"
             "<tr><td>right click</td><td>show the photo in the file manager</td></tr>"
             "<tr><td><b>Review</b></td><td></td></tr>"
@@ -248,6 +270,13 @@ class MainWindow(QMainWindow):
     def _sidebar_changed(self, item, _prev) -> None:
         if item is not None:
             self.show_section(item.data(Qt.ItemDataRole.UserRole))
+
+    def _sidebar_clicked(self, item) -> None:
+        """A click on Photos in the sidebar shows the grid, also from a photo open in it (the click does not
+        change the sidebar's current item there, so ``_sidebar_changed`` does not run)."""
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) == "photos" and (
+                self.stack.currentWidget() is self.photos_page):
+            self.photos_page.show_grid()
 
     def show_section(self, key: str, *, returning: bool = False) -> None:
         """Show a sidebar section. Coming to the people from elsewhere starts with an empty search (an old one

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .controller import plural
+from .controller import ERROR, plural
 from .item_models import ID_ROLE, ROW_ROLE, FacesModel, PeopleModel
-from .widgets import MANY, FacesView, PeopleDropList, PhotoViewer, ask_first, load_photo
+from .widgets import MANY, FacesView, PeopleDropList, PhotoViewer, ask_first, load_photo_with_ages
 
 
 class PersonPage(QWidget):
@@ -70,7 +70,22 @@ class PersonPage(QWidget):
         names = QVBoxLayout()
         names.setSpacing(0)
         names.addWidget(self.name_edit)
-        names.addWidget(self.stats)
+        self.birth_edit = QLineEdit()
+        self.birth_edit.setPlaceholderText("birthday: YYYY-MM-DD")
+        self.birth_edit.setToolTip("The person's birth date: photos show their age, and no face from a photo "
+                                   "taken before it is ever suggested for them. Empty it to remove it.")
+        self.birth_edit.setMaximumWidth(170)
+        self.birth_edit.setClearButtonEnabled(True)
+        self.birth_date = None  # as loaded
+        line = QHBoxLayout()
+        line.setSpacing(10)
+        line.addWidget(self.stats)
+        born = QLabel("born")
+        born.setObjectName("muted")
+        born.setBuddy(self.birth_edit)
+        line.addWidget(born)
+        line.addWidget(self.birth_edit)
+        names.addLayout(line)
         head.addLayout(names)
         head.addStretch(1)
         head.addWidget(self.hide_btn)
@@ -165,6 +180,7 @@ class PersonPage(QWidget):
         self.back_btn.clicked.connect(self.back)
         self.name_edit.returnPressed.connect(self._commit_name)
         self.name_edit.editingFinished.connect(self._commit_name)
+        self.birth_edit.editingFinished.connect(self._commit_birthday)
         self.hide_btn.clicked.connect(self._toggle_hidden)
         self.split_btn.clicked.connect(self.split_selected)
         self.not_btn.clicked.connect(self.not_this_person)
@@ -216,7 +232,9 @@ class PersonPage(QWidget):
                 person = lib.person(pid)
             except EditError:
                 return None
-            return person, lib.faces_of(pid), lib.people(include_hidden=True)
+            faces, born = lib.faces_of(pid), lib.birth_date(pid)
+            ages = lib.ages([f.id for f in faces]) if born else {}
+            return person, faces, lib.people(include_hidden=True), born, ages
 
         self.controller.query(load, on_result=lambda r: self._show(gen, r))
 
@@ -226,8 +244,12 @@ class PersonPage(QWidget):
         if result is None:
             self.gone.emit()
             return
-        person, faces, people = result
+        person, faces, people, born, ages = result
+        self.faces_model.ages = ages
         self.person = person
+        self.birth_date = born
+        if not self.birth_edit.hasFocus():
+            self.birth_edit.setText(born.isoformat() if born else "")
         if not self.name_edit.hasFocus():
             self.name_edit.setText(person.name or "")
         self.name_edit.setPlaceholderText(f"{person.label} — add a name")
@@ -293,14 +315,14 @@ class PersonPage(QWidget):
             # The names on the boxes may have changed; reload quietly below.
         self._photo_generation += 1
         gen = self._photo_generation
-        self.controller.query(load_photo, face.photo_id, face.id,
+        self.controller.query(load_photo_with_ages, face.photo_id, face.id,
                               on_result=lambda r: self._photo_loaded(gen, face.id, r))
 
     def _photo_loaded(self, gen: int, face_id: int, r) -> None:
         if gen != self._photo_generation:
             return
-        img, scale, faces, path, error = r
-        self.viewer.set_photo(img, scale, faces, face_id, path, error)
+        img, scale, faces, path, error, ages = r
+        self.viewer.set_photo(img, scale, faces, face_id, path, error, ages=ages)
 
     def _face_clicked(self, face) -> None:
         if face.person_id is not None and face.person_id != self.person_id:
@@ -393,6 +415,28 @@ class PersonPage(QWidget):
 
             self.person = replace(self.person, name=name or None)
             self.controller.rename(self.person.id, name)
+
+    def _commit_birthday(self) -> None:
+        from datetime import date
+
+        if self.person is None:
+            return
+        text = self.birth_edit.text().strip()
+        if text == (self.birth_date.isoformat() if self.birth_date else ""):
+            return
+        if text:
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                self.controller.message.emit(f"{text!r} is not a date; write it as YYYY-MM-DD (1990-05-31)", ERROR)
+                self.birth_edit.setText(self.birth_date.isoformat() if self.birth_date else "")
+                return
+            if day > date.today():
+                self.controller.message.emit(f"{text} is in the future; a birthday is a day that has been", ERROR)
+                self.birth_edit.setText(self.birth_date.isoformat() if self.birth_date else "")
+                return
+        self.birth_date = date.fromisoformat(text) if text else None  # no second edit on the next Enter
+        self.controller.set_birthday(self.person.id, text or None)
 
     def _toggle_hidden(self) -> None:
         if self.person is not None:

@@ -45,14 +45,32 @@ def load_face_image(library, face_id: int, size: int, round_: bool) -> QImage | 
     return out
 
 
+def load_photo_image(library, photo_id: int, size: int, _round: bool, photo_path: str | None = None) -> QImage | None:
+    """Runs on a pool thread: the whole photo's cached thumbnail (made by the engine), cut to fill a
+    ``size`` px square, as the photo grid shows it."""
+    path = library.photo_thumbnail(photo_id, photo_path)
+    if path is None:
+        return None
+    img = QImage(str(path))
+    if img.isNull():
+        return None
+    img = img.scaled(
+        size, size, Qt.AspectRatioMode.KeepAspectRatioByExpanding, Qt.TransformationMode.SmoothTransformation
+    )
+    return img.copy((img.width() - size) // 2, (img.height() - size) // 2, size, size)
+
+
 class Thumbnails(QObject):
-    """One cache per rendering (round covers, square faces). ``ready(face_id)`` fires when one arrives."""
+    """One cache per rendering (round covers, square faces, whole photos). ``ready(id)`` fires when one
+    arrives. ``loader(library, id, px, round_)`` makes the image on a pool thread (faces by default)."""
 
     ready = Signal(int)
 
     def __init__(self, jobs, library=None, *, size: int = 112, round_: bool = False, capacity: int = 3000,
-                 loaders: int = 2, max_queue: int = 600, dpr: float = 1.0, parent: QObject | None = None):
+                 loaders: int = 2, max_queue: int = 600, dpr: float = 1.0, loader=None,
+                 parent: QObject | None = None):
         super().__init__(parent)
+        self.loader = loader or load_face_image
         self.jobs = jobs
         self.library = library
         self.size, self.round = size, round_
@@ -127,7 +145,7 @@ class Thumbnails(QObject):
                 if generation != self._generation or not self._queue:
                     return
                 fid = self._queue.pop()
-            img = load_face_image(library, fid, self.px, self.round)
+            img = self.loader(library, fid, self.px, self.round)
             yield generation, fid, img
 
     def _arrived(self, item) -> None:

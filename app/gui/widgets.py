@@ -345,6 +345,8 @@ class PhotoViewer(QWidget):
         self.scale = 1.0  # original photo pixels per image pixel
         self.faces: list = []
         self.highlight: int | None = None
+        self.ages: dict[int, int] = {}  # face id -> the person's age on the photo's date (birthday known)
+        self.pending_box: QRectF | None = None  # a box just drawn, in photo pixels, until it is a face
         self.text = "No photo"
         self.path = ""
         self._hover: int | None = None
@@ -366,11 +368,13 @@ class PhotoViewer(QWidget):
 
     def clear(self, text: str = "No photo") -> None:
         self.image, self.faces, self.text, self.path = None, [], text, ""
+        self.ages, self.pending_box = {}, None
         self.update()
 
     def set_photo(self, image: QImage | None, scale: float, faces: list, highlight: int | None = None,
-                  path: str = "", error: str = "") -> None:
+                  path: str = "", error: str = "", ages: dict[int, int] | None = None) -> None:
         self.image, self.scale, self.faces, self.highlight, self.path = image, scale, list(faces), highlight, path
+        self.ages, self.pending_box = dict(ages or {}), None
         self.text = error or ("" if image is not None else "No photo")
         self.setToolTip(path)
         self.zoom, self.pan = 1.0, QPointF(0, 0)
@@ -483,7 +487,7 @@ class PhotoViewer(QWidget):
         if self.image is None or self.zoomable:
             return None
         dlg = FullScreenViewer(self.window())
-        dlg.viewer.set_photo(self.image, self.scale, self.faces, self.highlight, self.path)
+        dlg.viewer.set_photo(self.image, self.scale, self.faces, self.highlight, self.path, ages=self.ages)
         dlg.finished.connect(lambda _r: setattr(self, "full_screen", None))
         self.full_screen = dlg
         dlg.showFullScreen()
@@ -525,19 +529,28 @@ class PhotoViewer(QWidget):
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRoundedRect(t.mapRect(QRectF(*face.box)), 4, 4)
         # Names: laid out so that none covers another on a crowded photo (the chosen face picks first).
-        named = [(face, face.person_name or (f"Unnamed #{face.person_id}" if face.person_id else ""))
-                 for face in reversed(faces)]
+        named = [(face, self._label(face)) for face in reversed(faces)]
         named = [(face, label) for face, label in named if label]
         rects = layout_labels([t.mapRect(QRectF(*face.box)) for face, _l in named],
                               [QSizeF(fm.horizontalAdvance(label) + 10, fm.height() + 4) for _f, label in named],
                               QRectF(self.rect()))
         self.label_rects = rects
+        if self.pending_box is not None:
+            p.setPen(QPen(QColor("#ffb300"), 2, Qt.PenStyle.DashLine))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(t.mapRect(self.pending_box))
         for (face, label), box in reversed(list(zip(named, rects, strict=True))):
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QColor(0, 0, 0, 170))
             p.drawRoundedRect(box, 4, 4)
             p.setPen(colour_of(face))
             p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+
+    def _label(self, face) -> str:
+        """The name under a face box, with the age on the photo's date when the person's birthday is known."""
+        name = face.person_name or (f"Unnamed #{face.person_id}" if face.person_id else "")
+        age = self.ages.get(face.id)
+        return f"{name} ({age})" if name and age is not None and age >= 0 else name
 
 
 class FullScreenViewer(QDialog):
@@ -575,6 +588,13 @@ def load_photo(library, photo_id: int | None = None, face_id: int | None = None,
     h, w = rgb.shape[:2]
     img = QImage(rgb.data, w, h, rgb.strides[0], QImage.Format.Format_RGB888).copy()
     return img, scale, faces, path, ""
+
+
+def load_photo_with_ages(library, photo_id: int | None = None, face_id: int | None = None, path: str = ""):
+    """Pool thread: ``load_photo``'s tuple and, last, the ages on the photo's date of the faces whose person
+    has a birthday ({face id: years})."""
+    r = load_photo(library, photo_id, face_id, path)
+    return (*r, library.ages([f.id for f in r[2]]))
 
 
 MANY = 5  # a merge, hide or "not this person" of more people (or faces) than this asks first

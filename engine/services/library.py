@@ -645,6 +645,51 @@ class Library:
         except (FacenetPhotosError, OSError):
             return None
 
+    def photo_thumbnail(self, photo_id: int, path: str | None = None) -> Path | None:
+        """Path of a small JPEG of the whole photo (the photo grid's), made from the photo on first use and
+        again when the file changed since; None when the photo cannot be read. A photo whose file is
+        away (a drive not plugged in) keeps showing its cached thumbnail. ``path``: the photo's, when the
+        caller knows it (the grid does), which saves a database query per thumbnail."""
+        from engine.store.thumbs import PHOTO_THUMB_PX, photo_thumbnail_path, write_photo_thumbnail
+
+        p = photo_thumbnail_path(self.store.thumbs_dir, photo_id)
+        if path is None:
+            with self.store.session() as s:
+                path = s.scalar(select(Photo.path).where(Photo.id == photo_id))
+            if path is None:
+                return None
+        try:
+            made = p.stat().st_mtime
+        except OSError:
+            made = None
+        if made is not None:
+            try:
+                if made >= os.stat(path).st_mtime:
+                    return p
+            except OSError:
+                return p  # the photo is away: its thumbnail still shows it
+        try:
+            from engine.pipeline.decode import decode
+
+            # Twice the thumbnail's size: JPEG's reduced decode stays fast and the scaling down stays sharp.
+            img, _scale = decode(Path(path), 2 * PHOTO_THUMB_PX)
+            return write_photo_thumbnail(self.store.thumbs_dir, photo_id, img)
+        except (FacenetPhotosError, OSError):
+            return None
+
+    def photo_timeline(self, people: list[str | int] | None = None, *, only: bool = False,
+                       date_from: str | None = None, date_to: str | None = None, folder: str | None = None):
+        """The photo grid: :meth:`find_photos`' filters (plus a folder), newest first, in months."""
+        from engine.services.search import parse_day, photo_timeline
+
+        ids = [self.find_person(str(p)).id for p in people or []]
+        return photo_timeline(
+            self.store, ids, only=only,
+            date_from=parse_day(date_from) if date_from else None,
+            date_to=parse_day(date_to, end=True) if date_to else None,
+            folder=folder,
+        )
+
     def embeddings(self, face_ids: list[int]) -> np.ndarray:
         with self.store.session() as s:
             rows = dict(s.execute(select(Face.id, Face.embedding).where(Face.id.in_(face_ids))).all())
@@ -729,6 +774,21 @@ class Library:
                 .where(Face.id.in_(face_ids))
             ).all()
         return {fid: photo_date(t, m) for fid, t, m in rows}
+
+    def ages(self, face_ids: list[int]) -> dict[int, int]:
+        """face id -> the age of its person on the photo's date, for the faces whose person has a birth date."""
+        from engine.store.dates import age_on, photo_date
+
+        ids = list(face_ids)
+        rows = []
+        with self.store.session() as s:
+            for i in range(0, len(ids), 900):  # SQLite's limit on the values of one IN (...)
+                rows += s.execute(
+                    select(Face.id, Photo.taken_at, Photo.mtime, Person.birth_date)
+                    .join(Photo, Photo.id == Face.photo_id).join(Person, Person.id == Face.person_id)
+                    .where(Face.id.in_(ids[i : i + 900]), Person.birth_date.is_not(None))
+                ).all()
+        return {fid: age_on(birth, photo_date(t, m)[0].date()) for fid, t, m, birth in rows}
 
     def birth_date(self, person_id: int):
         with self.store.session() as s:

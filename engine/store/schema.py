@@ -34,7 +34,8 @@ def _to_db(s: str) -> str:
 
 
 def _from_db(s: str) -> str:
-    if not any(c >= "\U0010fc80" for c in s):
+    # max() runs in C: a per-character generator here was half the time of reading 100,000 paths.
+    if not s or max(s) < "\U0010fc80":
         return s
     return "".join(
         chr(ord(c) - _SURROGATE_SHIFT) if "\U0010fc80" <= c <= "\U0010fcff" else c for c in s

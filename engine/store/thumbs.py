@@ -51,3 +51,24 @@ def mark_thumbs_format(thumbs_dir: Path, version: int = THUMBS_FORMAT) -> None:
     tmp = thumbs_dir / (FORMAT_FILE + ".tmp")
     tmp.write_text(f"{version}\n")
     tmp.replace(thumbs_dir / FORMAT_FILE)
+
+
+# Thumbnails of whole photos, for the photo grid: the long side at most PHOTO_THUMB_PX, in thumbs/photos/.
+# Kept apart from the face thumbnails (whose names are face ids) so that neither ever overwrites the other.
+PHOTO_THUMB_PX = 320
+
+
+def photo_thumbnail_path(thumbs_dir: Path, photo_id: int) -> Path:
+    return thumbs_dir / "photos" / f"{photo_id % 256:02x}" / f"{photo_id}.jpg"
+
+
+def write_photo_thumbnail(thumbs_dir: Path, photo_id: int, rgb: np.ndarray, max_side: int = PHOTO_THUMB_PX) -> Path:
+    """Scale the (already oriented) photo down to ``max_side`` and cache it as a JPEG."""
+    p = photo_thumbnail_path(thumbs_dir, photo_id)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(rgb)
+    img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    tmp = p.with_suffix(".tmp")
+    img.save(tmp, "JPEG", quality=85)
+    tmp.replace(p)
+    return p

@@ -179,6 +179,8 @@ def test_back_returns_to_photos_and_the_side_filter_starts_empty(qtbot, window):
     # ...then Photos, where a face box opens its person.
     w.show_section("photos")
     photos = w.photos_page
+    qtbot.waitUntil(lambda: len(photos.model.photos) == 6, timeout=WAIT)
+    photos.open_photo(0)
     qtbot.waitUntil(lambda: photos.viewer.image is not None and bool(photos.viewer.faces), timeout=WAIT)
     face = photos.viewer.faces[0]
     qtbot.mouseClick(photos.viewer, Qt.MouseButton.LeftButton, pos=photos.viewer.face_rect(face).center().toPoint())

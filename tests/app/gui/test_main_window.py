@@ -437,12 +437,16 @@ def test_settings_preview_and_regroup(qtbot, window):
     _idle(qtbot, w)
 
 
-def test_photos_page_shows_folders_and_faces(qtbot, window):
+def test_photos_page_shows_the_grid_and_the_photo_with_its_faces(qtbot, window):
     w = window
     w.show_section("photos")
     page = w.photos_page
-    qtbot.waitUntil(lambda: len(page.folders_model.rows) == 1 and len(page.photos_model.rows) == 6, timeout=WAIT)
-    assert page.folders_model.rows[0].photos == 6 and page.folders_model.rows[0].faces == 6
+    qtbot.waitUntil(lambda: len(page.model.photos) == 6 and page.folder.count() == 2, timeout=WAIT)
+    assert page.folder.itemText(1).endswith("(6)")  # the one folder, with its photos
+    # Enter on the current photo opens it with its face.
+    page.grid.setFocus()
+    page.grid.select_photo(0)
+    qtbot.keyClick(page.grid.viewport(), Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: page.viewer.image is not None and len(page.viewer.faces) == 1, timeout=WAIT)
     # Clicking a face box opens that person.
     face = page.viewer.faces[0]
