@@ -11,7 +11,8 @@ precision is at least ``MIN_PRECISION``, over all those libraries or on each kin
 and reported on the held-out fold's libraries, whose people were never seen while choosing. The held-out
 numbers of the five folds are averaged.
 
-Methods: average and single linkage on the k-NN graph (``engine.grouping.cluster.cluster_faces``, the app's), complete
+Methods: average and single linkage and the stable-groups method (the app's default since issue 10,
+engine/grouping/density.py) on the k-NN graph (``engine.grouping.cluster.cluster_faces``), complete
 linkage over the full distance matrix (scipy; fine at family size) and HDBSCAN (the hdbscan package;
 min_cluster_size 2, min_samples 1, cluster_selection_epsilon = sqrt(threshold); noise faces are singletons).
 """
@@ -46,11 +47,12 @@ SETTINGS: list[tuple[str, float]] = (
     + [("single", t) for t in _grid(0.70, 1.20)]
     + [("complete", t) for t in _grid(1.10, 1.90, 0.10)]
     + [("hdbscan", t) for t in (0.0, 0.8, 1.0, 1.2, 1.4)]
+    + [("stable", t) for t in _grid(0.70, 1.45)]
 )
 
 
 def run_method(method: str, t: float, emb: np.ndarray) -> np.ndarray:
-    if method in ("average", "single"):
+    if method in ("average", "single", "stable"):
         from engine.grouping.cluster import cluster_faces
 
         return cluster_faces(emb, t, method=method)
@@ -190,7 +192,7 @@ def tables(rows: list[dict]) -> tuple[str, dict]:
     lines.append("|---|---|---|---|---|---|---|")
     cv_all = {}
     for rule in RULES:
-        for methods in (("average",), ("single",), ("complete",), ("hdbscan",), None):
+        for methods in (("average",), ("single",), ("complete",), ("hdbscan",), ("stable",), None):
             cv = cross_validate(rows, methods, rule)
             cv_all[f"{rule}: {'any' if methods is None else methods[0]}"] = cv
             ch = ", ".join(f"{x['method'] if methods is None else ''}{' ' if methods is None else ''}"
@@ -218,14 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--out", type=Path, default=DEFAULT_CACHE.parent / "calibrate_grouping.json")
-    ap.add_argument("--quick", action="store_true", help="average linkage only")
+    ap.add_argument("--quick", action="store_true", help="average linkage and the stable method only")
     ap.add_argument("--rows", type=Path, help="re-tabulate the raw rows of an earlier run (its --out file)")
     args = ap.parse_args(argv)
     if args.rows:
         rows = json.loads(args.rows.read_text())["rows"]
     else:
         libs = libraries(load_cache(args.cache))
-        settings = [s for s in SETTINGS if not args.quick or s[0] == "average"]
+        settings = [s for s in SETTINGS if not args.quick or s[0] in ("average", "stable")]
         rows = evaluate(libs, settings)
     text, cv = tables(rows)
     print(text)
