@@ -99,6 +99,30 @@ def false_pairs(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
     return int(round(same_group - same_both)), int(round(diff_all))
 
 
+def add_strangers(libs: list[DevLibrary], lfw_cache: Path, share: float, seed: int = 7) -> list[DevLibrary]:
+    """Each library plus ``share`` x its faces of strangers: LFW people with one photo (the clean LFW cache
+    of bench/cluster_lfw.py, the same detector, alignment and model), as the faces in the background of a
+    family's photos are. Strangers are split into the same five folds by identity, so a held-out fold's
+    strangers were never seen while choosing."""
+    from evals.family import identity_folds
+
+    with np.load(lfw_cache, allow_pickle=True) as z:
+        names, emb = z["names"], z["emb"].astype(np.float32)
+    _, inv, cnt = np.unique(names, return_inverse=True, return_counts=True)
+    one = np.flatnonzero(cnt[inv.reshape(-1)] == 1)
+    s_emb, s_names = emb[one], names[one]
+    fold_of = identity_folds(s_names, 5, 0)
+    s_fold = np.array([fold_of[n] for n in s_names])
+    rng = np.random.default_rng(seed)
+    out = []
+    for lib in libs:
+        pick = rng.choice(np.flatnonzero(s_fold == lib.fold), int(round(share * len(lib.truth))), replace=False)
+        out.append(DevLibrary(kind=lib.kind, fold=lib.fold, emb=np.concatenate([lib.emb, s_emb[pick]]),
+                              truth=np.concatenate([lib.truth, np.char.add("stranger:", s_names[pick].astype(str))]),
+                              young=np.concatenate([lib.young, np.zeros(len(pick), bool)])))
+    return out
+
+
 def evaluate(libs: list[DevLibrary], settings=SETTINGS, log=print) -> list[dict]:
     from evals.metrics import cluster_scores, corrections
 
@@ -222,11 +246,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_CACHE.parent / "calibrate_grouping.json")
     ap.add_argument("--quick", action="store_true", help="average linkage and the stable method only")
     ap.add_argument("--rows", type=Path, help="re-tabulate the raw rows of an earlier run (its --out file)")
+    ap.add_argument("--strangers", type=float, default=0.0,
+                    help="add this share of one-photo LFW strangers to every library (e.g. 0.2)")
+    ap.add_argument("--lfw-cache", type=Path,
+                    default=Path(__file__).resolve().parents[1] / ".cache" / "lfw_embeddings.npz",
+                    help="the clean LFW embeddings the strangers come from (bench/cluster_lfw.py --make-cache)")
     args = ap.parse_args(argv)
     if args.rows:
         rows = json.loads(args.rows.read_text())["rows"]
     else:
         libs = libraries(load_cache(args.cache))
+        if args.strangers > 0:
+            libs = add_strangers(libs, args.lfw_cache, args.strangers)
         settings = [s for s in SETTINGS if not args.quick or s[0] in ("average", "stable")]
         rows = evaluate(libs, settings)
     text, cv = tables(rows)

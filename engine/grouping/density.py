@@ -18,7 +18,8 @@ package, honours the constraints the app needs:
    splits in two groups of two or more. Its stability is Σ over its faces of (λ_leave - λ_birth): the
    "excess of mass" of HDBSCAN. Components of the graph at ``max_threshold`` are roots, born there.
 3. **Selection.** Bottom up, a group is kept when its stability is at least the sum of its best
-   descendants' (HDBSCAN's "eom"); every face below a kept group belongs to it, faces below none stay alone.
+   descendants' (HDBSCAN's "eom"); every face below a kept group belongs to it, faces below none stay alone,
+   and so does a face that falls off its group on its own farther than ``attach_threshold`` (a stranger).
    Faces linked within ``join_threshold`` along the tree (its cut there) always end together: HDBSCAN's
    ``cluster_selection_epsilon``. Both ends of the band are fixed multiples of the model's one grouping
    threshold T (``EPS_RATIO``, ``CAP_RATIO``), the number ``facenet-photos calibrate`` chooses per model.
@@ -42,6 +43,10 @@ _MIN_D2 = 1e-4
 # sets (docs/clustering.md); held-out F1 moved by <= 0.002 over ratios 0.70-0.82 and 1.08-1.20.
 EPS_RATIO = 0.78
 CAP_RATIO = 1.13
+# A single face joins a kept group only if it hangs on to it within ATTACH_RATIO * T: a family library's
+# strangers (one photo each) otherwise end in the nearest family group. Chosen by cross-validation on the
+# development libraries with one-photo LFW people added as strangers (docs/clustering.md).
+ATTACH_RATIO = 1.0
 
 
 def _tags(n: int, photo_ids: np.ndarray | None, cannot_link: np.ndarray | None) -> list[set[int] | None]:
@@ -126,6 +131,7 @@ def _select(
     leaf_lambda: np.ndarray,
     threshold: float,
     max_threshold: float,
+    attach: float = np.inf,
 ) -> np.ndarray:
     """Label per leaf: the tree node of its group (a kept stable group, or its cut at ``threshold`` when
     that is larger), or -1 (alone)."""
@@ -157,6 +163,7 @@ def _select(
     for nd in range(total - 1, -1, -1):
         if not is_child[nd] and size[nd] >= 2:
             new_group(nd, lam_root, -1)
+    fall = np.zeros(total, np.float64)  # the height at which a single face falls off its group
     for i in range(m - 1, -1, -1):
         nd = n_leaves + i
         g = group[nd]
@@ -172,11 +179,14 @@ def _select(
         elif sa >= 2:
             stab[g] += sb * (lam[i] - lb)
             group[a] = g
+            fall[b] = height[i]
         elif sb >= 2:
             stab[g] += sa * (lam[i] - lb)
             group[b] = g
+            fall[a] = height[i]
         else:
             stab[g] += (sa + sb) * (lam[i] - lb)
+            fall[a] = fall[b] = height[i]
     # Leaves that are groups themselves (faces the user confirmed together): they leave at their spread.
     for leaf in np.flatnonzero(leaf_size >= 2):
         g = group[leaf]
@@ -217,6 +227,9 @@ def _select(
         if out[nd] >= 0:
             out[left[i]] = out[nd]
             out[right[i]] = out[nd]
+    # A face that only hangs on to its group farther than ``attach`` stays alone: in a family library
+    # that is a stranger in the background (one photo) far more often than a degraded photo of a member.
+    out[:n_leaves][fall[:n_leaves] > attach] = -1
     return out[:n_leaves]
 
 
@@ -231,6 +244,7 @@ def cluster_faces_stable(
     min_samples: int = 1,
     join_threshold: float | None = None,
     max_threshold: float | None = None,
+    attach_threshold: float | None = None,
 ) -> np.ndarray:
     """Group unit embeddings (N, d) by stability (module doc); int64 labels 0..C-1, first appearance order.
 
@@ -245,6 +259,7 @@ def cluster_faces_stable(
     n = len(emb)
     cap = float(CAP_RATIO * threshold if max_threshold is None else max_threshold)
     join = float(EPS_RATIO * threshold if join_threshold is None else join_threshold)
+    attach = float(ATTACH_RATIO * threshold if attach_threshold is None else attach_threshold)
     for name, arr in (("photo_ids", photo_ids), ("fixed", fixed)):
         if arr is not None and len(np.asarray(arr).reshape(-1)) != n:
             raise ValueError(f"{name} has {len(np.asarray(arr).reshape(-1))} entries for {n} faces")
@@ -309,7 +324,7 @@ def cluster_faces_stable(
     eu, ev = codes // nl, codes % nl
 
     left, right, height = _tree(nl, eu, ev, w, tags, cfix)
-    node_label = _select(nl, left, right, height, leaf_size, leaf_lambda, join, cap)
+    node_label = _select(nl, left, right, height, leaf_size, leaf_lambda, join, cap, attach)
     # Leaves in no group stay alone (their own id, offset past the tree's node ids).
     node_label = np.where(node_label >= 0, node_label, nl + len(height) + np.arange(nl))
     return _compact(node_label[lab])

@@ -137,3 +137,33 @@ def test_library_import_keeps_named_and_confirmed_faces(library, sample_dir, tmp
     new_paths = {f.path.rsplit("/", 1)[-1] for f in library.faces_of(macron.id)} - {"macron_2014.jpg",
                                                                                     "macron_2025.jpg"}
     assert new_paths == {"m_macron_2014.jpg"}
+
+
+def test_strangers_in_the_background_stay_alone():
+    # A family (5 people, 20 photos each) and one-photo strangers whose nearest family face is 1.22-1.33
+    # away: inside the tree's reach (1.13 T = 1.36 at T 1.2) but farther than T. Without the attach limit
+    # they would hang on to the nearest family group; with it (the default) each stays alone.
+    x, y = _people(5, 20, 0, seed=5)
+    rng = np.random.default_rng(6)
+    centres = np.stack([x[y == p].mean(0) for p in range(5)])
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    cand = []
+    for i in range(400):  # a face partway between a family member's and a random direction
+        c, r = centres[i % 5], rng.normal(size=128)
+        r -= (r @ c) * c
+        phi = rng.uniform(1.05, 1.25)
+        cand.append(np.cos(phi) * c + np.sin(phi) * r / np.linalg.norm(r))
+    cand = np.array(cand, np.float32)
+    nearest = (2 - 2 * cand @ x.T).min(1)
+    picked: list[np.ndarray] = []
+    for c in cand[(nearest > 1.22) & (nearest < 1.33)]:
+        if all(2 - 2 * float(c @ p) > 1.4 for p in picked):  # strangers are strangers to each other too
+            picked.append(c)
+    strangers = np.stack(picked[:10])
+    assert len(strangers) >= 4
+    allx = np.concatenate([x, strangers])
+    truth = np.concatenate([y, 100 + np.arange(len(strangers))])
+    labels = cluster_faces_stable(allx, 1.2)
+    assert cluster_scores(labels, truth).bcubed_f1 == 1.0
+    loose = cluster_faces_stable(allx, 1.2, attach_threshold=np.inf)
+    assert len(np.unique(loose[len(x):])) < len(strangers) or np.isin(loose[len(x):], loose[: len(x)]).any()
