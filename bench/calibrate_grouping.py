@@ -217,6 +217,8 @@ def tables(rows: list[dict]) -> tuple[str, dict]:
     cv_all = {}
     for rule in RULES:
         for methods in (("average",), ("single",), ("complete",), ("hdbscan",), ("stable",), None):
+            if methods is not None and not any(r["method"] == methods[0] for r in rows):
+                continue  # not run (--quick)
             cv = cross_validate(rows, methods, rule)
             cv_all[f"{rule}: {'any' if methods is None else methods[0]}"] = cv
             ch = ", ".join(f"{x['method'] if methods is None else ''}{' ' if methods is None else ''}"
