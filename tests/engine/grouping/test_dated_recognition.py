@@ -106,3 +106,26 @@ def test_grouping_links_a_child_through_the_years_in_between():
     assert stable.bcubed_f1 == 1.0  # one group per child, all ages
     # Average linkage compares every age with every other: it cuts the years apart.
     assert cluster_scores(cluster_faces(x, 1.0, method="average"), y).n_clusters > 2
+
+
+def test_photo_days_reads_the_exif_date_and_not_the_file_time(library, tmp_path):
+    from PIL import Image
+    from sqlalchemy import select
+
+    from engine.grouping.people import photo_days
+    from engine.store.schema import Photo
+
+    from conftest import SAMPLE
+
+    d = tmp_path / "dated"
+    d.mkdir()
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2019:06:01 12:00:00"
+    Image.open(SAMPLE / "obama.jpg").save(d / "dated.jpg", exif=exif, quality=95)
+    Image.open(SAMPLE / "sunak.jpg").save(d / "undated.jpg", quality=95)
+    list(library.import_paths([d]))
+    with library.store.session() as s:
+        rows = dict((p.rsplit("/", 1)[-1], i) for i, p in s.execute(select(Photo.id, Photo.path)))
+        days = photo_days(s, [rows["dated.jpg"], rows["undated.jpg"], rows["dated.jpg"]])
+    assert days[0] == days[2] == datetime(2019, 6, 1, 12).timestamp() / 86400.0
+    assert np.isnan(days[1])
