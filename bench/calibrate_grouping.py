@@ -11,7 +11,8 @@ precision is at least ``MIN_PRECISION``, over all those libraries or on each kin
 and reported on the held-out fold's libraries, whose people were never seen while choosing. The held-out
 numbers of the five folds are averaged.
 
-Methods: average and single linkage on the k-NN graph (``engine.grouping.cluster.cluster_faces``, the app's), complete
+Methods: average and single linkage and the stable-groups method (the app's default since issue 10,
+engine/grouping/density.py) on the k-NN graph (``engine.grouping.cluster.cluster_faces``), complete
 linkage over the full distance matrix (scipy; fine at family size) and HDBSCAN (the hdbscan package;
 min_cluster_size 2, min_samples 1, cluster_selection_epsilon = sqrt(threshold); noise faces are singletons).
 """
@@ -46,11 +47,12 @@ SETTINGS: list[tuple[str, float]] = (
     + [("single", t) for t in _grid(0.70, 1.20)]
     + [("complete", t) for t in _grid(1.10, 1.90, 0.10)]
     + [("hdbscan", t) for t in (0.0, 0.8, 1.0, 1.2, 1.4)]
+    + [("stable", t) for t in _grid(0.70, 1.45)]
 )
 
 
 def run_method(method: str, t: float, emb: np.ndarray) -> np.ndarray:
-    if method in ("average", "single"):
+    if method in ("average", "single", "stable"):
         from engine.grouping.cluster import cluster_faces
 
         return cluster_faces(emb, t, method=method)
@@ -95,6 +97,30 @@ def false_pairs(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
     class_sizes = np.bincount(np.unique(truth, return_inverse=True)[1].reshape(-1)).astype(float)
     diff_all = (n * n - (class_sizes ** 2).sum()) / 2
     return int(round(same_group - same_both)), int(round(diff_all))
+
+
+def add_strangers(libs: list[DevLibrary], lfw_cache: Path, share: float, seed: int = 7) -> list[DevLibrary]:
+    """Each library plus ``share`` x its faces of strangers: LFW people with one photo (the clean LFW cache
+    of bench/cluster_lfw.py, the same detector, alignment and model), as the faces in the background of a
+    family's photos are. Strangers are split into the same five folds by identity, so a held-out fold's
+    strangers were never seen while choosing."""
+    from evals.family import identity_folds
+
+    with np.load(lfw_cache, allow_pickle=True) as z:
+        names, emb = z["names"], z["emb"].astype(np.float32)
+    _, inv, cnt = np.unique(names, return_inverse=True, return_counts=True)
+    one = np.flatnonzero(cnt[inv.reshape(-1)] == 1)
+    s_emb, s_names = emb[one], names[one]
+    fold_of = identity_folds(s_names, 5, 0)
+    s_fold = np.array([fold_of[n] for n in s_names])
+    rng = np.random.default_rng(seed)
+    out = []
+    for lib in libs:
+        pick = rng.choice(np.flatnonzero(s_fold == lib.fold), int(round(share * len(lib.truth))), replace=False)
+        out.append(DevLibrary(kind=lib.kind, fold=lib.fold, emb=np.concatenate([lib.emb, s_emb[pick]]),
+                              truth=np.concatenate([lib.truth, np.char.add("stranger:", s_names[pick].astype(str))]),
+                              young=np.concatenate([lib.young, np.zeros(len(pick), bool)])))
+    return out
 
 
 def evaluate(libs: list[DevLibrary], settings=SETTINGS, log=print) -> list[dict]:
@@ -189,11 +215,10 @@ def tables(rows: list[dict]) -> tuple[str, dict]:
     lines.append("| precision floor | method | thresholds chosen (per fold) | lag-dev | LFW phone | mixed | all |")
     lines.append("|---|---|---|---|---|---|---|")
     cv_all = {}
-    present = {r["method"] for r in rows}  # --quick runs average linkage only
     for rule in RULES:
-        for methods in (("average",), ("single",), ("complete",), ("hdbscan",), None):
-            if methods is not None and methods[0] not in present:
-                continue
+        for methods in (("average",), ("single",), ("complete",), ("hdbscan",), ("stable",), None):
+            if methods is not None and not any(r["method"] == methods[0] for r in rows):
+                continue  # not run (--quick)
             cv = cross_validate(rows, methods, rule)
             cv_all[f"{rule}: {'any' if methods is None else methods[0]}"] = cv
             ch = ", ".join(f"{x['method'] if methods is None else ''}{' ' if methods is None else ''}"
@@ -221,14 +246,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--out", type=Path, default=DEFAULT_CACHE.parent / "calibrate_grouping.json")
-    ap.add_argument("--quick", action="store_true", help="average linkage only")
+    ap.add_argument("--quick", action="store_true", help="average linkage and the stable method only")
     ap.add_argument("--rows", type=Path, help="re-tabulate the raw rows of an earlier run (its --out file)")
+    ap.add_argument("--strangers", type=float, default=0.0,
+                    help="add this share of one-photo LFW strangers to every library (e.g. 0.2)")
+    ap.add_argument("--lfw-cache", type=Path,
+                    default=Path(__file__).resolve().parents[1] / ".cache" / "lfw_embeddings.npz",
+                    help="the clean LFW embeddings the strangers come from (bench/cluster_lfw.py --make-cache)")
     args = ap.parse_args(argv)
     if args.rows:
         rows = json.loads(args.rows.read_text())["rows"]
     else:
         libs = libraries(load_cache(args.cache))
-        settings = [s for s in SETTINGS if not args.quick or s[0] == "average"]
+        if args.strangers > 0:
+            libs = add_strangers(libs, args.lfw_cache, args.strangers)
+        settings = [s for s in SETTINGS if not args.quick or s[0] in ("average", "stable")]
         rows = evaluate(libs, settings)
     text, cv = tables(rows)
     print(text)

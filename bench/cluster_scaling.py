@@ -12,7 +12,8 @@ percentiles of both so the match can be checked. Faces are put into photos (60 %
 photos of 2-6 faces) so the cannot-link constraint is exercised too.
 
 Each (method, size) runs in its own subprocess so peak RSS (``ru_maxrss``) is that run's alone; the RSS
-after loading the data is reported separately. Baselines measured in the same run: ``single`` (connected
+after loading the data is reported separately. ``stable`` is the app's default method (engine/grouping/
+density.py), ``average`` the one before issue 10. Baselines measured in the same run: ``single`` (connected
 components of the thresholded k-NN graph, same graph code), sklearn's unconstrained average-linkage
 AgglomerativeClustering on the full distance matrix (10k only: it is O(N^2) memory), and sklearn's
 AgglomerativeClustering restricted to the same k-NN connectivity.
@@ -40,6 +41,7 @@ NOISE_GAIN = 1.1  # extra within-identity variance so the median same-person dis
 
 # method -> largest size it is run at (the O(N^2) ones would not fit / finish).
 METHOD_MAX_N = {
+    "stable": 10**9,
     "average": 10**9,
     "single": 10**9,
     "sklearn-knn": 10_000,
@@ -178,7 +180,7 @@ def worker(data: Path, method: str, threshold: float, k: int) -> dict:
     base = _rss_mb()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    if method in ("average", "single"):
+    if method in ("stable", "average", "single"):
         labels = cluster_faces(x, threshold, photo_ids=photos, k=k, method=method)
     elif method == "sklearn-full":
         labels = AgglomerativeClustering(
@@ -231,7 +233,7 @@ def plot(results: list[dict], out: Path) -> None:
     ok = [r for r in results if "seconds" in r]
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4))
     methods = sorted({r["method"] for r in ok}, key=list(METHOD_MAX_N).index)
-    colours = dict(zip(METHOD_MAX_N, ("C0", "C1", "C2", "C3"), strict=True))
+    colours = dict(zip(METHOD_MAX_N, ("C4", "C0", "C1", "C2", "C3"), strict=True))
     ns = sorted({r["n"] for r in ok})
     for ax, key in ((axes[0], "seconds"), (axes[1], "peak_rss_mb")):
         for m in methods:
@@ -312,6 +314,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000, 200_000])
     ap.add_argument("--methods", nargs="+", default=list(METHOD_MAX_N))
     ap.add_argument("--threshold", type=float, default=None, help="default: ClusterConfig.threshold")
+    ap.add_argument("--average-threshold", type=float, default=None,
+                    help="threshold for average linkage (default: --threshold); e.g. 1.15, its best on the dev sets")
     ap.add_argument("--single-threshold", type=float, default=0.90,
                     help="threshold for the single-linkage baseline (its best BCubed F1 on LFW)")
     ap.add_argument("--k", type=int, default=None, help="default: ClusterConfig.k")
@@ -362,7 +366,8 @@ def main(argv: list[str] | None = None) -> None:
             for m in args.methods:
                 if n > METHOD_MAX_N.get(m, 0):
                     continue
-                t = args.single_threshold if m == "single" else threshold
+                t = (args.single_threshold if m == "single" else
+                     args.average_threshold if m == "average" and args.average_threshold else threshold)
                 r = run_one(path, m, t, k, args.timeout)
                 r["threshold"] = t
                 r.setdefault("n", n)
@@ -373,7 +378,8 @@ def main(argv: list[str] | None = None) -> None:
     report(results, args.methods)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {
-        "threshold": threshold, "single_threshold": args.single_threshold, "k": k, "cpus": os.cpu_count(),
+        "threshold": threshold, "single_threshold": args.single_threshold,
+        "average_threshold": args.average_threshold or threshold, "k": k, "cpus": os.cpu_count(),
         "lfw_percentiles": [q.tolist() for q in q_lfw], "synthetic_percentiles": [q.tolist() for q in q_syn],
         "results": results,
     }

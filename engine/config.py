@@ -67,13 +67,17 @@ class ImportConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    # Average-linkage threshold on squared L2 (= 2 - 2 cos) up to which groups merge. Chosen on
-    # family-shaped libraries (20-40 people: lag-dev children and adults, LFW people with >= 10 photos
-    # degraded like phone photos, mixtures), cross-validated over identities: the best BCubed F1 whose
-    # precision stays >= 0.98 (a wrong merge is harder to fix than a split). Held out: P 0.983, F1 0.778,
-    # 17.8 corrections per 100 faces, against 0.994 / 0.692 / 24.0 at the former 1.05, which was tuned
-    # on all of LFW, where most people have one photo (docs/clustering.md).
-    threshold: float = 1.15
+    # Grouping threshold T on squared L2 (= 2 - 2 cos). The default method, "stable" (engine/grouping/
+    # density.py), keeps the most stable groups of the constrained single-linkage tree: faces linked within
+    # 0.78 T always end together, nothing joins beyond 1.13 T, a single face joins a group only within T.
+    # Chosen on family-shaped libraries (20-40 people: lag-dev children and adults, LFW people with >= 10
+    # photos degraded like phone photos, mixtures), cross-validated over identities: the best BCubed F1
+    # whose precision stays >= 0.98 (a wrong merge is harder to fix than a split). Held out: P 0.984,
+    # F1 0.866, 11.7 corrections per 100 faces, against 0.983 / 0.778 / 17.8 for average linkage at 1.15
+    # and 0.994 / 0.692 / 24.0 for the former default (average, 1.05, tuned on all of LFW, where most
+    # people have one photo; docs/clustering.md).
+    threshold: float = 1.20
+    method: str = "stable"
     k: int = 30
     # Recognition: a new face is suggested for a named person when its nearest faces of that
     # person vote for it within this squared distance (a little stricter than grouping).

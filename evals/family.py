@@ -283,7 +283,7 @@ class CalibratedThresholds:
     """One model's squared-L2 thresholds, and what they scored on the development libraries."""
 
     verify: float  # "same person?" for two faces: best accuracy on the libraries' face pairs
-    cluster: float  # average-linkage grouping: best mean BCubed F1 with mean precision >= MIN_PRECISION
+    cluster: float  # grouping (ClusterConfig.method): best mean BCubed F1 with mean precision >= MIN_PRECISION
     recognise: float  # a face joins a named person: nearest-face precision >= RECOGNISE_PRECISION
     cluster_precision: float
     cluster_recall: float
@@ -294,9 +294,13 @@ class CalibratedThresholds:
 
 
 def calibrate_thresholds(cache: dict[str, np.ndarray], *, seed: int = 0,
-                         people: tuple[int, int] = (20, 40)) -> CalibratedThresholds:
-    """Choose one model's thresholds on the development libraries built from its embeddings."""
+                         people: tuple[int, int] = (20, 40), method: str | None = None) -> CalibratedThresholds:
+    """Choose one model's thresholds on the development libraries built from its embeddings; the grouping
+    threshold for ``method`` (default: the app's, ``ClusterConfig.method``)."""
+    from engine.config import ClusterConfig
     from engine.grouping.cluster import cluster_faces
+
+    method = method or ClusterConfig().method
     from evals.metrics import bcubed
 
     from .protocol import best_accuracy_threshold
@@ -308,7 +312,7 @@ def calibrate_thresholds(cache: dict[str, np.ndarray], *, seed: int = 0,
     best = None
     fallback = None
     for t in GROUPING_GRID:
-        s = np.mean([bcubed(cluster_faces(lib.emb, t), lib.truth) for lib in libs], axis=0)
+        s = np.mean([bcubed(cluster_faces(lib.emb, t, method=method), lib.truth) for lib in libs], axis=0)
         if fallback is None or s[0] > fallback[1][0]:
             fallback = (t, s)
         if s[0] >= MIN_PRECISION and (best is None or s[2] > best[1][2]):

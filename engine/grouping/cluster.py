@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("average", "single")
+METHODS = ("average", "single", "stable")
 # Up to this many faces the k-NN graph is exact (faiss IndexFlatIP); beyond, faiss IndexIVFFlat.
 EXACT_KNN_MAX = 50_000
 IVF_CELLS_PER_SQRT_N = 4
@@ -189,10 +189,15 @@ def cluster_faces(
     ``threshold`` is a squared L2 distance (2 - 2 cos): the largest linkage at which two clusters may merge.
     ``photo_ids`` (N,) ints: faces of one photo never share a cluster. ``fixed`` (N,) ints, -1 = free,
     otherwise a user-confirmed person id: same id -> same cluster, different ids -> different clusters.
-    ``k``: neighbours per face in the candidate graph. ``method``: "average" or "single" (see module doc).
+    ``k``: neighbours per face in the candidate graph. ``method``: "average" or "single" (see module doc), or
+    "stable" (engine/grouping/density.py: the most stable groups of the constrained single-linkage tree).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    if method == "stable":  # the density-aware default (engine/grouping/density.py)
+        from .density import cluster_faces_stable
+
+        return cluster_faces_stable(emb, threshold, photo_ids=photo_ids, fixed=fixed, k=k)
     emb = _as_f32(emb)
     n = len(emb)
     if photo_ids is not None:

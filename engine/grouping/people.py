@@ -105,30 +105,83 @@ def unborn(session, photo_ids) -> dict[int, set[int]]:
     return out
 
 
+# Date-aware recognition: a known face of a person votes for a new face only if it was taken within this
+# many days of that person's face nearest in time to the new one. A child is matched against their own
+# faces of about the same age (and links through the years in between, one import after another), not
+# against the average of every age, and not against a parent's childhood photos when the parent has
+# photos from the new one's year too.
+DATE_WINDOW_DAYS = 730.0
+# A face the user confirmed is worth this many votes of faces grouped automatically.
+CONFIRMED_VOTES = 2
+
+
+def photo_days(session, photo_ids) -> np.ndarray:
+    """Per photo id (in the order given): days since 1970 of its EXIF date taken, NaN without one. The
+    file time is not used: copies and backups reset it, which would put a baby photo in the wrong year."""
+    ids = [int(i) for i in photo_ids]
+    taken: dict[int, float] = {}
+    uniq = sorted(set(ids))
+    for i in range(0, len(uniq), 900):
+        for pid, t in session.execute(
+            select(Photo.id, Photo.taken_at).where(Photo.id.in_(uniq[i : i + 900]), Photo.taken_at.is_not(None))
+        ):
+            taken[pid] = t.timestamp() / 86400.0 if hasattr(t, "timestamp") else np.nan
+    return np.array([taken.get(i, np.nan) for i in ids], np.float64)
+
+
 def recognise(
-    known: FaceTable, query: np.ndarray, threshold: float, k: int = 10, forbidden: list[set[int]] | None = None
+    known: FaceTable,
+    query: np.ndarray,
+    threshold: float,
+    k: int = 10,
+    forbidden: list[set[int]] | None = None,
+    *,
+    known_days: np.ndarray | None = None,
+    query_days: np.ndarray | None = None,
+    window_days: float = DATE_WINDOW_DAYS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """k-NN vote of each query face among faces of known people.
 
     Returns (person id or -1, squared distance to that person's nearest face). A person wins
-    when it has the most neighbours within ``threshold`` (ties: nearest)."""
+    when it has the most votes within ``threshold`` (ties: nearest); a face the user confirmed counts
+    ``CONFIRMED_VOTES``. With dates (days, NaN = unknown) for the known and the query faces, a dated known
+    face votes for a dated query only within ``window_days`` of its person's face nearest in time to the
+    query (``DATE_WINDOW_DAYS``); undated faces always vote."""
     m = len(query)
     out_p = np.full(m, -1, np.int64)
     out_d = np.full(m, np.inf, np.float32)
     if len(known.ids) == 0 or m == 0:
         return out_p, out_d
-    kk = min(k, len(known.ids))
+    dated = known_days is not None and query_days is not None and np.isfinite(known_days).any()
+    # With dates, look further: the faces of other ages that the window drops make room for the right ones.
+    kk = min(3 * k if dated else k, len(known.ids))
     dist, idx = knn(known.emb, query, kk)
+    weight = np.array([CONFIRMED_VOTES if a == BY_USER else 1 for a in known.assignment], np.int64)
+    person_days: dict[int, np.ndarray] = {}
+    if dated:
+        for pid in np.unique(known.person_ids):
+            d = known_days[(known.person_ids == pid) & np.isfinite(known_days)]
+            person_days[int(pid)] = np.sort(d)
     for i in range(m):
         votes: Counter = Counter()
         best: dict[int, float] = {}
+        tq = float(query_days[i]) if dated else np.nan
+        gap: dict[int, float] = {}
         for d, j in zip(dist[i], idx[i], strict=True):
             if j < 0 or d > threshold:
                 continue
             pid = int(known.person_ids[j])
             if forbidden and pid in forbidden[i]:
                 continue
-            votes[pid] += 1
+            tj = float(known_days[j]) if dated else np.nan
+            if np.isfinite(tq) and np.isfinite(tj):
+                if pid not in gap:
+                    pd = person_days[pid]
+                    pos = int(np.searchsorted(pd, tq))
+                    gap[pid] = float(min(abs(pd[q] - tq) for q in (pos - 1, pos) if 0 <= q < len(pd)))
+                if abs(tj - tq) > gap[pid] + window_days:
+                    continue  # a face of this person from another age: not what the new face is compared with
+            votes[pid] += int(weight[j])
             best[pid] = min(best.get(pid, np.inf), float(d))
         if votes:
             pid = max(votes, key=lambda p: (votes[p], -best[p]))
@@ -178,6 +231,8 @@ def group_faces(s, face_ids: list[int], cfg: ClusterConfig) -> dict:
             forbidden=[
                 forbid.get(int(new.ids[i]), set()) | too_early.get(int(new.photo_ids[i]), set()) for i in new_keep
             ],
+            known_days=photo_days(s, known.photo_ids),
+            query_days=photo_days(s, new.photo_ids[new_keep]),
         )
         for i, pid, d in zip(new_keep, pids, dists, strict=True):
             if pid >= 0:
@@ -226,7 +281,7 @@ def _regroup_unnamed(s, cfg: ClusterConfig) -> dict:
         [pid if a == BY_USER and pid >= 0 else -1 for pid, a in zip(t.person_ids, t.assignment, strict=True)],
         np.int64,
     )
-    labels = cluster_faces(t.emb, cfg.threshold, photo_ids=t.photo_ids, fixed=fixed, k=cfg.k)
+    labels = cluster_faces(t.emb, cfg.threshold, photo_ids=t.photo_ids, fixed=fixed, k=cfg.k, method=cfg.method)
     forbid = _is_not(s)
     members: dict[int, list[int]] = defaultdict(list)
     for i, c in enumerate(labels):

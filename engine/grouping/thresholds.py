@@ -88,5 +88,5 @@ def stored_cluster_config(session) -> ClusterConfig:
     mt = model_thresholds(session)
     row = session.get(Setting, "cluster_threshold")
     t = row.value if row is not None else None
-    return ClusterConfig(threshold=float(t) if t else mt.cluster, k=base.k, recognise_threshold=mt.recognise,
-                         min_group_size=base.min_group_size)
+    return ClusterConfig(threshold=float(t) if t else mt.cluster, method=base.method, k=base.k,
+                         recognise_threshold=mt.recognise, min_group_size=base.min_group_size)

@@ -477,7 +477,7 @@ class Library:
         setting in the same step, so undo brings back the old groups and the old threshold together."""
         cfg = self.cluster_config()
         if threshold is not None:
-            cfg = ClusterConfig(threshold=float(threshold), k=cfg.k, recognise_threshold=cfg.recognise_threshold)
+            cfg = replace(cfg, threshold=float(threshold))
         return edits.regroup(self.store, cfg, save_threshold=save and threshold is not None)
 
     def ungrouped_faces(self) -> int:

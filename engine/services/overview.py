@@ -148,6 +148,7 @@ class ClusterInput:
     photo_ids: np.ndarray
     fixed: np.ndarray
     k: int = field(default=ClusterConfig().k)
+    method: str = field(default=ClusterConfig().method)
 
     def __len__(self) -> int:
         return len(self.emb)
@@ -161,14 +162,16 @@ def load_cluster_input(library) -> ClusterInput:
         [pid if a == BY_USER and pid >= 0 else -1 for pid, a in zip(t.person_ids, t.assignment, strict=True)],
         np.int64,
     )
-    return ClusterInput(t.emb, t.photo_ids, fixed, library.cluster_config().k)
+    cfg = library.cluster_config()
+    return ClusterInput(t.emb, t.photo_ids, fixed, cfg.k, cfg.method)
 
 
 def count_people(data: ClusterInput, threshold: float) -> int:
     """How many people grouping ``data`` at ``threshold`` (squared L2) gives."""
     if len(data) == 0:
         return 0
-    labels = cluster_faces(data.emb, float(threshold), photo_ids=data.photo_ids, fixed=data.fixed, k=data.k)
+    labels = cluster_faces(data.emb, float(threshold), photo_ids=data.photo_ids, fixed=data.fixed, k=data.k,
+                           method=data.method)
     return int(len(np.unique(labels)))
 
 

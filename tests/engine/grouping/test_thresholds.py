@@ -29,7 +29,7 @@ def test_bundled_model_has_its_thresholds_and_others_do_not_borrow_them_silently
     with Library(tmp_path / "lib") as lib:
         t = lib.model_thresholds()
         assert t.model_id == SFACE.model_id and t.calibrated
-        assert (t.verify, t.cluster, t.recognise) == (1.33, 1.15, 1.0)
+        assert (t.verify, t.cluster, t.recognise) == (1.33, 1.20, 1.0)
         _second_model(tmp_path, lib, "personal-1")
         _second_model(tmp_path, lib, "upgrade-1", compatible_with=SFACE.model_id)
         assert not lib.model_thresholds("personal-1").calibrated
@@ -81,7 +81,7 @@ def test_migration_adds_threshold_columns_after_a_backup(tmp_path):
         command.upgrade(cfg, "0002")
     eng.dispose()
     with Library(root) as lib:
-        assert lib.model_thresholds().cluster == 1.15
+        assert lib.model_thresholds().cluster == 1.20
     backups = list((root / "backups").glob("*.sqlite"))
     assert len(backups) == 1
     raw = sqlite3.connect(backups[0])
