@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.checksums import sha256_file
+from engine.config import ClusterConfig, VerifyConfig
 from engine.errors import ModelError
 
 
@@ -59,8 +60,10 @@ SFACE = ModelSpec(
     input_size=112,
 )
 BUILTIN = {m.model_id: m for m in (YUNET, SFACE)}
-# SFace's values are engine.config's defaults (LFW: docs/evaluation.md, docs/clustering.md).
-SFACE_THRESHOLDS = Thresholds(1.33, 1.15, 1.0, "LFW 10-fold threshold; grouping calibrated on family-shaped sets")
+# SFace's values are engine.config's defaults (LFW: docs/evaluation.md, docs/clustering.md); read from
+# there so the two can never disagree.
+SFACE_THRESHOLDS = Thresholds(VerifyConfig().threshold, ClusterConfig().threshold, ClusterConfig().recognise_threshold,
+                              "LFW 10-fold threshold; grouping calibrated on family-shaped sets")
 
 
 def models_dir() -> Path:
