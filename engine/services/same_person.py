@@ -1,0 +1,163 @@
+""""Same person?" questions for a library: built from its current groups, answered through the journal.
+
+The queue is computed afresh from the groups each time it is asked for (``same_person_questions``), so it
+always follows the library: a new import's doubtful faces (small groups, or faces left beside a named
+person) enter it as soon as they are grouped, a merge removes the pair, and a "no" keeps it out for good.
+The ranking is ``engine.grouping.same_person`` (docs/clustering.md, "Same person? questions").
+
+A question's id is its two people's ids, ``"<a>-<b>"``: it stays valid from listing to answering (a script
+lists, then answers), and answering checks that both people still exist.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+
+from engine.errors import EditError
+from engine.grouping.people import cannot_links, load_faces
+from engine.grouping.same_person import QuestionConfig, nearest_faces, rank_pairs
+from engine.grouping.thresholds import stored_cluster_config
+from engine.store.database import LibraryStore
+from engine.store.schema import IS_NOT, Constraint, Face, Person
+
+from . import edits
+
+YES, NO, SKIP = "yes", "no", "skip"
+ANSWERS = (YES, NO, SKIP)
+
+
+@dataclass(frozen=True)
+class SamePersonQuestion:
+    """Are these two groups one person? Side a is the named one when there is one, else the larger."""
+
+    id: str
+    person_a: int
+    person_b: int
+    name_a: str | None
+    name_b: str | None
+    size_a: int
+    size_b: int
+    faces_a: tuple[int, ...]  # up to QuestionConfig.strip faces of each side, nearest to the other first
+    faces_b: tuple[int, ...]
+    distance: float  # average-linkage squared L2 between the groups
+    probability: float  # p(same person) from the calibrated curve
+    faces_affected: int
+    score: float
+
+    @property
+    def label_a(self) -> str:
+        return self.name_a or f"Unnamed #{self.person_a}"
+
+    @property
+    def label_b(self) -> str:
+        return self.name_b or f"Unnamed #{self.person_b}"
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id, "distance": round(self.distance, 4), "probability": round(self.probability, 3),
+            "faces_affected": self.faces_affected, "score": round(self.score, 3),
+            "a": {"person": self.person_a, "name": self.name_a, "faces": self.size_a, "face_ids": list(self.faces_a)},
+            "b": {"person": self.person_b, "name": self.name_b, "faces": self.size_b, "face_ids": list(self.faces_b)},
+        }
+
+
+def question_id(person_a: int, person_b: int) -> str:
+    return f"{person_a}-{person_b}"
+
+
+def parse_question_id(qid: str) -> tuple[int, int]:
+    parts = str(qid).strip().split("-")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise EditError(f"{qid!r} is not a question id (they look like 12-34; see 'facenet-photos suggest')")
+    return int(parts[0]), int(parts[1])
+
+
+def _answered_pairs(s, person_of: dict[int, int]) -> set[tuple[int, int]]:
+    """Person pairs the user already said no to: a cannot-link between their faces, or a face of one
+    with "not this person" for the other."""
+    out: set[tuple[int, int]] = set()
+    for a, b in cannot_links(s):
+        pa = {person_of[f] for f in a if f in person_of}
+        pb = {person_of[f] for f in b if f in person_of}
+        out |= {(min(x, y), max(x, y)) for x in pa for y in pb if x != y}
+    for fid, pid in s.execute(select(Constraint.face_id, Constraint.person_id).where(Constraint.kind == IS_NOT)):
+        q = person_of.get(fid)
+        if q is not None and q != pid:
+            out.add((min(q, pid), max(q, pid)))
+    return out
+
+
+def same_person_questions(store: LibraryStore, limit: int | None = 20, *, skip: set[str] | frozenset = frozenset(),
+                          cfg: QuestionConfig = QuestionConfig()) -> list[SamePersonQuestion]:
+    """The ranked queue (best question first), without the ids in ``skip``."""
+    with store.session() as s:
+        threshold = stored_cluster_config(s).threshold
+        people = {pid: (name, hidden) for pid, name, hidden in s.execute(select(Person.id, Person.name, Person.hidden))}
+        t = load_faces(s, Face.person_id.is_not(None))
+        shown = np.array([not people.get(int(p), (None, True))[1] for p in t.person_ids], bool)
+        ids, pids, photos, emb = t.ids[shown], t.person_ids[shown], t.photo_ids[shown], t.emb[shown]
+        person_of = dict(zip(ids.tolist(), pids.tolist(), strict=True))
+        answered = _answered_pairs(s, person_of)
+    if len(ids) == 0:
+        return []
+    groups, gidx = np.unique(pids, return_inverse=True)
+    g = len(groups)
+    sizes = np.bincount(gidx, minlength=g)
+    sums = np.zeros((g, emb.shape[1]), np.float64)
+    np.add.at(sums, gidx, emb.astype(np.float64))
+    means = sums / sizes[:, None]
+    named = np.array([bool(people[int(p)][0]) for p in groups], bool)
+    pos = {int(p): i for i, p in enumerate(groups)}
+    excluded = {pos[a] * g + pos[b] if pos[a] < pos[b] else pos[b] * g + pos[a]
+                for a, b in answered if a in pos and b in pos}
+    # Two groups with a face in one photo are two people.
+    by_photo: dict[int, set[int]] = defaultdict(set)
+    for ph, gi in zip(photos.tolist(), gidx.tolist(), strict=True):
+        by_photo[ph].add(gi)
+    for gs in by_photo.values():
+        if len(gs) > 1:
+            gl = sorted(gs)
+            excluded |= {x * g + y for i, x in enumerate(gl) for y in gl[i + 1:]}
+    pairs = rank_pairs(means, sizes, named, threshold, cfg, excluded=np.fromiter(excluded, np.int64, len(excluded)))
+    members = defaultdict(list)
+    out: list[SamePersonQuestion] = []
+    for pr in pairs:
+        # The named side first, else the larger group (a yes keeps its id).
+        a, b = pr.a, pr.b
+        if named[b] or (not named[a] and sizes[b] > sizes[a]):
+            a, b = b, a
+        qid = question_id(int(groups[a]), int(groups[b]))
+        if qid in skip:
+            continue
+        for gi in (a, b):
+            if gi not in members:
+                members[gi] = np.flatnonzero(gidx == gi)
+        strip_a = ids[members[a][nearest_faces(emb[members[a]], means[b], cfg.strip)]]
+        strip_b = ids[members[b][nearest_faces(emb[members[b]], means[a], cfg.strip)]]
+        out.append(SamePersonQuestion(
+            qid, int(groups[a]), int(groups[b]), people[int(groups[a])][0], people[int(groups[b])][0],
+            int(sizes[a]), int(sizes[b]), tuple(int(x) for x in strip_a), tuple(int(x) for x in strip_b),
+            pr.distance, pr.probability, pr.faces_affected, pr.score))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def answer(store: LibraryStore, person_a: int, person_b: int, reply: str) -> int | None:
+    """Yes: merge (the named side, else side a, keeps its id and name); no: keep them apart for good. Both
+    journaled. Returns the person that holds the faces after a yes."""
+    if reply == YES:
+        with store.session() as s:
+            a, b = s.get(Person, person_a), s.get(Person, person_b)
+            if a is None or b is None:
+                raise EditError("this question is out of date (a group changed); list the questions again")
+            target, source = (b, a) if (b.name and not a.name) else (a, b)
+        return edits.merge(store, target.id, [source.id])
+    if reply == NO:
+        edits.not_the_same(store, person_a, person_b)
+        return None
+    raise EditError(f"answer {reply!r}: expected one of {', '.join(ANSWERS)}")
