@@ -238,8 +238,8 @@ def not_known(
     with open_library() as lib:
         if person is not None:
             p = lib.find_person(person)
-            lib.not_known_person(p.id)
-            out.print(f"{plain(p.label)}: {p.faces} face(s) marked as not someone you know "
+            n = lib.not_known_people([p.id])
+            out.print(f"{plain(p.label)}: {n} face(s) marked as not someone you know "
                       "('facenet-photos undo' brings them back).", highlight=False)
         else:
             lib.not_known(_ids(face))

@@ -773,13 +773,16 @@ class Library:
         """"Not someone I know": out of every people list and question for good; undoable."""
         edits.not_known(self.store, face_ids)
 
-    def not_known_person(self, person_id: int) -> None:
-        """A whole group is "not someone I know" (its faces; a name the user gave stays)."""
+    def not_known_people(self, person_ids: list[int]) -> int:
+        """Whole groups are "not someone I know" (all their faces, as one undoable step; a name the user
+        gave stays). Returns how many faces that was."""
+        people = [self.person(int(p)).id for p in person_ids]
         with self.store.session() as s:
-            ids = list(s.scalars(select(Face.id).where(Face.person_id == self.person(person_id).id)))
+            ids = list(s.scalars(select(Face.id).where(Face.person_id.in_(people), GROUPABLE)))
         if not ids:
-            raise EditError(f"person {person_id} has no faces")
+            raise EditError("the selected people have no faces")
         edits.not_known(self.store, ids)
+        return len(ids)
 
     # -- "same person?" questions -----------------------------------------------------------------
     def same_person_questions(self, limit: int | None = 20, config=None):
