@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushBut
 from .controller import plural
 
 STRIP = 6  # faces shown per side
+FACE_PX = 80  # two strips of three faces fit a window 800 px wide beside the sidebar
 QUEUE = 50  # questions fetched at a time
 
 
@@ -41,10 +42,10 @@ class FaceStrip(QWidget):
         self.faces: list[QLabel] = []
         grid = QGridLayout()
         grid.setSpacing(6)
-        px = thumbs.size
         for i in range(STRIP):
             lab = QLabel()
-            lab.setFixedSize(px, px)
+            lab.setFixedSize(FACE_PX, FACE_PX)
+            lab.setScaledContents(True)
             lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
             grid.addWidget(lab, i // 3, i % 3)
             self.faces.append(lab)
