@@ -17,14 +17,14 @@ from .controller import plural
 
 STRIP = 6  # faces shown per side
 FACE_PX = 80  # two strips of three faces fit a window 800 px wide beside the sidebar
-QUEUE = 50  # questions fetched at a time
+QUEUE = 100  # questions fetched at a time (the sidebar counts as far, then says "100+")
 
 
 def load_questions(library, limit: int = QUEUE):
     return library.same_person_questions(limit)
 
 
-def count_questions(library, cap: int = 100) -> int:
+def count_questions(library, cap: int = QUEUE) -> int:
     """For the sidebar: how many questions wait (at most ``cap``)."""
     return len(library.same_person_questions(cap))
 
@@ -86,6 +86,7 @@ class SamePersonPage(QWidget):
         self.skipped: set[str] = set()
         self.last_answer = None  # (question, reply): Ctrl+Z asks it again
         self._generation = 0
+        self._full = False  # the last load hit QUEUE: more questions wait
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         title = QLabel("Same person?")
@@ -181,6 +182,7 @@ class SamePersonPage(QWidget):
             if same is not None:
                 self.queue.remove(same)
                 self.queue.insert(0, same)
+        self._full = len(questions) >= QUEUE
         self._show_current()
         self.loaded.emit(len(self.queue))
 
@@ -190,7 +192,9 @@ class SamePersonPage(QWidget):
         self.empty.setVisible(not has)
         for a in (self.yes_action, self.no_action, self.skip_action):
             a.setEnabled(has)
-        self.left.setText(f"{plural(len(self.queue), 'question')}" if has else "")
+        more = "+" if self._full else ""
+        self.left.setText(f"{len(self.queue)}{more} question{'s' if more or len(self.queue) != 1 else ''}" if has
+                          else "")
         if not has:
             self.current = None
             return

@@ -43,9 +43,14 @@ def _idle(qtbot, w) -> None:
     QApplication.processEvents()
 
 
-def _pid(lib, stem: str) -> int:
-    return next(f.person_id for p in lib.people(include_hidden=True) for f in lib.faces_of(p.id)
-                if Path(f.path).stem == stem)
+def _pid(lib, stem: str) -> int | None:
+    """The person of the sample photo's face, in one query (the GUI edits in the background meanwhile)."""
+    (face,) = [f for f in lib.faces_in_photo(_photo(lib, stem))]
+    return face.person_id
+
+
+def _photo(lib, stem: str) -> int:
+    return next(p.id for p in lib.photos() if Path(p.path).stem == stem)
 
 
 @pytest.fixture
