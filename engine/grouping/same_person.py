@@ -76,6 +76,8 @@ def rank_score(p: np.ndarray | float, faces_affected: np.ndarray | float, policy
         return np.asarray(p, np.float64) * n
     if policy == "closest":
         return -np.asarray(d, np.float64)
+    if policy == "balanced":
+        return np.asarray(p, np.float64) * np.log2(1.0 + n)
     raise ValueError(f"unknown question policy {policy!r}")
 
 

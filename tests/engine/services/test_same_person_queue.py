@@ -193,3 +193,59 @@ def test_cannot_link_keyword_keeps_faces_apart():
     assert lab[0] != lab[2] and lab[0] != lab[3] and lab[1] != lab[2] and lab[1] != lab[3]
     with pytest.raises(ValueError, match="outside"):
         cluster_faces(emb, 1.0, cannot_link=(np.array([0]), np.array([6])))
+
+
+def test_no_is_kept_when_faces_left_by_an_interrupted_import_are_grouped(split):
+    q = _question(split, "macron_2014", "macron_2025")
+    split.answer(q, "no")
+    later = next(f.id for f in split.faces_of(_pid(split, "macron_2025")))
+    with split.store.transaction() as s:  # as an import killed before its grouping leaves a face
+        from engine.store.schema import Face
+
+        s.get(Face, later).person_id = None
+        s.get(Face, later).assignment = None
+    assert split.group_leftovers() == 1
+    assert split.face(later).person_id is not None
+    assert split.face(later).person_id != _pid(split, "macron_2014")
+
+
+def test_migration_adds_the_cannot_links_table_after_a_backup(tmp_path):
+    import sqlite3
+
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from engine.store.database import DB_NAME, _alembic_config
+
+    root = tmp_path / "old"
+    root.mkdir()
+    eng = create_engine(f"sqlite:///{root / DB_NAME}")
+    cfg = _alembic_config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+    eng.dispose()
+    with Library(root) as lib:
+        assert lib.same_person_questions() == []
+        with lib.store.session() as s:
+            assert s.query(CannotLink).count() == 0
+    (backup,) = (root / "backups").glob("*.sqlite")
+    raw = sqlite3.connect(backup)
+    try:
+        tables = {r[0] for r in raw.execute("select name from sqlite_master where type='table'")}
+        assert "people" in tables and "cannot_links" not in tables  # the backup is the old schema
+    finally:
+        raw.close()
+
+
+def test_a_stranger_stays_one_when_the_changed_photo_is_imported_again(library, sample_dir):
+    for _ in library.import_paths([sample_dir]):
+        pass
+    (face,) = [f for f in library.faces_in_photo(next(p.id for p in library.photos() if p.path.endswith("obama.jpg")))]
+    library.not_known([face.id])
+    photo = sample_dir / "obama.jpg"
+    photo.write_bytes(photo.read_bytes() + b"\0")  # edited: imported again, its faces detected again
+    assert list(library.import_paths([sample_dir]))[-1].done == 1
+    (again,) = library.faces_in_photo(face.photo_id)
+    assert again.id != face.id and again.assignment == NOT_KNOWN and again.person_id is None
+    assert len(library.people()) == 3
