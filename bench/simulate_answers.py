@@ -66,7 +66,7 @@ def groups(lib, n: int) -> np.ndarray:
 
 
 def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: float = 0.98, regroup: bool = False,
-             policy: str = "uncertainty"):
+             policy: str = "balanced"):
     """Returns ({answers: (P, R, F1, corrections per 100)}, answers needed for ``target_f1`` or None,
     seconds per question, and the scores after a final regrouping or None)."""
     from engine.grouping.same_person import QuestionConfig
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-answers", type=int, default=200)
     ap.add_argument("--per-kind", type=int, default=0, help="only the first N libraries of each kind (0: all 20)")
     ap.add_argument("--fit", action="store_true", help="fit the probability curve and stop")
-    ap.add_argument("--policy", default="uncertainty", help="the queue's ranking (QuestionConfig.policy)")
+    ap.add_argument("--policy", default="balanced", help="the queue's ranking (QuestionConfig.policy)")
     ap.add_argument("--regroup", action="store_true", help="regroup after the answers and score again")
     args = ap.parse_args(argv)
     libs = libraries(load_cache(args.cache))

@@ -163,6 +163,8 @@ class Library:
         # "Same person?" questions skipped in this session: not offered again until the library is opened
         # again (nothing is stored, so a skipped question is not lost).
         self._skipped: set[str] = set()
+        self._queue = None  # the last ranked queue, reused while the library is unchanged
+        self._queue_lock = threading.Lock()
         if read_only:
             return
         try:
@@ -790,9 +792,15 @@ class Library:
         without the questions skipped in this session. ``config``: an ``engine.grouping.same_person``
         QuestionConfig (the defaults otherwise)."""
         from engine.grouping.same_person import QuestionConfig
-        from engine.services.same_person import same_person_questions
+        from engine.services.same_person import build_queue, queue_signature
 
-        return same_person_questions(self.store, limit, skip=frozenset(self._skipped), cfg=config or QuestionConfig())
+        cfg = config or QuestionConfig()
+        # The page and the sidebar's count both ask after every change: rank once per state of the library.
+        with self._queue_lock:
+            queue = self._queue
+            if queue is None or queue.cfg != cfg or queue.signature != queue_signature(self.store):
+                queue = self._queue = build_queue(self.store, cfg)
+        return queue.questions(limit, frozenset(self._skipped))
 
     def answer(self, question, reply: str) -> int | None:
         """Answer a question (a SamePersonQuestion or its id "12-34"): "yes" merges the two groups, "no"

@@ -15,14 +15,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.errors import EditError
 from engine.grouping.people import cannot_links, load_faces
-from engine.grouping.same_person import QuestionConfig, nearest_faces, rank_pairs
+from engine.grouping.same_person import QuestionConfig, RankedPairs, nearest_faces, rank_pairs
 from engine.grouping.thresholds import stored_cluster_config
 from engine.store.database import LibraryStore
-from engine.store.schema import IS_NOT, Constraint, Face, Person
+from engine.store.schema import IS_NOT, CannotLink, Constraint, Face, JournalEntry, Person
 
 from . import edits
 
@@ -91,9 +91,65 @@ def _answered_pairs(s, person_of: dict[int, int]) -> set[tuple[int, int]]:
     return out
 
 
-def same_person_questions(store: LibraryStore, limit: int | None = 20, *, skip: set[str] | frozenset = frozenset(),
-                          cfg: QuestionConfig = QuestionConfig()) -> list[SamePersonQuestion]:
-    """The ranked queue (best question first), without the ids in ``skip``."""
+@dataclass
+class Queue:
+    """The ranked pairs of one state of the library, with what it takes to show them; questions are built
+    lazily (a big library has hundreds of thousands of candidate pairs, a page shows a few)."""
+
+    signature: tuple
+    ids: np.ndarray  # face ids (rows of emb)
+    gidx: np.ndarray  # each face's group (row of groups)
+    emb: np.ndarray
+    groups: np.ndarray  # person id of each group
+    names: list
+    sizes: np.ndarray
+    means: np.ndarray
+    named: np.ndarray
+    pairs: RankedPairs
+    cfg: QuestionConfig
+
+    def questions(self, limit: int | None, skip: set[str] | frozenset = frozenset()) -> list[SamePersonQuestion]:
+        out: list[SamePersonQuestion] = []
+        pr = self.pairs
+        for i in range(len(pr)):
+            a, b = int(pr.a[i]), int(pr.b[i])
+            # The named side first, else the larger group (a yes keeps its id).
+            if self.named[b] or (not self.named[a] and self.sizes[b] > self.sizes[a]):
+                a, b = b, a
+            qid = question_id(int(self.groups[a]), int(self.groups[b]))
+            if qid in skip:
+                continue
+            out.append(SamePersonQuestion(
+                qid, int(self.groups[a]), int(self.groups[b]), self.names[a], self.names[b],
+                int(self.sizes[a]), int(self.sizes[b]), self._strip(a, b), self._strip(b, a),
+                float(pr.distance[i]), float(pr.probability[i]), int(pr.faces_affected[i]), float(pr.score[i])))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def _strip(self, g: int, other: int) -> tuple[int, ...]:
+        rows = np.flatnonzero(self.gidx == g)
+        return tuple(int(x) for x in self.ids[rows[nearest_faces(self.emb[rows], self.means[other], self.cfg.strip)]])
+
+
+def queue_signature(store: LibraryStore) -> tuple:
+    """A cheap fingerprint of everything the queue depends on (the groups, names, hidden people, answers,
+    statements, the threshold): when it is unchanged the ranked queue can be reused."""
+    with store.session() as s:
+        faces = s.execute(select(func.count(Face.id), func.total(Face.person_id * Face.id), func.max(Face.id),
+                                 func.total(func.length(func.coalesce(Face.assignment, ""))))).one()
+        people = s.execute(select(func.count(Person.id), func.total(Person.hidden), func.count(Person.name),
+                                  func.max(Person.id))).one()
+        journal = s.execute(select(func.max(JournalEntry.id), func.total(JournalEntry.undone))).one()
+        links = s.execute(select(func.count(CannotLink.id), func.max(CannotLink.id))).one()
+        said = s.execute(select(func.count(Constraint.id), func.max(Constraint.id))).one()
+        threshold = stored_cluster_config(s).threshold
+    return (tuple(faces), tuple(people), tuple(journal), tuple(links), tuple(said), threshold)
+
+
+def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> Queue:
+    """Rank every candidate pair of the library's current groups (``engine.grouping.same_person``)."""
+    signature = queue_signature(store)
     with store.session() as s:
         threshold = stored_cluster_config(s).threshold
         people = {pid: (name, hidden) for pid, name, hidden in s.execute(select(Person.id, Person.name, Person.hidden))}
@@ -102,15 +158,15 @@ def same_person_questions(store: LibraryStore, limit: int | None = 20, *, skip: 
         ids, pids, photos, emb = t.ids[shown], t.person_ids[shown], t.photo_ids[shown], t.emb[shown]
         person_of = dict(zip(ids.tolist(), pids.tolist(), strict=True))
         answered = _answered_pairs(s, person_of)
-    if len(ids) == 0:
-        return []
     groups, gidx = np.unique(pids, return_inverse=True)
+    gidx = gidx.reshape(-1)
     g = len(groups)
     sizes = np.bincount(gidx, minlength=g)
     sums = np.zeros((g, emb.shape[1]), np.float64)
     np.add.at(sums, gidx, emb.astype(np.float64))
-    means = sums / sizes[:, None]
-    named = np.array([bool(people[int(p)][0]) for p in groups], bool)
+    means = sums / np.maximum(sizes, 1)[:, None]
+    names = [people[int(p)][0] for p in groups]
+    named = np.array([bool(n) for n in names], bool)
     pos = {int(p): i for i, p in enumerate(groups)}
     excluded = {pos[a] * g + pos[b] if pos[a] < pos[b] else pos[b] * g + pos[a]
                 for a, b in answered if a in pos and b in pos}
@@ -123,28 +179,13 @@ def same_person_questions(store: LibraryStore, limit: int | None = 20, *, skip: 
             gl = sorted(gs)
             excluded |= {x * g + y for i, x in enumerate(gl) for y in gl[i + 1:]}
     pairs = rank_pairs(means, sizes, named, threshold, cfg, excluded=np.fromiter(excluded, np.int64, len(excluded)))
-    members = defaultdict(list)
-    out: list[SamePersonQuestion] = []
-    for pr in pairs:
-        # The named side first, else the larger group (a yes keeps its id).
-        a, b = pr.a, pr.b
-        if named[b] or (not named[a] and sizes[b] > sizes[a]):
-            a, b = b, a
-        qid = question_id(int(groups[a]), int(groups[b]))
-        if qid in skip:
-            continue
-        for gi in (a, b):
-            if gi not in members:
-                members[gi] = np.flatnonzero(gidx == gi)
-        strip_a = ids[members[a][nearest_faces(emb[members[a]], means[b], cfg.strip)]]
-        strip_b = ids[members[b][nearest_faces(emb[members[b]], means[a], cfg.strip)]]
-        out.append(SamePersonQuestion(
-            qid, int(groups[a]), int(groups[b]), people[int(groups[a])][0], people[int(groups[b])][0],
-            int(sizes[a]), int(sizes[b]), tuple(int(x) for x in strip_a), tuple(int(x) for x in strip_b),
-            pr.distance, pr.probability, pr.faces_affected, pr.score))
-        if limit is not None and len(out) >= limit:
-            break
-    return out
+    return Queue(signature, ids, gidx, emb, groups, names, sizes, means, named, pairs, cfg)
+
+
+def same_person_questions(store: LibraryStore, limit: int | None = 20, *, skip: set[str] | frozenset = frozenset(),
+                          cfg: QuestionConfig = QuestionConfig()) -> list[SamePersonQuestion]:
+    """The ranked queue (best question first), without the ids in ``skip``."""
+    return build_queue(store, cfg).questions(limit, skip)
 
 
 def answer(store: LibraryStore, person_a: int, person_b: int, reply: str) -> int | None:
