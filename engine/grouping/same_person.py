@@ -3,8 +3,8 @@
 Candidates are pairs of groups (people) that the grouping left apart but whose faces are still close: the
 average-linkage distance between groups A and B (the mean squared L2 over all |A| x |B| face pairs) is, for
 unit vectors, ``2 - 2 <mean A, mean B>``, so the closest groups to each group are its nearest neighbours by
-inner product among the groups' mean vectors (faiss, exact): no face-level k-NN graph is needed, and a
-library of 100k faces in 40k groups is ranked in seconds.
+inner product among the groups' mean vectors (faiss: exact up to ``EXACT_GROUPS_MAX`` groups, inverted
+file beyond); no face-level k-NN graph is needed.
 
 Each pair gets a probability of being one person from a logistic curve in that distance, fitted on the
 family-shaped development sets (``bench/simulate_answers.py --fit``, docs/clustering.md)::

@@ -1,9 +1,10 @@
 """"Same person?" questions for a library: built from its current groups, answered through the journal.
 
-The queue is computed afresh from the groups each time it is asked for (``same_person_questions``), so it
-always follows the library: a new import's doubtful faces (small groups, or faces left beside a named
-person) enter it as soon as they are grouped, a merge removes the pair, and a "no" keeps it out for good.
-The ranking is ``engine.grouping.same_person`` (docs/clustering.md, "Same person? questions").
+The queue is ranked from the library's current groups when it is asked for (``build_queue``; the
+``Library`` reuses it while ``queue_signature`` is unchanged), so it always follows the library: a new
+import's doubtful faces (small groups, or faces left beside a named person) enter it as soon as they are
+grouped, a merge removes the pair, and a "no" keeps it out for good. The ranking is
+``engine.grouping.same_person`` (docs/clustering.md, "Same person? questions").
 
 A question's id is its two people's ids, ``"<a>-<b>"``: it stays valid from listing to answering (a script
 lists, then answers), and answering checks that both people still exist.
@@ -22,7 +23,7 @@ from engine.grouping.people import cannot_links, load_faces
 from engine.grouping.same_person import QuestionConfig, RankedPairs, nearest_faces, rank_pairs
 from engine.grouping.thresholds import stored_cluster_config
 from engine.store.database import LibraryStore
-from engine.store.schema import IS_NOT, CannotLink, Constraint, Face, JournalEntry, Person
+from engine.store.schema import IS_NOT, CannotLink, Constraint, Face, JournalEntry, ModelRecord, Person
 
 from . import edits
 
@@ -144,7 +145,10 @@ def queue_signature(store: LibraryStore) -> tuple:
         links = s.execute(select(func.count(CannotLink.id), func.max(CannotLink.id))).one()
         said = s.execute(select(func.count(Constraint.id), func.max(Constraint.id))).one()
         threshold = stored_cluster_config(s).threshold
-    return (tuple(faces), tuple(people), tuple(journal), tuple(links), tuple(said), threshold)
+        # A re-embed changes embeddings, not groups: count the faces already in the active model's space.
+        model = s.scalar(select(ModelRecord.id).where(ModelRecord.active.is_(True), ModelRecord.kind == "embedder"))
+        embedded = s.scalar(select(func.count(Face.id)).where(Face.model_id == model))
+    return (model, embedded, tuple(faces), tuple(people), tuple(journal), tuple(links), tuple(said), threshold)
 
 
 def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> Queue:
