@@ -28,7 +28,7 @@ from .people_page import PeoplePage
 from .person_page import PersonPage
 from .photos_page import PhotosPage
 from .review_page import BIG, ReviewPage
-from .same_person_page import QUEUE, SamePersonPage, count_questions
+from .same_person_page import SamePersonPage, count_questions
 from .settings_dialog import SettingsDialog
 from .thumbs import Thumbnails
 from .widgets import CompactPersonDelegate, icon
@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
         self.sidebar.setIconSize(QSize(20, 20))
         self.sidebar.setMinimumWidth(150)
         self.sidebar.setMaximumWidth(240)
-        # A long label with its count ("Same person?  (100+)") is cut, never scrolled sideways.
+        # A long label with its count ("Same person?  (99+)") is cut, never scrolled sideways.
         self.sidebar.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.sidebar.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self._items: dict[str, QListWidgetItem] = {}
@@ -137,7 +137,7 @@ class MainWindow(QMainWindow):
         split.addWidget(self.sidebar)
         split.addWidget(self.stack)
         split.setStretchFactor(1, 1)
-        split.setSizes([205, 1000])
+        split.setSizes([225, 1000])
         split.setChildrenCollapsible(False)
         self.setCentralWidget(split)
 
@@ -340,7 +340,7 @@ class MainWindow(QMainWindow):
 
     def _set_count(self, key: str, n: int) -> None:
         label = next(lbl for k, lbl, _i in SECTIONS if k == key)
-        shown = f"{n}+" if key == "same" and n >= QUEUE else n
+        shown = "99+" if key == "same" and n > 99 else n
         self._items[key].setText(f"{label}  ({shown})" if n else label)
 
     def _history(self, undo: str, redo: str) -> None:

@@ -17,7 +17,7 @@ from .controller import plural
 
 STRIP = 6  # faces shown per side
 FACE_PX = 80  # two strips of three faces fit a window 800 px wide beside the sidebar
-QUEUE = 100  # questions fetched at a time (the sidebar counts as far, then says "100+")
+QUEUE = 100  # questions fetched at a time (the sidebar counts them up to 99, then says "99+")
 
 
 def load_questions(library, limit: int = QUEUE):
