@@ -192,9 +192,10 @@ class SamePersonPage(QWidget):
         self.empty.setVisible(not has)
         for a in (self.yes_action, self.no_action, self.skip_action):
             a.setEnabled(has)
-        more = "+" if self._full else ""
-        self.left.setText(f"{len(self.queue)}{more} question{'s' if more or len(self.queue) != 1 else ''}" if has
-                          else "")
+        n = len(self.queue)
+        # As the sidebar counts: "99+" beyond 99, and "+" when more wait than were fetched.
+        shown = "99+" if n > 99 else f"{n}+" if self._full else str(n)
+        self.left.setText(f"{shown} question{'' if shown == '1' else 's'}" if has else "")
         if not has:
             self.current = None
             return
