@@ -381,6 +381,13 @@ def main() -> int:
         spin(1)
         sizes["review-grid.png"] = save(w, args.out / "review-grid.png")
         rp.set_grid_mode(False)
+
+    # "Same person?": the first question of the queue, two face strips side by side.
+    w.show_section("same")
+    spin_until(lambda: w.same_page.current is not None, 60)
+    spin(2.5)
+    if w.same_page.current is not None:
+        sizes["same-person.png"] = save(w, args.out / "same-person.png")
     w.close()
     spin_until(lambda: w.is_closed, 120)
     sizes["edge-thumbnail.png"] = edge_thumbnail(root, args.out / "edge-thumbnail.png")

@@ -1,149 +1,198 @@
-"""How many "same person?" answers would a family library need? A simulated user on the development sets.
+"""How many "same person?" answers does a family library need? A simulated user answering the app's own queue.
 
     python bench/simulate_answers.py            # needs the cache of bench/family_sets.py --make
+    python bench/simulate_answers.py --fit      # the p(same | distance) curve the queue uses
 
-This measures a *queue policy* on the automatic grouping, not an app feature (the app does not ask yet).
-Each library (``family_sets.libraries``) is grouped with ``cluster_faces`` at a threshold; then, one
-question at a time, the queue offers the pair of groups it ranks first among those not asked before, and a
-simulated user answers from the truth (yes when both groups' majority person is the same). A yes merges
-the two groups; a no removes the pair from the queue. Nothing else changes between answers (no regrouping),
-so this is what the answers alone achieve.
+Each development library (``family_sets.libraries``) becomes a real library on disk: one photo per face,
+the face's SFace embedding stored as an import stores it, then grouped by ``Library.recluster`` with the
+library's defaults. Then, one question at a time, the simulated user takes the first question of
+``Library.same_person_questions`` and answers it from the truth through ``Library.answer`` (yes when both
+groups' majority person is the same, else no): a yes merges the two groups, a no becomes a cannot-link
+(``engine/services/same_person.py``). After 0, 10, 50 and 100 answers the groups are scored with BCubed
+precision / recall / F1 and corrections per 100 faces (``evals.metrics.corrections``); the last column is
+how many answers it took to reach BCubed F1 >= 0.98 (median over libraries; ">N" when not within
+``--max-answers``) and in how many libraries it was reached.
 
-Policies (groups A, B; d = average-linkage squared L2 between them, from their vector sums):
-
-* ``closest``: smallest d first (the most likely yes);
-* ``gain``: largest p(d) * min(|A|, |B|) first, with p(d) = sigmoid((1.33 - d) / 0.1): 1.33 is the
-  verification threshold from the LFW folds (``VerifyConfig``), so nothing here is tuned on these sets; a
-  yes between big groups fixes more faces than a yes between two single faces.
-
-Reported per kind of library: BCubed precision / recall / F1 and corrections per 100 faces
-(``evals.metrics.corrections``) after 0, 10, 50 and 100 answers, and how many answers it takes to reach
-BCubed F1 >= 0.98 (median over libraries; ">N" when not reached within ``--max-answers``).
+``--regroup`` also runs a full regrouping after the last answer, to check that no answer is lost by it.
 """
 
 from __future__ import annotations
 
-import os
+import benchlib
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+benchlib.pin_blas_threads(1)
 
 import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from family_sets import DEFAULT_CACHE, libraries, load_cache  # noqa: E402
 
 CHECKPOINTS = (0, 10, 50, 100)
-VERIFY_T = 1.33  # engine.config.VerifyConfig().threshold (LFW folds)
 
 
-def _majority(labels: np.ndarray, truth_codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Each group's most frequent true person (ties: the lowest code)."""
-    n_t = int(truth_codes.max()) + 1
-    counts = np.zeros((n_groups, n_t), np.int64)
-    np.add.at(counts, (labels, truth_codes), 1)
-    return counts.argmax(1)
+def build_library(root: Path, emb: np.ndarray):
+    """A library whose faces are ``emb`` (one photo each), grouped with the defaults; face ids in row order."""
+    from sqlalchemy import insert
+
+    from engine.models.quantize import to_bytes
+    from engine.services.library import Library
+    from engine.store.schema import DONE, Face, Photo
+
+    lib = Library(root / "lib")
+    with lib.store.transaction() as s:
+        s.execute(insert(Photo), [{"id": i + 1, "path": f"/dev-set/{i + 1}.jpg", "status": DONE, "width": 100,
+                                   "height": 100} for i in range(len(emb))])
+        s.execute(insert(Face), [{"id": i + 1, "photo_id": i + 1, "x": 0.0, "y": 0.0, "w": 50.0, "h": 50.0,
+                                  "landmarks": [], "score": 0.9, "embedding": to_bytes(e), "model_id": "sface"}
+                                 for i, e in enumerate(emb)])
+    lib.recluster()
+    return lib
 
 
-def simulate(emb: np.ndarray, truth: np.ndarray, labels: np.ndarray, policy: str, max_answers: int,
-             target_f1: float = 0.98) -> tuple[dict[int, tuple], int | None]:
-    """Answer up to ``max_answers`` questions. Returns ({answers: (P, R, F1, corrections per 100)},
-    answers needed for ``target_f1`` or None)."""
+def groups(lib, n: int) -> np.ndarray:
+    from sqlalchemy import select
+
+    from engine.store.schema import Face
+
+    with lib.store.session() as s:
+        rows = s.execute(select(Face.id, Face.person_id)).all()
+    lab = np.full(n, -1, np.int64)
+    for fid, pid in rows:
+        lab[fid - 1] = -fid if pid is None else pid
+    return lab
+
+
+def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: float = 0.98, regroup: bool = False,
+             policy: str = "balanced"):
+    """Returns ({answers: (P, R, F1, corrections per 100)}, answers needed for ``target_f1`` or None,
+    seconds per question, and the scores after a final regrouping or None)."""
+    from engine.grouping.same_person import QuestionConfig
     from evals.metrics import bcubed, corrections
 
-    truth_codes = np.unique(truth, return_inverse=True)[1].reshape(-1)
-    lab = np.unique(labels, return_inverse=True)[1].reshape(-1).astype(np.int64)
-    g = int(lab.max()) + 1
-    sums = np.zeros((g, emb.shape[1]))
-    np.add.at(sums, lab, emb.astype(np.float64))
-    size = np.bincount(lab, minlength=g).astype(np.float64)
-    alive = np.ones(g, bool)
-    asked = np.zeros((g, g), bool)
-    owner = _majority(lab, truth_codes, g)  # majority person per group; kept up to date on merges
-    counts = np.zeros((g, int(truth_codes.max()) + 1), np.int64)
-    np.add.at(counts, (lab, truth_codes), 1)
-    out: dict[int, tuple] = {}
-    needed = None
+    cfg = QuestionConfig(policy=policy)
+    codes = np.unique(truth, return_inverse=True)[1].reshape(-1)
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = build_library(Path(tmp), emb)
+        out: dict[int, tuple] = {}
+        needed = None
+        spent = 0.0
+        asked = 0
 
-    def score() -> tuple:
-        p, r, f = bcubed(lab, truth_codes)
-        return p, r, f, corrections(lab, truth_codes).per_100_faces
+        def score(lab):
+            p, r, f = bcubed(lab, codes)
+            return p, r, f, corrections(lab, codes).per_100_faces
 
-    for n_ans in range(max_answers + 1):
-        if n_ans in CHECKPOINTS or needed is None:
-            s = score()
-            if n_ans in CHECKPOINTS:
-                out[n_ans] = s
-            if needed is None and s[2] >= target_f1:
-                needed = n_ans
-        if n_ans == max_answers or (needed is not None and n_ans >= CHECKPOINTS[-1]):
-            break
-        idx = np.flatnonzero(alive)
-        if len(idx) < 2:
+        try:
+            for n_ans in range(max_answers + 1):
+                lab = groups(lib, len(emb))
+                s = score(lab)
+                if n_ans in CHECKPOINTS:
+                    out[n_ans] = s
+                if needed is None and s[2] >= target_f1:
+                    needed = n_ans
+                if n_ans == max_answers or (needed is not None and n_ans >= CHECKPOINTS[-1]):
+                    break
+                t0 = time.perf_counter()
+                qs = lib.same_person_questions(1, cfg)
+                spent += time.perf_counter() - t0
+                asked += 1
+                if not qs:
+                    break
+                q = qs[0]
+                maj = {}
+                for pid in (q.person_a, q.person_b):
+                    maj[pid] = np.bincount(codes[lab == pid]).argmax()
+                lib.answer(q, "yes" if maj[q.person_a] == maj[q.person_b] else "no")
+            final = groups(lib, len(emb))
             for c in CHECKPOINTS:
-                out.setdefault(c, score())
-            break
-        d = 2.0 - 2.0 * (sums[idx] @ sums[idx].T) / np.outer(size[idx], size[idx])
-        bad = asked[np.ix_(idx, idx)] | np.eye(len(idx), dtype=bool)
-        if policy == "closest":
-            key = np.where(bad, np.inf, d)
-            flat = int(np.argmin(key))
-            if not np.isfinite(key.flat[flat]):
-                break
-        else:
-            m = np.minimum.outer(size[idx], size[idx])
-            key = np.where(bad, -np.inf, m / (1.0 + np.exp(-(VERIFY_T - d) / 0.1)))
-            flat = int(np.argmax(key))
-            if not np.isfinite(key.flat[flat]):
-                break
-        a, b = idx[flat // len(idx)], idx[flat % len(idx)]
-        if owner[a] == owner[b]:  # yes: merge b into a
-            lab[lab == b] = a
-            sums[a] += sums[b]
-            size[a] += size[b]
-            counts[a] += counts[b]
-            owner[a] = int(counts[a].argmax())
-            alive[b] = False
-            asked[a] |= asked[b]
-            asked[:, a] |= asked[:, b]
-        else:
-            asked[a, b] = asked[b, a] = True
-    for c in CHECKPOINTS:
-        out.setdefault(c, score())
-    return out, needed
+                out.setdefault(c, score(final))
+            after = None
+            if regroup:
+                lib.recluster()
+                after = score(groups(lib, len(emb)))
+        finally:
+            lib.close()
+    return out, needed, spent / max(asked, 1), after
+
+
+def fit_curve(libs, threshold: float) -> None:
+    """Fit p(same) = sigmoid((threshold + offset - d) / scale) on group pairs of the automatic grouping."""
+    from scipy.optimize import minimize
+
+    from engine.grouping.cluster import cluster_faces
+
+    ds, ys = [], []
+    for lib in libs:
+        lab = cluster_faces(lib.emb, threshold)
+        codes = np.unique(lib.truth, return_inverse=True)[1]
+        g = int(lab.max()) + 1
+        sums = np.zeros((g, lib.emb.shape[1]))
+        np.add.at(sums, lab, lib.emb.astype(float))
+        size = np.bincount(lab, minlength=g).astype(float)
+        cnt = np.zeros((g, int(codes.max()) + 1))
+        np.add.at(cnt, (lab, codes), 1)
+        own = cnt.argmax(1)
+        mu = sums / size[:, None]
+        iu, ju = np.triu_indices(g, 1)
+        d = 2 - 2 * np.einsum("ij,ij->i", mu[iu], mu[ju])
+        sel = d < threshold + 0.6
+        ds.append(d[sel])
+        ys.append((own[iu] == own[ju])[sel])
+    d, y = np.concatenate(ds), np.concatenate(ys).astype(float)
+
+    def nll(w):
+        p = np.clip(1 / (1 + np.exp((d - w[0]) / w[1])), 1e-9, 1 - 1e-9)
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum()
+
+    w = minimize(nll, [threshold + 0.2, 0.1], method="Nelder-Mead").x
+    print(f"{len(d)} group pairs within threshold + 0.6 ({y.mean():.3f} same person): "
+          f"offset {w[0] - threshold:.3f}, scale {w[1]:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.grouping.cluster import cluster_faces
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    ap.add_argument("--thresholds", default="1.05,1.15", help="grouping thresholds (old and new default)")
-    ap.add_argument("--max-answers", type=int, default=300)
+    ap.add_argument("--max-answers", type=int, default=200)
+    ap.add_argument("--per-kind", type=int, default=0, help="only the first N libraries of each kind (0: all 20)")
+    ap.add_argument("--fit", action="store_true", help="fit the probability curve and stop")
+    ap.add_argument("--policy", default="balanced", help="the queue's ranking (QuestionConfig.policy)")
+    ap.add_argument("--regroup", action="store_true", help="regroup after the answers and score again")
     args = ap.parse_args(argv)
     libs = libraries(load_cache(args.cache))
+    if args.fit:
+        fit_curve(libs, 1.15)
+        return 0
     kinds = ("lag", "lfw-phone", "mixed")
-    print("| threshold | policy | set | " + " | ".join(f"after {c}" for c in CHECKPOINTS)
-          + " | answers to F1 0.98 (median; reached) |")
-    print("|---:|---|---|" + "---|" * len(CHECKPOINTS) + "---|")
-    for t in (float(x) for x in args.thresholds.split(",")):
-        labels = [cluster_faces(lib.emb, t) for lib in libs]
-        for policy in ("closest", "gain"):
-            res = [simulate(lib.emb, lib.truth, lab, policy, args.max_answers) for lib, lab in
-                   zip(libs, labels, strict=True)]
-            for kind in (*kinds, "all"):
-                sel = [r for lib, r in zip(libs, res, strict=True) if kind in ("all", lib.kind)]
-                cells = []
-                for c in CHECKPOINTS:
-                    v = np.mean([r[0][c] for r in sel], axis=0)
-                    cells.append(f"{v[0]:.3f} / {v[1]:.3f} / {v[2]:.3f}, {v[3]:.1f}")
-                need = [r[1] if r[1] is not None else np.inf for r in sel]
-                med = np.median(need)
-                reached = sum(np.isfinite(need))
-                med_s = f"{med:.0f}" if np.isfinite(med) else f">{args.max_answers}"
-                print(f"| {t:.2f} | {policy} | {kind} | " + " | ".join(cells)
-                      + f" | {med_s}; {reached}/{len(sel)} |", flush=True)
+    if args.per_kind:
+        libs = [lib for k in kinds for lib in [x for x in libs if x.kind == k][: args.per_kind]]
+    res = []
+    for i, lib in enumerate(libs):
+        res.append(simulate(lib.emb, lib.truth, args.max_answers, regroup=args.regroup, policy=args.policy))
+        print(f"library {i + 1}/{len(libs)} ({lib.kind}, {len(lib.emb)} faces): needed {res[-1][1]}, "
+              f"{res[-1][2] * 1000:.0f} ms a question", flush=True)
+    print(f"\npolicy {args.policy}")
+    print("| set | " + " | ".join(f"after {c}" for c in CHECKPOINTS)
+          + f" | answers to F1 0.98 (median; reached within {args.max_answers})"
+          + (" | after the answers and a regrouping" if args.regroup else "") + " |")
+    print("|---|" + "---|" * len(CHECKPOINTS) + "---|" + ("---|" if args.regroup else ""))
+    for kind in (*kinds, "all"):
+        sel = [r for lib, r in zip(libs, res, strict=True) if kind in ("all", lib.kind)]
+        cells = []
+        for c in CHECKPOINTS:
+            v = np.mean([r[0][c] for r in sel], axis=0)
+            cells.append(f"{v[0]:.3f} / {v[1]:.3f} / {v[2]:.3f}, {v[3]:.1f}")
+        need = [r[1] if r[1] is not None else np.inf for r in sel]
+        med = np.median(need)
+        med_s = f"{med:.0f}" if np.isfinite(med) else f">{args.max_answers}"
+        extra = ""
+        if args.regroup:
+            v = np.mean([r[3] for r in sel], axis=0)
+            extra = f" {v[0]:.3f} / {v[1]:.3f} / {v[2]:.3f}, {v[3]:.1f} |"
+        print(f"| {kind} | " + " | ".join(cells) + f" | {med_s}; {int(np.isfinite(need).sum())}/{len(sel)} |"
+              + extra, flush=True)
     return 0
 
 

@@ -226,6 +226,103 @@ def delete_face(faces: Annotated[list[str], typer.Argument(help="Face ids that a
         out.print(f"Deleted {len(faces)} false face(s) ('facenet-photos undo' brings them back).")
 
 
+@cli.command("not-known")
+def not_known(
+    person: Annotated[str | None, typer.Argument(help="A person (id or name): all their faces.")] = None,
+    face: Annotated[list[str] | None, typer.Option("--face", help="A face id (repeat for several).")] = None,
+) -> None:
+    """Mark a person's faces, or single faces, as "not someone I know": they leave the people lists and the
+    "same person?" questions for good, and later groupings never put them back. 'undo' brings them back."""
+    if (person is None) == (not face):
+        fail("give a person, or --face ID (not both)")
+    with open_library() as lib:
+        if person is not None:
+            p = lib.find_person(person)
+            n = lib.not_known_people([p.id])
+            out.print(f"{plain(p.label)}: {n} face(s) marked as not someone you know "
+                      "('facenet-photos undo' brings them back).", highlight=False)
+        else:
+            lib.not_known(_ids(face))
+            out.print(f"Marked {len(face)} face(s) as not someone you know ('facenet-photos undo' brings them back).")
+
+
+def _question_line(q) -> str:
+    return (f"{q.id:>9}  {plain(q.label_a)} ({q.size_a} faces) and {plain(q.label_b)} ({q.size_b} faces): "
+            f"{q.probability:.0%} likely the same person")
+
+
+def _faces_line(lib, label: str, face_ids) -> str:
+    paths = [shown(Path(lib.face(f).path).name) for f in face_ids[:3]]
+    return f"  {plain(label)}: faces {', '.join(map(str, face_ids))}  ({plain(', '.join(paths))})"
+
+
+@cli.command()
+def suggest(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many questions.")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="The questions as JSON.")] = False,
+    ask: Annotated[bool, typer.Option("--ask", help="Ask them one by one: y (same person), n (not), s (skip), "
+                                                    "q (stop).")] = False,
+) -> None:
+    """The "same person?" questions: pairs of groups that may be one person, the answer that settles the
+    most first. Answer them with --ask, or from a script with 'facenet-photos answer ID yes|no'."""
+    if limit < 1:
+        fail("--limit must be at least 1")
+    if ask and json_out:
+        fail("--ask and --json do not go together")
+    with open_library(read_only=not ask) as lib:
+        if not ask:
+            qs = lib.same_person_questions(limit)
+            if json_out:
+                dump_json([q.as_dict() for q in qs])
+                return
+            if not qs:
+                out.print("No questions: the groups look settled.")
+                return
+            for q in qs:
+                out.print(_question_line(q), highlight=False)
+            out.print("Answer with 'facenet-photos answer ID yes' (or no), or ask them one by one with "
+                      "'facenet-photos suggest --ask'.", highlight=False)
+            return
+        answered = 0
+        while answered < limit:
+            qs = lib.same_person_questions(1)
+            if not qs:
+                out.print("No more questions.")
+                break
+            q = qs[0]
+            out.print(f"Same person? {_question_line(q).strip()}", highlight=False)
+            out.print(_faces_line(lib, q.label_a, q.faces_a), highlight=False)
+            out.print(_faces_line(lib, q.label_b, q.faces_b), highlight=False)
+            reply = typer.prompt("[y]es / [n]o / [s]kip / [q]uit", default="s").strip().lower()[:1]
+            if reply == "q":
+                break
+            if reply not in ("y", "n", "s"):
+                out.print("Please answer y, n, s or q.")
+                continue
+            lib.answer(q, reply)
+            answered += reply != "s"
+            out.print({"y": "Merged.", "n": "Kept apart for good.", "s": "Skipped."}[reply])
+        out.print(f"{answered} answer(s) saved ('facenet-photos undo' takes back the last).")
+
+
+@cli.command()
+def answer(
+    question: Annotated[str, typer.Argument(help="A question id from 'facenet-photos suggest' (e.g. 12-34).")],
+    reply: Annotated[str, typer.Argument(help="yes (the same person: merge them) or no (never group them).")],
+) -> None:
+    """Answer a "same person?" question from a script."""
+    reply = reply.strip().lower()
+    if reply not in ("yes", "no", "y", "n"):
+        fail(f"answer {reply!r}: write yes or no")
+    with open_library() as lib:
+        kept = lib.answer(question, reply)
+        if kept is not None:
+            p = lib.person(kept)
+            out.print(f"Merged into {plain(p.label)} (id {p.id}): {p.faces} faces.", highlight=False)
+        else:
+            out.print("Kept apart: no later grouping puts them together ('facenet-photos undo' takes it back).")
+
+
 @cli.command()
 def undo() -> None:
     """Undo the last edit."""

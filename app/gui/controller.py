@@ -157,6 +157,25 @@ class Controller(QObject):
         self._edit("delete_face", lambda: self.library.delete_faces(ids),
                    f"Deleted {plural(len(ids), 'false face')} (Ctrl+Z to undo)", on_done)
 
+    def answer_same_person(self, question, reply: str, on_done=None) -> None:
+        """A "same person?" answer: yes merges the two groups, no keeps them apart for good (both
+        undoable), skip leaves the question for another session."""
+        texts = {"yes": f"Merged {question.label_b} into {question.label_a} (Ctrl+Z to undo)",
+                 "no": f"{question.label_a} and {question.label_b} stay apart (Ctrl+Z to undo)", "skip": ""}
+        self._edit("skip" if reply == "skip" else "same_person", lambda: self.library.answer(question, reply),
+                   texts[reply], on_done)
+
+    def not_known(self, face_ids: Sequence[int], on_done=None) -> None:
+        ids = [int(f) for f in face_ids]
+        self._edit("not_known", lambda: self.library.not_known(ids),
+                   f"{plural(len(ids), 'face')} marked as not someone you know (Ctrl+Z to undo)", on_done)
+
+    def not_known_people(self, person_ids: Sequence[int], on_done=None) -> None:
+        ids = [int(p) for p in person_ids]
+        self._edit("not_known", lambda: self.library.not_known_people(ids),
+                   f"{plural(len(ids), 'person', 'people')} marked as not someone you know (Ctrl+Z to undo)",
+                   on_done)
+
     def group_leftovers(self) -> None:
         """Group faces left in no person (an import killed before it grouped them)."""
         self._edit("group", self.library.group_leftovers,

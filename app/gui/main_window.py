@@ -30,6 +30,7 @@ from .person_page import PersonPage
 from .photo_grid import THUMB_PX
 from .photos_page import PHOTO_CACHE, PhotosPage
 from .review_page import BIG, ReviewPage
+from .same_person_page import SamePersonPage, count_questions
 from .settings_dialog import ModelSwitchStatus, SettingsDialog
 from .thumbs import Thumbnails, load_photo_image
 from .widgets import CompactPersonDelegate, icon
@@ -40,6 +41,7 @@ SECTIONS = [  # key, label, icon
     ("unnamed", "Unnamed", "unnamed"),
     ("hidden", "Hidden", "hidden"),
     ("review", "Review", "review"),
+    ("same", "Same person?", "same"),
     ("photos", "Photos", "photos"),
     ("import", "Import activity", "import"),
 ]
@@ -127,10 +129,12 @@ class MainWindow(QMainWindow):
         self.people_page = PeoplePage(self.controller, self.round_thumbs, settings=settings)
         self.person_page = PersonPage(self.controller, self.face_thumbs, self.round_thumbs, self.small_thumbs)
         self.review_page = ReviewPage(self.controller, self.big_thumbs, face_thumbs=self.face_thumbs)
+        self.same_page = SamePersonPage(self.controller, self.face_thumbs)
         self.photos_page = PhotosPage(self.controller, self.photo_thumbs)
         self.import_page = ImportPage(self.controller)
         self.stack = QStackedWidget()
-        for w in (self.people_page, self.person_page, self.review_page, self.photos_page, self.import_page):
+        for w in (self.people_page, self.person_page, self.review_page, self.same_page, self.photos_page,
+                  self.import_page):
             self.stack.addWidget(w)
 
         self.sidebar = QListWidget()
@@ -138,6 +142,9 @@ class MainWindow(QMainWindow):
         self.sidebar.setIconSize(QSize(20, 20))
         self.sidebar.setMinimumWidth(150)
         self.sidebar.setMaximumWidth(240)
+        # A long label with its count ("Same person?  (99+)") is cut, never scrolled sideways.
+        self.sidebar.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.sidebar.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self._items: dict[str, QListWidgetItem] = {}
         for key, label, ic in SECTIONS:
             it = QListWidgetItem(icon(ic), label)
@@ -148,7 +155,7 @@ class MainWindow(QMainWindow):
         split.addWidget(self.sidebar)
         split.addWidget(self.stack)
         split.setStretchFactor(1, 1)
-        split.setSizes([190, 1000])
+        split.setSizes([225, 1000])
         split.setChildrenCollapsible(False)
         self.setCentralWidget(split)
 
@@ -256,10 +263,12 @@ class MainWindow(QMainWindow):
             "<tr><td>right click</td><td>show the photo in the file manager</td></tr>"
             "<tr><td><b>Review</b></td><td></td></tr>"
             "<tr><td>Y / N / S</td><td>yes / no / skip</td></tr>"
+            "<tr><td><b>Same person?</b></td><td></td></tr>"
+            "<tr><td>Y / N / S</td><td>the same person / two people / ask later; Ctrl+Z takes it back</td></tr>"
             "<tr><td><b>Everywhere</b></td><td></td></tr>"
             "<tr><td>Ctrl+Z / Ctrl+Shift+Z</td><td>undo / redo</td></tr>"
             "<tr><td>Ctrl+I</td><td>import a folder (or drop folders on the window)</td></tr>"
-            "<tr><td>Ctrl+1 … Ctrl+6</td><td>sidebar sections</td></tr>"
+            f"<tr><td>Ctrl+1 … Ctrl+{len(SECTIONS)}</td><td>sidebar sections</td></tr>"
             "</table>"
         )
         box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, QMessageBox.StandardButton.Close, self)
@@ -302,6 +311,10 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.review_page)
             self.review_page.refresh()
             self.review_page.setFocus()
+        elif key == "same":
+            self.stack.setCurrentWidget(self.same_page)
+            self.same_page.refresh()
+            self.same_page.setFocus()
         elif key == "photos":
             self.stack.setCurrentWidget(self.photos_page)
             self.photos_page.refresh()
@@ -340,17 +353,26 @@ class MainWindow(QMainWindow):
             self.person_page.refresh()
         elif page is self.review_page:
             self.review_page.refresh()
+        elif page is self.same_page:
+            self.same_page.refresh()
         elif page is self.photos_page:
             self.photos_page.refresh()
         self._refresh_counts()
 
     def _refresh_counts(self) -> None:
         def show(counts):
-            for key, label, _ic in SECTIONS:
-                n = counts.get(key)
-                self._items[key].setText(f"{label}  ({n})" if n else label)
+            for key, _label, _ic in SECTIONS:
+                if key in counts:
+                    self._set_count(key, counts[key])
 
         self.controller.query(sidebar_counts, on_result=show)
+        # The questions take a ranking of every group: a query of their own, so the other counts come first.
+        self.controller.query(count_questions, on_result=lambda n: self._set_count("same", n))
+
+    def _set_count(self, key: str, n: int) -> None:
+        label = next(lbl for k, lbl, _i in SECTIONS if k == key)
+        shown = "99+" if key == "same" and n > 99 else n
+        self._items[key].setText(f"{label}  ({shown})" if n else label)
 
     def _history(self, undo: str, redo: str) -> None:
         self.undo_action.setText(menu_label("Undo", undo, self.fontMetrics()))

@@ -140,6 +140,8 @@ class PeoplePage(QWidget):
         self.rename_action = act("Rename…", ["F2"], self.rename_current)
         self.merge_action = act("Merge selected", ["Ctrl+M"], self.merge_selected)
         self.hide_action = act("Hide", ["Ctrl+H"], self.toggle_hidden)
+        self.not_known_action = act("Not someone I know", [], self.not_known_selected)
+        self.not_known_action.setToolTip("Strangers: out of the people lists and the questions for good (undoable)")
         self.select_all_action = act("Select all", [QKeySequence.StandardKey.SelectAll], self.view.selectAll)
 
         self.search_timer = QTimer(self, singleShot=True, interval=200)
@@ -362,4 +364,25 @@ class PeoplePage(QWidget):
         self.merge_action.setText(f"Merge {n} people" if n >= 2 else "Merge selected")
         m.addAction(self.merge_action)
         m.addAction(self.hide_action)
+        m.addAction(self.not_known_action)
         m.popup(self.view.viewport().mapToGlobal(pos))
+
+    def not_known_selected(self) -> None:
+        """The selected groups are strangers (a face in the background): gone from the people lists and the
+        "same person?" questions for good; Ctrl+Z brings them back."""
+        ids = self.view.selected_ids()
+        if not ids:
+            return
+        rows = [r for r in (self.model.row_of(i) for i in ids) if r is not None]
+
+        def go() -> None:
+            self._expect("not_known", None, min(rows) if rows else None)
+            self.controller.not_known_people(ids)
+
+        if len(ids) <= MANY:
+            go()
+            return
+        self.confirm_box = ask_first(
+            self, "Not someone I know", f"Mark {len(ids):,} people as not someone you know?",
+            "Their faces leave the people lists and the questions. Edit → Undo (Ctrl+Z) takes it back.",
+            "Mark them", go)

@@ -64,6 +64,9 @@ class PersonPage(QWidget):
         self.stats = QLabel()
         self.stats.setObjectName("muted")
         self.hide_btn = QPushButton("Hide")
+        self.not_known_btn = QPushButton("Not someone I know")
+        self.not_known_btn.setToolTip("A stranger: every face of this group leaves the people lists and the "
+                                      "questions for good (Ctrl+Z takes it back)")
         head = QHBoxLayout()
         head.addWidget(self.back_btn)
         head.addWidget(self.cover)
@@ -88,6 +91,7 @@ class PersonPage(QWidget):
         names.addLayout(line)
         head.addLayout(names)
         head.addStretch(1)
+        head.addWidget(self.not_known_btn)
         head.addWidget(self.hide_btn)
 
         # -- selection actions --
@@ -167,6 +171,9 @@ class PersonPage(QWidget):
         # Delete is "not this person"; a detection that is no face at all goes for good (undoable).
         self.delete_action = act("Not a face: delete", ["Shift+Delete"], self.delete_selected, widget=self.faces_view)
         self.delete_action.setToolTip("The selected boxes are not faces: remove them everywhere (Shift+Delete)")
+        self.not_known_action = act("Not someone I know", [], self.not_known_selected, widget=self.faces_view)
+        self.not_known_action.setToolTip("Strangers: out of the people lists and the questions for good (undoable)")
+        self.not_known_person_action = act("Not someone I know", [], self.not_known_person)
         self.confirm_box = None  # the open "Take 40 faces out of Tom?" question, if any
         self.confirm_action = act("Confirm", ["Ctrl+Return", "Ctrl+Enter"], self.confirm_selected)
         self.cover_action = act("Use as cover", [], self.cover_selected)
@@ -182,6 +189,7 @@ class PersonPage(QWidget):
         self.name_edit.editingFinished.connect(self._commit_name)
         self.birth_edit.editingFinished.connect(self._commit_birthday)
         self.hide_btn.clicked.connect(self._toggle_hidden)
+        self.not_known_btn.clicked.connect(self.not_known_person)
         self.split_btn.clicked.connect(self.split_selected)
         self.not_btn.clicked.connect(self.not_this_person)
         self.confirm_btn.clicked.connect(self.confirm_selected)
@@ -374,6 +382,17 @@ class PersonPage(QWidget):
             "Edit → Undo (Ctrl+Z) takes it back.", "Take them out",
             lambda: self.controller.not_this_person(ids))
 
+    def not_known_selected(self) -> None:
+        """The selected faces are strangers: out of this person, the people lists and the questions for good."""
+        ids = self.selected_faces()
+        if ids:
+            self.controller.not_known(ids)
+
+    def not_known_person(self) -> None:
+        """The whole group is a stranger."""
+        if self.person_id is not None:
+            self.controller.not_known_people([self.person_id])
+
     def delete_selected(self) -> None:
         """Shift+Delete: the selected detections are not faces."""
         ids = self.selected_faces()
@@ -482,6 +501,8 @@ class PersonPage(QWidget):
         m.addAction(self.not_action)
         self.delete_action.setText("Not a face: delete" if n == 1 else f"Not faces: delete {n}")
         m.addAction(self.delete_action)
+        self.not_known_action.setText("Not someone I know" if n == 1 else f"Not someone I know: {n} faces")
+        m.addAction(self.not_known_action)
         m.addAction(self.confirm_action)
         m.addSeparator()
         m.addAction(self.cover_action)

@@ -32,6 +32,8 @@ Constraints:
 * ``fixed``: person ids the user confirmed (-1 = free). Faces with the same fixed id start as one cluster and
   therefore always end together; clusters holding different fixed ids are never merged. A user's confirmation
   wins over the photo rule (two faces of one photo that the user put into one person stay together).
+* ``cannot_link``: face index pairs the user said are not the same person (a "no" to "same person?"):
+  handled exactly like two faces of one photo.
 """
 
 from __future__ import annotations
@@ -183,6 +185,7 @@ def cluster_faces(
     fixed: np.ndarray | None = None,
     k: int = 30,
     method: str = "average",
+    cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Cluster unit embeddings (N, d) into people; returns int64 labels 0..C-1 (first appearance order).
 
@@ -191,13 +194,16 @@ def cluster_faces(
     otherwise a user-confirmed person id: same id -> same cluster, different ids -> different clusters.
     ``k``: neighbours per face in the candidate graph. ``method``: "average" or "single" (see module doc), or
     "stable" (engine/grouping/density.py: the most stable groups of the constrained single-linkage tree).
+    ``cannot_link``: (u, v) arrays of face indices that never share a cluster (the user's "no").
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     if method == "stable":  # the density-aware default (engine/grouping/density.py)
         from .density import cluster_faces_stable
 
-        return cluster_faces_stable(emb, threshold, photo_ids=photo_ids, fixed=fixed, k=k)
+        pairs = None if cannot_link is None else np.stack(
+            [np.asarray(a, dtype=np.int64).reshape(-1) for a in cannot_link], axis=1)
+        return cluster_faces_stable(emb, threshold, photo_ids=photo_ids, fixed=fixed, k=k, cannot_link=pairs)
     emb = _as_f32(emb)
     n = len(emb)
     if photo_ids is not None:
@@ -208,6 +214,12 @@ def cluster_faces(
         fixed = np.asarray(fixed, dtype=np.int64).reshape(-1)
         if len(fixed) != n:
             raise ValueError(f"fixed has {len(fixed)} entries for {n} faces")
+    if cannot_link is not None:
+        cannot_link = tuple(np.asarray(a, dtype=np.int64).reshape(-1) for a in cannot_link)
+        if len(cannot_link[0]) != len(cannot_link[1]):
+            raise ValueError("cannot_link needs two index arrays of the same length")
+        if len(cannot_link[0]) and (min(a.min() for a in cannot_link) < 0 or max(a.max() for a in cannot_link) >= n):
+            raise ValueError(f"cannot_link holds face indices outside 0..{n - 1}")
     if n == 0:
         return np.zeros(0, np.int64)
 
@@ -233,8 +245,12 @@ def cluster_faces(
     # Cannot-link pairs between clusters (from faces of one photo). A user's confirmation wins: pairs that
     # fall inside one fixed cluster are dropped.
     cl_u = cl_v = np.zeros(0, np.int64)
+    fu = fv = np.zeros(0, np.int64)
     if photo_ids is not None:
         fu, fv = _cannot_link_pairs(photo_ids)
+    if cannot_link is not None:
+        fu, fv = np.concatenate([fu, cannot_link[0]]), np.concatenate([fv, cannot_link[1]])
+    if len(fu):
         cl_u, cl_v = lab[fu], lab[fv]
         keep = cl_u != cl_v
         cl_u, cl_v = cl_u[keep], cl_v[keep]

@@ -20,6 +20,8 @@ from engine.store.schema import (
     BY_USER,
     IS_NOT,
     NOT_A_FACE,
+    NOT_KNOWN,
+    CannotLink,
     Constraint,
     Face,
     ModelRecord,
@@ -32,8 +34,10 @@ from .thresholds import stored_cluster_config
 
 THRESHOLD_SETTING = "cluster_threshold"
 
-# Faces that take part in grouping: embedded, and not deleted by the user as "not a face".
-GROUPABLE = Face.embedding.is_not(None) & ((Face.assignment != NOT_A_FACE) | Face.assignment.is_(None))
+# Faces that take part in grouping: embedded, not deleted by the user as "not a face" and not marked
+# "not someone I know".
+GROUPABLE = Face.embedding.is_not(None) & (
+    Face.assignment.not_in([NOT_A_FACE, NOT_KNOWN]) | Face.assignment.is_(None))
 
 
 @dataclass
@@ -85,6 +89,52 @@ def _is_not(session) -> dict[int, set[int]]:
         select(Constraint.face_id, Constraint.person_id).where(Constraint.kind == IS_NOT)
     ):
         out[fid].add(pid)
+    return out
+
+
+def cannot_links(session) -> list[tuple[list[int], list[int]]]:
+    """The user's "no" answers to "same person?": (faces of one side, faces of the other)."""
+    return [(list(a), list(b)) for a, b in session.execute(select(CannotLink.faces_a, CannotLink.faces_b))]
+
+
+def cannot_link_pairs(links: list[tuple[list[int], list[int]]], ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (face of one side, face of the other) pair of ``links`` as row indices into ``ids`` (sorted face
+    ids of a FaceTable); faces not in the table are left out."""
+    us, vs = [], []
+    for a, b in links:
+        ia, ib = _rows(ids, a), _rows(ids, b)
+        if len(ia) and len(ib):
+            us.append(np.repeat(ia, len(ib)))
+            vs.append(np.tile(ib, len(ia)))
+    if not us:
+        z = np.zeros(0, np.int64)
+        return z, z
+    return np.concatenate(us), np.concatenate(vs)
+
+
+def _rows(ids: np.ndarray, face_ids: list[int]) -> np.ndarray:
+    f = np.asarray(face_ids, np.int64)
+    pos = np.searchsorted(ids, f)
+    ok = pos < len(ids)
+    ok[ok] = ids[pos[ok]] == f[ok]
+    return pos[ok].astype(np.int64)
+
+
+def _cannot_link_people(session, links) -> dict[int, set[int]]:
+    """face id -> the named people holding faces the user said are not that face's person: recognition
+    must not suggest them (the other side of a "no" may have been named since)."""
+    if not links:
+        return {}
+    owner = dict(session.execute(
+        select(Face.id, Face.person_id).join(Person, Person.id == Face.person_id).where(Person.name.is_not(None))
+    ).all())
+    out: dict[int, set[int]] = defaultdict(set)
+    for a, b in links:
+        for side, other in ((a, b), (b, a)):
+            people = {owner[f] for f in other if f in owner}
+            if people:
+                for f in side:
+                    out[f] |= people
     return out
 
 
@@ -214,6 +264,8 @@ def group_faces(s, face_ids: list[int], cfg: ClusterConfig) -> dict:
     recognised = 0
     named = {p.id for p in s.scalars(select(Person).where(Person.name.is_not(None)))}
     forbid = _is_not(s)
+    for fid, people in _cannot_link_people(s, cannot_links(s)).items():
+        forbid[fid] |= people
     # Faces in no group yet, e.g. committed by an import that was killed or cancelled before grouping.
     loose = s.scalars(select(Face.id).where(Face.person_id.is_(None), GROUPABLE))
     face_ids = sorted(set(face_ids) | set(loose))
@@ -281,7 +333,8 @@ def _regroup_unnamed(s, cfg: ClusterConfig) -> dict:
         [pid if a == BY_USER and pid >= 0 else -1 for pid, a in zip(t.person_ids, t.assignment, strict=True)],
         np.int64,
     )
-    labels = cluster_faces(t.emb, cfg.threshold, photo_ids=t.photo_ids, fixed=fixed, k=cfg.k, method=cfg.method)
+    labels = cluster_faces(t.emb, cfg.threshold, photo_ids=t.photo_ids, fixed=fixed, k=cfg.k, method=cfg.method,
+                           cannot_link=cannot_link_pairs(cannot_links(s), t.ids))
     forbid = _is_not(s)
     members: dict[int, list[int]] = defaultdict(list)
     for i, c in enumerate(labels):

@@ -27,6 +27,8 @@ from engine.store.schema import (
     IS,
     IS_NOT,
     NOT_A_FACE,
+    NOT_KNOWN,
+    CannotLink,
     Constraint,
     Face,
     JournalEntry,
@@ -303,6 +305,56 @@ def delete_faces(store: LibraryStore, face_ids: list[int]) -> None:
         for pid in old:
             _drop_if_empty(cs, s, s.get(Person, pid))
         _done(cs, "delete_face", f"Delete {count(len(faces), 'false face')}{owners.replace(' of ', ' from ', 1)}")
+
+
+def not_the_same(store: LibraryStore, person_a: int, person_b: int) -> None:
+    """The user's "no" to "same person?": the two groups stay apart in every later grouping. Beside a named
+    person, each face of the other group gets a "not this person" statement (recognition and grouping keep
+    those already); between two unnamed groups, one cannot-link row holds both sides' faces."""
+    with store.transaction() as s:
+        cs = ChangeSet(s)
+        a, b = _person(s, person_a), _person(s, person_b)
+        if a.id == b.id:
+            raise EditError("a person cannot be asked about themselves")
+        faces = {p.id: list(s.scalars(select(Face.id).where(Face.person_id == p.id).order_by(Face.id)))
+                 for p in (a, b)}
+        if not faces[a.id] or not faces[b.id]:
+            raise EditError("one of the two groups has no faces any more; list the questions again")
+        if a.name and b.name:
+            raise EditError(f"{_label(a)} and {_label(b)} are both named: they are already two people")
+        named, other = (a, b) if a.name else (b, a) if b.name else (None, None)
+        if named is not None:
+            for fid in faces[other.id]:
+                c = Constraint(face_id=fid, person_id=named.id, kind=IS_NOT)
+                s.add(c)
+                cs.created(c)
+        else:
+            link = CannotLink(faces_a=faces[a.id], faces_b=faces[b.id])
+            s.add(link)
+            cs.created(link)
+        _done(cs, "not_same", f"Not the same person: {_names([a, b])}")
+
+
+def not_known(store: LibraryStore, face_ids: list[int]) -> None:
+    """"Not someone I know": the faces leave their person, and no people list, question or later grouping
+    shows them again (they stay faces of their photos). Undo puts them back where they were."""
+    with store.transaction() as s:
+        cs = ChangeSet(s)
+        faces = [f for f in _faces(s, face_ids) if f.assignment != NOT_A_FACE]
+        if not faces:
+            raise EditError("no faces selected")
+        owners = _of(s, [f.person_id for f in faces])
+        old = {f.person_id for f in faces if f.person_id is not None}
+        for f in faces:
+            cs.touch(f)
+            f.person_id, f.assignment, f.confidence = None, NOT_KNOWN, None
+        # "is" statements about a stranger mean nothing any more; a "not this person" stays true.
+        for c in s.scalars(select(Constraint).where(Constraint.face_id.in_([f.id for f in faces]),
+                                                    Constraint.kind == IS)):
+            cs.delete(c)
+        for pid in old:
+            _drop_if_empty(cs, s, s.get(Person, pid))
+        _done(cs, "not_known", f"Mark {count(len(faces), 'face')}{owners} as not someone I know")
 
 
 def _grouping_state(s) -> tuple[dict, dict]:

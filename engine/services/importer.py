@@ -33,7 +33,7 @@ from engine.pipeline.scan import ScanProblem, content_hash, iter_photo_files
 from engine.services.progress import ProgressRate, Stage
 from engine.services.xmp_import import add_region_faces, name_faces
 from engine.store.database import LibraryStore
-from engine.store.schema import DONE, FAILED, MISSING, NOT_A_FACE, Face, ImportRun, Photo, utcnow
+from engine.store.schema import DONE, FAILED, MISSING, NOT_A_FACE, NOT_KNOWN, Face, ImportRun, Photo, utcnow
 from engine.store.thumbs import write_thumbnail
 
 
@@ -290,19 +290,21 @@ def _write_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, pr
                 continue
             s.flush()
             # A re-imported (changed) file replaces its faces; a detection the user deleted as not a
-            # face stays deleted when the new one is in the same place.
+            # face stays deleted, and a stranger ("not someone I know") stays one, when the new one is in
+            # the same place.
             rejected = []
             for old in s.scalars(select(Face).where(Face.photo_id == photo.id)):
-                if old.assignment == NOT_A_FACE:
-                    rejected.append((old.x, old.y, old.w, old.h))
+                if old.assignment in (NOT_A_FACE, NOT_KNOWN):
+                    rejected.append(((old.x, old.y, old.w, old.h), old.assignment))
                 s.delete(old)
             named: list[tuple[Face, str]] = []
             for f, name in zip(w.faces.faces, w.names or [None] * len(w.faces.faces), strict=True):
-                if any(_overlap(f.box, box) >= 0.5 for box in rejected):
+                mark = next((m for box, m in rejected if _overlap(f.box, box) >= 0.5), None)
+                if mark is not None:
                     s.add(Face(photo_id=photo.id, x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
                                landmarks=np.round(f.landmarks, 2).tolist(), score=f.score,
                                embedding=to_bytes(f.embedding), model_id=embedder.model_id,
-                               assignment=NOT_A_FACE))
+                               assignment=mark))
                     continue
                 face = Face(
                     photo_id=photo.id,

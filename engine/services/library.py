@@ -160,6 +160,11 @@ class Library:
                                   read_only=read_only)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
+        # "Same person?" questions skipped in this session: not offered again until the library is opened
+        # again (nothing is stored, so a skipped question is not lost).
+        self._skipped: set[str] = set()
+        self._queue = None  # the last ranked queue, reused while the library is unchanged
+        self._queue_lock = threading.Lock()
         if read_only:
             return
         try:
@@ -825,6 +830,52 @@ class Library:
     def delete_faces(self, face_ids: list[int]) -> None:
         """Not faces at all (a false detection): out of every person and every count, undoable."""
         edits.delete_faces(self.store, face_ids)
+
+    def not_known(self, face_ids: list[int]) -> None:
+        """"Not someone I know": out of every people list and question for good; undoable."""
+        edits.not_known(self.store, face_ids)
+
+    def not_known_people(self, person_ids: list[int]) -> int:
+        """Whole groups are "not someone I know" (all their faces, as one undoable step; a name the user
+        gave stays). Returns how many faces that was."""
+        people = [self.person(int(p)).id for p in person_ids]
+        with self.store.session() as s:
+            ids = list(s.scalars(select(Face.id).where(Face.person_id.in_(people), GROUPABLE)))
+        if not ids:
+            raise EditError("the selected people have no faces")
+        edits.not_known(self.store, ids)
+        return len(ids)
+
+    # -- "same person?" questions -----------------------------------------------------------------
+    def same_person_questions(self, limit: int | None = 20, config=None):
+        """The ranked "same person?" queue, best question first (``engine.services.same_person``),
+        without the questions skipped in this session. ``config``: an ``engine.grouping.same_person``
+        QuestionConfig (the defaults otherwise)."""
+        from engine.grouping.same_person import QuestionConfig
+        from engine.services.same_person import build_queue, queue_signature
+
+        cfg = config or QuestionConfig()
+        # The page and the sidebar's count both ask after every change: rank once per state of the library.
+        with self._queue_lock:
+            queue = self._queue
+            if queue is None or queue.cfg != cfg or queue.signature != queue_signature(self.store):
+                queue = self._queue = build_queue(self.store, cfg)
+        return queue.questions(limit, frozenset(self._skipped))
+
+    def answer(self, question, reply: str) -> int | None:
+        """Answer a question (a SamePersonQuestion or its id "12-34"): "yes" merges the two groups, "no"
+        keeps them apart in every later grouping (both undoable), "skip" leaves it for another session."""
+        from engine.services.same_person import ANSWERS, SKIP, answer, parse_question_id, question_id
+
+        a, b = (question.person_a, question.person_b) if hasattr(question, "person_a") else parse_question_id(question)
+        reply = str(reply).strip().lower()
+        reply = {"y": "yes", "n": "no", "s": "skip"}.get(reply, reply)
+        if reply not in ANSWERS:
+            raise EditError(f"answer {reply!r}: expected yes, no or skip")
+        if reply == SKIP:
+            self._skipped.add(question_id(a, b))
+            return None
+        return answer(self.store, a, b, reply)
 
     def undo(self) -> str | None:
         return edits.undo(self.store)

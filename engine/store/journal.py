@@ -23,19 +23,21 @@ from typing import Any
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
-from .schema import Constraint, Face, JournalEntry, Person, Photo, Setting
+from .schema import CannotLink, Constraint, Face, JournalEntry, Person, Photo, Setting
 
-TABLES = {"people": Person, "faces": Face, "constraints": Constraint, "settings": Setting}
+TABLES = {"people": Person, "faces": Face, "constraints": Constraint, "cannot_links": CannotLink,
+          "settings": Setting}
 # Columns an edit may change; anything else (embeddings, boxes) is never journaled.
 TRACKED = {
     "people": ("name", "hidden", "cover_face_id", "created_at", "birth_date"),
     "faces": ("person_id", "assignment", "confidence"),
     "constraints": ("face_id", "person_id", "kind", "created_at"),
+    "cannot_links": ("faces_a", "faces_b", "created_at"),  # a "no" to "same person?"
     "settings": ("value",),  # a regroup's threshold
 }
 _KEY = {"settings": "key"}  # primary key column when it is not "id"
 # Faces before constraints: a constraint may name a face the replay brings back (a drawn face).
-_ORDER = ("people", "faces", "constraints", "settings")
+_ORDER = ("people", "faces", "constraints", "cannot_links", "settings")
 # A face the user drew is created by the edit itself: its whole row is journaled, so redo can bring
 # it back after undo removed it (other faces come from imports and are never journaled whole).
 FACE_ROW = ("photo_id", "x", "y", "w", "h", "landmarks", "score", "embedding", "model_id")

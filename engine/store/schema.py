@@ -69,6 +69,9 @@ PENDING, DONE, FAILED, MISSING = "pending", "done", "error", "missing"
 BY_CLUSTER, BY_USER, BY_SUGGESTION = "cluster", "user", "suggestion"
 # A detection the user deleted as "not a face": in no person, never grouped, shown or counted again.
 NOT_A_FACE = "not_a_face"
+# A face the user marked "not someone I know" (a stranger in the background): in no person, never grouped,
+# suggested or asked about again, but still a face of its photo (shown and counted there).
+NOT_KNOWN = "not_known"
 # Constraint.kind values
 IS, IS_NOT = "is", "is_not"
 
@@ -127,6 +130,17 @@ class Constraint(Base):
     face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"), index=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CannotLink(Base):
+    """A user's "no" to "same person?" between two groups: no face of ``faces_a`` is ever grouped with a face
+    of ``faces_b`` (face ids, as the groups were when the user answered; lists of ints)."""
+
+    __tablename__ = "cannot_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    faces_a: Mapped[list] = mapped_column(JSON)
+    faces_b: Mapped[list] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

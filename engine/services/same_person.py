@@ -1,0 +1,208 @@
+""""Same person?" questions for a library: built from its current groups, answered through the journal.
+
+The queue is ranked from the library's current groups when it is asked for (``build_queue``; the
+``Library`` reuses it while ``queue_signature`` is unchanged), so it always follows the library: a new
+import's doubtful faces (small groups, or faces left beside a named person) enter it as soon as they are
+grouped, a merge removes the pair, and a "no" keeps it out for good. The ranking is
+``engine.grouping.same_person`` (docs/clustering.md, "Same person? questions").
+
+A question's id is its two people's ids, ``"<a>-<b>"``: it stays valid from listing to answering (a script
+lists, then answers), and answering checks that both people still exist.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, select
+
+from engine.errors import EditError
+from engine.grouping.people import cannot_links, load_faces
+from engine.grouping.same_person import QuestionConfig, RankedPairs, nearest_faces, rank_pairs
+from engine.grouping.thresholds import stored_cluster_config
+from engine.store.database import LibraryStore
+from engine.store.schema import IS_NOT, CannotLink, Constraint, Face, JournalEntry, ModelRecord, Person
+
+from . import edits
+
+YES, NO, SKIP = "yes", "no", "skip"
+ANSWERS = (YES, NO, SKIP)
+
+
+@dataclass(frozen=True)
+class SamePersonQuestion:
+    """Are these two groups one person? Side a is the named one when there is one, else the larger."""
+
+    id: str
+    person_a: int
+    person_b: int
+    name_a: str | None
+    name_b: str | None
+    size_a: int
+    size_b: int
+    faces_a: tuple[int, ...]  # up to QuestionConfig.strip faces of each side, nearest to the other first
+    faces_b: tuple[int, ...]
+    distance: float  # average-linkage squared L2 between the groups
+    probability: float  # p(same person) from the calibrated curve
+    faces_affected: int
+    score: float
+
+    @property
+    def label_a(self) -> str:
+        return self.name_a or f"Unnamed #{self.person_a}"
+
+    @property
+    def label_b(self) -> str:
+        return self.name_b or f"Unnamed #{self.person_b}"
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id, "distance": round(self.distance, 4), "probability": round(self.probability, 3),
+            "faces_affected": self.faces_affected, "score": round(self.score, 3),
+            "a": {"person": self.person_a, "name": self.name_a, "faces": self.size_a, "face_ids": list(self.faces_a)},
+            "b": {"person": self.person_b, "name": self.name_b, "faces": self.size_b, "face_ids": list(self.faces_b)},
+        }
+
+
+def question_id(person_a: int, person_b: int) -> str:
+    return f"{person_a}-{person_b}"
+
+
+def parse_question_id(qid: str) -> tuple[int, int]:
+    parts = str(qid).strip().split("-")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise EditError(f"{qid!r} is not a question id (they look like 12-34; see 'facenet-photos suggest')")
+    return int(parts[0]), int(parts[1])
+
+
+def _answered_pairs(s, person_of: dict[int, int]) -> set[tuple[int, int]]:
+    """Person pairs the user already said no to: a cannot-link between their faces, or a face of one
+    with "not this person" for the other."""
+    out: set[tuple[int, int]] = set()
+    for a, b in cannot_links(s):
+        pa = {person_of[f] for f in a if f in person_of}
+        pb = {person_of[f] for f in b if f in person_of}
+        out |= {(min(x, y), max(x, y)) for x in pa for y in pb if x != y}
+    for fid, pid in s.execute(select(Constraint.face_id, Constraint.person_id).where(Constraint.kind == IS_NOT)):
+        q = person_of.get(fid)
+        if q is not None and q != pid:
+            out.add((min(q, pid), max(q, pid)))
+    return out
+
+
+@dataclass
+class Queue:
+    """The ranked pairs of one state of the library, with what it takes to show them; questions are built
+    lazily (a big library has hundreds of thousands of candidate pairs, a page shows a few)."""
+
+    signature: tuple
+    ids: np.ndarray  # face ids (rows of emb)
+    gidx: np.ndarray  # each face's group (row of groups)
+    emb: np.ndarray
+    groups: np.ndarray  # person id of each group
+    names: list
+    sizes: np.ndarray
+    means: np.ndarray
+    named: np.ndarray
+    pairs: RankedPairs
+    cfg: QuestionConfig
+
+    def questions(self, limit: int | None, skip: set[str] | frozenset = frozenset()) -> list[SamePersonQuestion]:
+        out: list[SamePersonQuestion] = []
+        pr = self.pairs
+        for i in range(len(pr)):
+            a, b = int(pr.a[i]), int(pr.b[i])
+            # The named side first, else the larger group (a yes keeps its id).
+            if self.named[b] or (not self.named[a] and self.sizes[b] > self.sizes[a]):
+                a, b = b, a
+            qid = question_id(int(self.groups[a]), int(self.groups[b]))
+            if qid in skip:
+                continue
+            out.append(SamePersonQuestion(
+                qid, int(self.groups[a]), int(self.groups[b]), self.names[a], self.names[b],
+                int(self.sizes[a]), int(self.sizes[b]), self._strip(a, b), self._strip(b, a),
+                float(pr.distance[i]), float(pr.probability[i]), int(pr.faces_affected[i]), float(pr.score[i])))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def _strip(self, g: int, other: int) -> tuple[int, ...]:
+        rows = np.flatnonzero(self.gidx == g)
+        return tuple(int(x) for x in self.ids[rows[nearest_faces(self.emb[rows], self.means[other], self.cfg.strip)]])
+
+
+def queue_signature(store: LibraryStore) -> tuple:
+    """A cheap fingerprint of everything the queue depends on (the groups, names, hidden people, answers,
+    statements, the threshold): when it is unchanged the ranked queue can be reused."""
+    with store.session() as s:
+        faces = s.execute(select(func.count(Face.id), func.total(Face.person_id * Face.id), func.max(Face.id),
+                                 func.total(func.length(func.coalesce(Face.assignment, ""))))).one()
+        people = s.execute(select(func.count(Person.id), func.total(Person.hidden), func.count(Person.name),
+                                  func.max(Person.id))).one()
+        journal = s.execute(select(func.max(JournalEntry.id), func.total(JournalEntry.undone))).one()
+        links = s.execute(select(func.count(CannotLink.id), func.max(CannotLink.id))).one()
+        said = s.execute(select(func.count(Constraint.id), func.max(Constraint.id))).one()
+        threshold = stored_cluster_config(s).threshold
+        # A re-embed changes embeddings, not groups: count the faces already in the active model's space.
+        model = s.scalar(select(ModelRecord.id).where(ModelRecord.active.is_(True), ModelRecord.kind == "embedder"))
+        embedded = s.scalar(select(func.count(Face.id)).where(Face.model_id == model))
+    return (model, embedded, tuple(faces), tuple(people), tuple(journal), tuple(links), tuple(said), threshold)
+
+
+def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> Queue:
+    """Rank every candidate pair of the library's current groups (``engine.grouping.same_person``)."""
+    signature = queue_signature(store)
+    with store.session() as s:
+        threshold = stored_cluster_config(s).threshold
+        people = {pid: (name, hidden) for pid, name, hidden in s.execute(select(Person.id, Person.name, Person.hidden))}
+        t = load_faces(s, Face.person_id.is_not(None))
+        shown = np.array([not people.get(int(p), (None, True))[1] for p in t.person_ids], bool)
+        ids, pids, photos, emb = t.ids[shown], t.person_ids[shown], t.photo_ids[shown], t.emb[shown]
+        person_of = dict(zip(ids.tolist(), pids.tolist(), strict=True))
+        answered = _answered_pairs(s, person_of)
+    groups, gidx = np.unique(pids, return_inverse=True)
+    gidx = gidx.reshape(-1)
+    g = len(groups)
+    sizes = np.bincount(gidx, minlength=g)
+    sums = np.zeros((g, emb.shape[1]), np.float64)
+    np.add.at(sums, gidx, emb.astype(np.float64))
+    means = sums / np.maximum(sizes, 1)[:, None]
+    names = [people[int(p)][0] for p in groups]
+    named = np.array([bool(n) for n in names], bool)
+    pos = {int(p): i for i, p in enumerate(groups)}
+    excluded = {pos[a] * g + pos[b] if pos[a] < pos[b] else pos[b] * g + pos[a]
+                for a, b in answered if a in pos and b in pos}
+    # Two groups with a face in one photo are two people.
+    by_photo: dict[int, set[int]] = defaultdict(set)
+    for ph, gi in zip(photos.tolist(), gidx.tolist(), strict=True):
+        by_photo[ph].add(gi)
+    for gs in by_photo.values():
+        if len(gs) > 1:
+            gl = sorted(gs)
+            excluded |= {x * g + y for i, x in enumerate(gl) for y in gl[i + 1:]}
+    pairs = rank_pairs(means, sizes, named, threshold, cfg, excluded=np.fromiter(excluded, np.int64, len(excluded)))
+    return Queue(signature, ids, gidx, emb, groups, names, sizes, means, named, pairs, cfg)
+
+
+def same_person_questions(store: LibraryStore, limit: int | None = 20, *, skip: set[str] | frozenset = frozenset(),
+                          cfg: QuestionConfig = QuestionConfig()) -> list[SamePersonQuestion]:
+    """The ranked queue (best question first), without the ids in ``skip``."""
+    return build_queue(store, cfg).questions(limit, skip)
+
+
+def answer(store: LibraryStore, person_a: int, person_b: int, reply: str) -> int | None:
+    """Yes: merge (the named side, else side a, keeps its id and name); no: keep them apart for good. Both
+    journaled. Returns the person that holds the faces after a yes."""
+    if reply == YES:
+        with store.session() as s:
+            a, b = s.get(Person, person_a), s.get(Person, person_b)
+            if a is None or b is None:
+                raise EditError("this question is out of date (a group changed); list the questions again")
+            target, source = (b, a) if (b.name and not a.name) else (a, b)
+        return edits.merge(store, target.id, [source.id])
+    if reply == NO:
+        edits.not_the_same(store, person_a, person_b)
+        return None
+    raise EditError(f"answer {reply!r}: expected one of {', '.join(ANSWERS)}")

@@ -1,0 +1,59 @@
+"""The ranking maths of the "same person?" queue (engine/grouping/same_person.py) on groups whose distances are
+known exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.grouping.same_person import QuestionConfig, rank_pairs, rank_score, same_probability
+
+
+def _group_means(dists_to_first: list[float], dim: int = 8) -> np.ndarray:
+    """Unit-norm group means (tight groups) whose average-linkage distance to group 0 is each given value."""
+    e = np.eye(dim)
+    out = [e[0]]
+    for i, d in enumerate(dists_to_first, start=1):
+        c = 1 - d / 2  # unit vectors: d = 2 - 2 cos
+        out.append(c * e[0] + np.sqrt(1 - c * c) * e[i])
+    return np.array(out)
+
+
+def test_probability_curve_is_half_at_threshold_plus_offset():
+    cfg = QuestionConfig()
+    assert float(same_probability(1.15 + cfg.offset, 1.15)) == pytest.approx(0.5)
+    assert float(same_probability(0.5, 1.15)) > 0.999 and float(same_probability(2.0, 1.15)) < 0.001
+    # Relative to each model's threshold: the same gap, the same probability.
+    assert float(same_probability(1.3, 1.0)) == pytest.approx(float(same_probability(1.45, 1.15)))
+
+
+def test_likelier_and_bigger_first_named_pairs_and_answered_ones_never():
+    means = _group_means([1.25, 1.35, 1.35, 1.9])  # groups 1..4 around group 0; 4 too far to ask
+    sizes = np.array([10, 1, 1, 5, 1])
+    named = np.array([True, False, False, False, False])
+    pr = rank_pairs(means, sizes, named, 1.15)
+    pairs = list(zip(pr.a.tolist(), pr.b.tolist(), strict=True))
+    assert (0, 4) not in pairs  # p(1.9) < 5 %
+    assert pairs.index((0, 3)) < pairs.index((0, 2))  # as likely as (0, 2), five faces against one
+    assert pairs.index((0, 1)) < pairs.index((0, 2))  # likelier
+    assert list(pr.score) == sorted(pr.score, reverse=True)
+    assert pr.faces_affected[pairs.index((0, 3))] == 5  # the unnamed side beside a named person
+    assert np.allclose(pr.distance[pairs.index((0, 1))], 1.25, atol=1e-5)
+    # Two named groups are two people the user named apart; an answered pair is never asked again.
+    both = rank_pairs(means, sizes, np.array([True, True, False, False, False]), 1.15, excluded=np.array([0 * 5 + 3]))
+    both_pairs = set(zip(both.a.tolist(), both.b.tolist(), strict=True))
+    assert (0, 1) not in both_pairs and (0, 3) not in both_pairs and (0, 2) in both_pairs
+
+
+def test_policies_order_as_documented():
+    p, n = np.array([0.9, 0.5]), np.array([1, 8])
+    assert rank_score(p, n, "closest")[0] > rank_score(p, n, "closest")[1]
+    assert rank_score(p, n, "expected")[1] > rank_score(p, n, "expected")[0]
+    assert rank_score(np.array([0.5, 0.99]), np.array([1, 1]), "uncertainty")[0] > 0.99
+    with pytest.raises(ValueError, match="unknown question policy"):
+        rank_score(p, n, "random")
+
+
+def test_one_group_or_none_gives_no_question():
+    assert len(rank_pairs(np.zeros((0, 8)), np.zeros(0), np.zeros(0, bool), 1.15)) == 0
+    assert len(rank_pairs(np.eye(8)[:1], np.array([3]), np.array([False]), 1.15)) == 0
