@@ -14,6 +14,11 @@ peak RSS, via wait4):
 * times ``people`` (the list), ``show`` (the largest person's faces), ``faces_of`` paging, a full
   regrouping (``recluster``) and ``stats``;
 * reports the database size (with its WAL) and the thumbnails per photo and per face.
+
+With ``--keep FOLDER`` the library is kept there, and ``--open-gui FOLDER`` then times opening the GUI on
+it offscreen (in a fresh process): the main window constructed and shown, the people grid's rows
+there, and its first screenful of round covers drawn from their thumbnails; a screenshot goes to
+``--screenshot`` when given.
 """
 
 from __future__ import annotations
@@ -59,11 +64,11 @@ def make_photos(cache: Path, n: int, seed: int) -> Path:
     return folder
 
 
-def child(folder: Path, out: Path) -> None:
+def child(folder: Path, out: Path, keep: Path | None = None) -> None:
     from engine.services.library import Library
 
     with tempfile.TemporaryDirectory(prefix="biglib-") as tmp:
-        lib = Library(Path(tmp) / "library")
+        lib = Library(keep if keep is not None else Path(tmp) / "library")
         try:
             lib.embedder()
             marks: list[tuple[int, float, float]] = []
@@ -111,6 +116,57 @@ def child(folder: Path, out: Path) -> None:
     out.write_text(json.dumps(res))
 
 
+def open_gui(library: Path, screenshot: Path | None) -> dict:
+    """Seconds from constructing the main window to its people grid's first screenful of covers."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.gui import pyside_compat  # noqa: F401  (before any Qt call, as the app does)
+    from app.gui.main_window import MainWindow
+    from engine.services.library import Library
+
+    app = QApplication.instance() or QApplication([])
+
+    def spin_until(cond, timeout_s: float) -> bool:
+        loop, deadline = QEventLoop(), time.monotonic() + timeout_s
+        while not cond():
+            if time.monotonic() > deadline:
+                return False
+            QTimer.singleShot(5, loop.quit)
+            loop.exec()
+        return True
+
+    t0 = time.monotonic()
+    lib = Library(library)
+    w = MainWindow(lib, owns_library=True)
+    w.resize(1280, 820)
+    w.show()
+    app.processEvents()
+    shown = time.monotonic() - t0
+    page = w.people_page
+    has_rows = spin_until(lambda: len(page.model.rows) > 0, 300)
+    rows_at = time.monotonic() - t0
+
+    def first_screen_covered() -> bool:
+        view, vp = page.view, page.view.viewport().rect()
+        visible = [r for r in range(min(len(page.model.rows), 400))
+                   if view.visualRect(page.model.index(r, 0)).intersects(vp)]
+        return bool(visible) and all(page.model.rows[r].cover_face_id is None
+                                     or page.model.thumbnails.get(page.model.rows[r].cover_face_id) is not None
+                                     for r in visible)
+
+    covered = spin_until(first_screen_covered, 300)
+    covered_at = time.monotonic() - t0
+    if screenshot is not None:
+        w.grab().save(str(screenshot))
+    res = {"window_shown_s": shown, "people_rows_s": rows_at, "first_screen_covers_s": covered_at,
+           "rows": len(page.model.rows), "ok": has_rows and covered}
+    w.close()
+    spin_until(lambda: w.is_closed, 120)
+    return res
+
+
 def rate_between(marks: list, lo: int, hi: int, clock: int = 1) -> float:
     """Photos per second (``clock`` 1: wall, 2: this process's CPU) between the commits nearest to
     ``lo`` and ``hi`` photos done."""
@@ -119,23 +175,61 @@ def rate_between(marks: list, lo: int, hi: int, clock: int = 1) -> float:
     return (b[0] - a[0]) / (b[clock] - a[clock]) if b[clock] > a[clock] else 0.0
 
 
+def report_gui(library: Path, screenshot: Path | None) -> int:
+    runs = []
+    for i in range(3):
+        out = Path(tempfile.mkstemp(suffix=".json")[1])
+        try:
+            shot = [str(screenshot)] if screenshot is not None and i == 0 else []
+            subprocess.run([sys.executable, __file__, "--gui-child", str(library), str(out), *shot], check=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"})
+            runs.append(json.loads(out.read_text()))
+        finally:
+            out.unlink(missing_ok=True)
+    print(f"opening the GUI on {library} ({runs[0]['rows']} people), load average {os.getloadavg()[0]:.1f}; "
+          "best of 3 fresh processes:\n")
+    print("| | seconds |")
+    print("|---|---|")
+    for key, label in (("window_shown_s", "main window constructed and shown"),
+                       ("people_rows_s", "people grid rows there"),
+                       ("first_screen_covers_s", "first screenful of covers drawn")):
+        print(f"| {label} | {min(r[key] for r in runs):.2f} (runs: {', '.join(f'{r[key]:.2f}' for r in runs)}) |")
+    if not all(r["ok"] for r in runs):
+        print("\n(some run timed out before its first screen was drawn)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
-        child(Path(argv[1]), Path(argv[2]))
+        child(Path(argv[1]), Path(argv[2]), Path(argv[3]) if len(argv) > 3 else None)
+        return 0
+    if argv[:1] == ["--gui-child"]:
+        shot = Path(argv[3]) if len(argv) > 3 else None
+        Path(argv[2]).write_text(json.dumps(open_gui(Path(argv[1]), shot)))
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "facenet-photos-big")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the imported library in this (new) folder, e.g. to open the GUI on it afterwards")
+    ap.add_argument("--open-gui", type=Path, default=None, metavar="FOLDER",
+                    help="only time opening the GUI on a library kept with --keep (best of 3 fresh processes)")
+    ap.add_argument("--screenshot", type=Path, default=None, help="with --open-gui: save the window here")
     args = ap.parse_args(argv)
+    if args.open_gui is not None:
+        return report_gui(args.open_gui, args.screenshot)
+    if args.keep is not None and args.keep.exists():
+        raise SystemExit(f"{args.keep} exists already: give a new folder to keep the library in")
     t = time.perf_counter()
     folder = make_photos(args.cache, args.n, args.seed)
     print(f"{args.n} photos in {folder} ({time.perf_counter() - t:.0f} s to make); {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     try:
-        proc = subprocess.Popen([sys.executable, __file__, "--child", str(folder), str(out)],
+        keep = [str(args.keep)] if args.keep is not None else []
+        proc = subprocess.Popen([sys.executable, __file__, "--child", str(folder), str(out), *keep],
                                 env={**os.environ, "PYTHONPATH": str(REPO)})
         _, status, usage = os.wait4(proc.pid, 0)
         if status != 0:
