@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,11 @@ def child(folder: Path, out: Path, keep: Path | None = None) -> None:
                 last = prog
                 if prog.stage == "analyse":
                     marks.append((prog.done, time.perf_counter() - t0, time.process_time()))
+                    if prog.done // 1000 > (marks[-2][0] if len(marks) > 1 else 0) // 1000:
+                        # A line per thousand, so a run cut short still shows the trend.
+                        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                        print(f"  {prog.done} photos at {marks[-1][1]:.0f} s wall, {marks[-1][2]:.0f} s CPU, "
+                              f"peak RSS so far {rss:.0f} MB, load {os.getloadavg()[0]:.1f}", flush=True)
                 elif t_analysed is None and prog.stage in ("recognise", "cluster", "done"):
                     t_analysed = time.perf_counter() - t0
             total = time.perf_counter() - t0

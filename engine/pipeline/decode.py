@@ -201,7 +201,7 @@ class Pixels:
     :func:`decode`.
     """
 
-    def __init__(self, path: Path, max_pixels: int = 200_000_000):
+    def __init__(self, path: Path, max_pixels: int = 200_000_000, data: bytes | None = None):
         self.path = path
         img = _open(path, max_pixels)
         with img:
@@ -219,7 +219,7 @@ class Pixels:
         self._orientation = o
         self.width, self.height = (h, w) if o in (5, 6, 7, 8) else (w, h)
         self._levels: dict[int, np.ndarray] = {}
-        self._data: bytes | None = None
+        self._data: bytes | None = data  # the file's bytes, when the caller has read them already
         self._jpeg = self.format == "JPEG" and mode in ("RGB", "L", "CMYK")
         self.max_pixels = max_pixels
 
