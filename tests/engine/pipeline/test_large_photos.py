@@ -251,3 +251,58 @@ def test_gui_import_reads_use_gpu_and_carries_the_fallback_note(library, sample_
     last = list(import_incrementally(library, [sample_dir]))[-1]
     assert last.stage == "done" and last.faces == 6
     assert last.notes == [GPU_FALLBACK]
+
+
+def test_merge_windows_joins_overlaps_and_keeps_every_window_inside():
+    from engine.pipeline.faces import merge_windows
+
+    wins = [(0, 0, 128, 128), (40, 0, 168, 128), (80, 10, 208, 138), (1000, 1000, 1128, 1128), (500, 0, 756, 256)]
+    out = merge_windows(wins)
+    # The three overlapping 128 px windows become one rectangle; the others stay as they were.
+    assert sorted(out) == [(0, 0, 208, 138), (500, 0, 756, 256), (1000, 1000, 1128, 1128)]
+    for x0, y0, x1, y1 in wins:
+        assert any(a <= x0 and b <= y0 and x1 <= c and y1 <= d for a, b, c, d in out)
+    area = sum((c - a) * (d - b) for a, b, c, d in out)
+    assert area <= sum((c - a) * (d - b) for a, b, c, d in wins)
+    # Two windows that only touch at a corner would search more pixels joined: kept apart.
+    assert sorted(merge_windows([(0, 0, 128, 128), (120, 120, 248, 248)])) == [(0, 0, 128, 128), (120, 120, 248, 248)]
+
+
+def test_a_row_of_small_faces_is_found_through_joined_windows(finder, tmp_path, monkeypatch):
+    """A group far away: four 50 px faces side by side. Their fine-pass windows overlap and are searched
+    as fewer, joined rectangles; every face is still found (in the upright and the EXIF-rotated file)."""
+    import engine.pipeline.faces as faces_mod
+
+    img = _background(4)
+    srcs = ["obama.jpg", "sunak.jpg", "macron_2014.jpg", "ardern_2022.jpg"]
+    boxes = [_paste_face(img, SAMPLE / s, 50, (1800 + 95 * i, 2000)) for i, s in enumerate(srcs)]
+    img.save(tmp_path / "group.jpg", quality=90)
+    _save_rotated(img, tmp_path / "group_rotated.jpg")
+    seen: list[tuple[int, int]] = []
+    real = faces_mod.merge_windows
+
+    def merge(windows):
+        out = real(windows)
+        seen.append((len(windows), len(out)))
+        return out
+
+    monkeypatch.setattr(faces_mod, "merge_windows", merge)
+    for name in ("group.jpg", "group_rotated.jpg"):
+        found = [f.box for f in finder.find(tmp_path / name).faces]
+        for b in boxes:
+            assert max(_iou(b, f) for f in found) > 0.5, (name, b, found)
+    assert seen and all(n_out < n_in for n_in, n_out in seen), seen
+
+
+def test_read_once_bytes_give_the_same_faces_and_hash(finder, small_face_photo):
+    """The importer hands the bytes it hashed to the decoder: same faces, same hash as from the file."""
+    from engine.pipeline.scan import content_hash
+
+    d, _, _ = small_face_photo
+    for name in ("photo.jpg", "rotated.jpg"):
+        data = (d / name).read_bytes()
+        assert content_hash(d / name, data) == content_hash(d / name)
+        a = finder.find(d / name)
+        b = finder.find(d / name, data)
+        assert [f.box for f in a.faces] == [f.box for f in b.faces]
+        assert all(np.array_equal(x.crop, y.crop) for x, y in zip(a.faces, b.faces, strict=True))
