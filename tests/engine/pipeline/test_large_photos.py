@@ -306,3 +306,34 @@ def test_read_once_bytes_give_the_same_faces_and_hash(finder, small_face_photo):
         b = finder.find(d / name, data)
         assert [f.box for f in a.faces] == [f.box for f in b.faces]
         assert all(np.array_equal(x.crop, y.crop) for x, y in zip(a.faces, b.faces, strict=True))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_applied_like_pil(tmp_path, orientation):
+    """Each of the 8 EXIF orientations, at the reduced scales and in full, turns the stored pixels upright
+    exactly as PIL's exif_transpose does (libjpeg-turbo through simplejpeg does not apply it itself)."""
+    rng = np.random.default_rng(orientation)
+    # Not symmetric in any direction, and sized so no dimension is a multiple of 8: rounding shows.
+    small = rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    img = Image.fromarray(cv2.resize(small, (1443, 1061), interpolation=cv2.INTER_CUBIC))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    img.save(tmp_path / "o.jpg", quality=95, exif=exif.tobytes())
+    px = Pixels(tmp_path / "o.jpg")
+    upright = (1061, 1443) if orientation in (5, 6, 7, 8) else (1443, 1061)
+    assert (px.width, px.height) == upright
+    for reduce in (1, 2, 4):
+        ref, _ = decode(tmp_path / "o.jpg", None if reduce == 1 else max(1, -(-max(upright) // reduce)))
+        got = px.level(reduce)[:, :, ::-1]
+        assert got.shape == ref.shape, (reduce, got.shape, ref.shape)
+        assert np.abs(got.astype(int) - ref.astype(int)).mean() < 3, reduce
+
+
+def test_a_cmyk_jpeg_still_decodes(tmp_path):
+    """CMYK JPEGs (print workflows) are not for libjpeg-turbo's BGR output: OpenCV's path takes them."""
+    img = _background(5).resize((1600, 1200)).convert("CMYK")
+    img.save(tmp_path / "cmyk.jpg", quality=90)
+    px = Pixels(tmp_path / "cmyk.jpg")
+    assert not px._turbo
+    ref = np.asarray(Image.open(tmp_path / "cmyk.jpg").convert("RGB"))
+    assert np.abs(px.level(1)[:, :, ::-1].astype(int) - ref.astype(int)).mean() < 6
