@@ -65,6 +65,55 @@ def make_photos(cache: Path, n: int, seed: int) -> Path:
     return folder
 
 
+def measure(lib) -> dict:
+    """Times of the queries and a full regrouping on ``lib``, and its sizes on disk."""
+    timings = {}
+
+    def timed(name, fn, repeat=3):
+        best = None
+        for _ in range(repeat):
+            t = time.perf_counter()
+            r = fn()
+            dt = time.perf_counter() - t
+            best = dt if best is None else min(best, dt)
+        timings[name] = best
+        return r
+
+    people = timed("people (list, all)", lambda: lib.people())
+    biggest = people[0]
+    timed("show (largest person, all faces)", lambda: lib.faces_of(biggest.id))
+    timed("faces_of page of 200", lambda: lib.faces_of(biggest.id, 0, 200))
+    timed("stats", lambda: lib.stats())
+    timed("find_person by id", lambda: lib.find_person(str(biggest.id)))
+    timed("recluster (all faces)", lambda: lib.recluster(), repeat=1)
+    db_bytes = sum(p.stat().st_size for p in lib.root.glob(lib.store.db_path.name + "*"))
+    thumbs = sum(p.stat().st_size for p in (lib.root / "thumbs").rglob("*.jpg"))
+    return {"timings": timings, "stats": lib.stats(), "db_bytes": db_bytes, "thumb_bytes": thumbs,
+            "people": len(people), "largest_person_faces": biggest.faces}
+
+
+def query_only(library: Path) -> int:
+    """``--query FOLDER``: the query timings on a library already there (e.g. an import cut short)."""
+    from engine.services.library import Library
+
+    lib = Library(library)
+    try:
+        q = measure(lib)
+    finally:
+        lib.close()
+    st = q["stats"]
+    photos, faces = st.get("photos", 0) or 1, st.get("faces", 0) or 1
+    print(f"library {library}: {q['stats']}; load average {os.getloadavg()[0]:.1f}\n")
+    print("| | value |")
+    print("|---|---|")
+    for name, sec in q["timings"].items():
+        print(f"| {name} | {1000 * sec:.0f} ms |")
+    print(f"| database (with WAL) | {q['db_bytes'] / 1e6:.1f} MB: {q['db_bytes'] / photos:.0f} bytes/photo, "
+          f"{q['db_bytes'] / faces:.0f} bytes/face |")
+    print(f"| face thumbnails | {q['thumb_bytes'] / 1e6:.1f} MB: {q['thumb_bytes'] / faces:.0f} bytes/face |")
+    return 0
+
+
 def child(folder: Path, out: Path, keep: Path | None = None) -> None:
     from engine.services.library import Library
 
@@ -88,35 +137,9 @@ def child(folder: Path, out: Path, keep: Path | None = None) -> None:
                 elif t_analysed is None and prog.stage in ("recognise", "cluster", "done"):
                     t_analysed = time.perf_counter() - t0
             total = time.perf_counter() - t0
-            timings = {}
-
-            def timed(name, fn, repeat=3):
-                best = None
-                for _ in range(repeat):
-                    t = time.perf_counter()
-                    r = fn()
-                    dt = time.perf_counter() - t
-                    best = dt if best is None else min(best, dt)
-                timings[name] = best
-                return r
-
-            people = timed("people (list, all)", lambda: lib.people())
-            biggest = people[0]
-            timed("show (largest person, all faces)", lambda: lib.faces_of(biggest.id))
-            timed("faces_of page of 200", lambda: lib.faces_of(biggest.id, 0, 200))
-            timed("stats", lambda: lib.stats())
-            timed("find_person by id", lambda: lib.find_person(str(biggest.id)))
-            timed("recluster (all faces)", lambda: lib.recluster(), repeat=1)
-            stats = lib.stats()
-            db = lib.store.db_path
-            db_bytes = sum(p.stat().st_size for p in lib.root.glob(lib.store.db_path.name + "*"))
-            thumbs = sum(p.stat().st_size for p in (lib.root / "thumbs").rglob("*.jpg"))
-            res = {
-                "marks": marks, "analysed": t_analysed, "total": total, "faces": last.faces, "photos": last.done,
-                "failed": last.failed, "timings": timings, "stats": stats, "db_bytes": db_bytes,
-                "db_exists": db.exists(), "thumb_bytes": thumbs, "people": len(people),
-                "largest_person_faces": biggest.faces,
-            }
+            q = measure(lib)
+            res = {"marks": marks, "analysed": t_analysed, "total": total, "faces": last.faces, "photos": last.done,
+                   "failed": last.failed, **q}
         finally:
             lib.close()
     out.write_text(json.dumps(res))
@@ -222,10 +245,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep the imported library in this (new) folder, e.g. to open the GUI on it afterwards")
     ap.add_argument("--open-gui", type=Path, default=None, metavar="FOLDER",
                     help="only time opening the GUI on a library kept with --keep (best of 3 fresh processes)")
+    ap.add_argument("--query", type=Path, default=None, metavar="FOLDER",
+                    help="only time the queries and a regrouping on a library already there")
     ap.add_argument("--screenshot", type=Path, default=None, help="with --open-gui: save the window here")
     args = ap.parse_args(argv)
     if args.open_gui is not None:
         return report_gui(args.open_gui, args.screenshot)
+    if args.query is not None:
+        return query_only(args.query)
     if args.keep is not None and args.keep.exists():
         raise SystemExit(f"{args.keep} exists already: give a new folder to keep the library in")
     t = time.perf_counter()
