@@ -337,3 +337,11 @@ def test_a_cmyk_jpeg_still_decodes(tmp_path):
     assert not px._turbo
     ref = np.asarray(Image.open(tmp_path / "cmyk.jpg").convert("RGB"))
     assert np.abs(px.level(1)[:, :, ::-1].astype(int) - ref.astype(int)).mean() < 6
+
+
+def test_a_grey_jpeg_decodes_to_the_same_grey_in_bgr(tmp_path):
+    Image.open(SAMPLE / "obama.jpg").convert("L").save(tmp_path / "grey.jpg", quality=90)
+    px = Pixels(tmp_path / "grey.jpg")
+    got = px.level(1)
+    ref = np.asarray(Image.open(tmp_path / "grey.jpg").convert("RGB"))
+    assert got.shape == ref.shape and np.abs(got[:, :, ::-1].astype(int) - ref.astype(int)).max() <= 1
