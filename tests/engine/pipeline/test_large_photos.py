@@ -345,3 +345,20 @@ def test_a_grey_jpeg_decodes_to_the_same_grey_in_bgr(tmp_path):
     got = px.level(1)
     ref = np.asarray(Image.open(tmp_path / "grey.jpg").convert("RGB"))
     assert got.shape == ref.shape and np.abs(got[:, :, ::-1].astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_fast_decoder_gives_opencvs_pixels_and_faces_on_the_sample(tmp_path, finder):
+    """Every bundled sample (and an EXIF-rotated copy of one) decodes to exactly OpenCV's pixels through
+    simplejpeg, so the faces found, their crops and embeddings are what they were before."""
+    from engine.pipeline.decode import SIMPLEJPEG_OK
+
+    if not SIMPLEJPEG_OK:
+        pytest.skip("simplejpeg is not installed: OpenCV's decoder is the only path")
+    _save_rotated(Image.open(SAMPLE / "obama.jpg"), tmp_path / "rotated.jpg")
+    for p in [*sorted(SAMPLE.glob("*.jpg")), tmp_path / "rotated.jpg"]:
+        fast, slow = Pixels(p), Pixels(p)
+        slow._turbo = False
+        assert fast._turbo
+        assert np.array_equal(fast.level(1), slow.level(1)), p.name
+    found = finder.find(tmp_path / "rotated.jpg")
+    assert len(found.faces) == 1 and (found.width, found.height) == Image.open(SAMPLE / "obama.jpg").size
