@@ -47,7 +47,12 @@ def make_photos(cache: Path, n: int, seed: int) -> Path:
     done = folder / ".complete"
     if done.exists():
         return folder
-    sources = sorted(LFW.glob("*/*.jpg")) or sorted((REPO / "resources" / "sample").glob("*.jpg"))
+    sources = sorted(LFW.glob("*/*.jpg"))
+    if not sources:
+        # Said out loud: 6 faces repeated make a library of 6 people, not a family's hundreds.
+        print(f"no LFW under {LFW} (set FACENET_PHOTOS_DATA): the 6 bundled sample portraits are used, "
+              "so the library will hold 6 people", flush=True)
+        sources = sorted((REPO / "resources" / "sample").glob("*.jpg"))
     rng = np.random.default_rng(seed)
     for i in range(n):
         sub = folder / f"{i // 1000:03d}"
