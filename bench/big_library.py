@@ -14,6 +14,11 @@ peak RSS, via wait4):
 * times ``people`` (the list), ``show`` (the largest person's faces), ``faces_of`` paging, a full
   regrouping (``recluster``) and ``stats``;
 * reports the database size (with its WAL) and the thumbnails per photo and per face.
+
+With ``--keep FOLDER`` the library is kept there, and ``--open-gui FOLDER`` then times opening the GUI on
+it offscreen (in a fresh process): the main window constructed and shown, the people grid's rows
+there, and its first screenful of round covers drawn from their thumbnails; a screenshot goes to
+``--screenshot`` when given.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,7 +47,12 @@ def make_photos(cache: Path, n: int, seed: int) -> Path:
     done = folder / ".complete"
     if done.exists():
         return folder
-    sources = sorted(LFW.glob("*/*.jpg")) or sorted((REPO / "resources" / "sample").glob("*.jpg"))
+    sources = sorted(LFW.glob("*/*.jpg"))
+    if not sources:
+        # Said out loud: 6 faces repeated make a library of 6 people, not a family's hundreds.
+        print(f"no LFW under {LFW} (set FACENET_PHOTOS_DATA): the 6 bundled sample portraits are used, "
+              "so the library will hold 6 people", flush=True)
+        sources = sorted((REPO / "resources" / "sample").glob("*.jpg"))
     rng = np.random.default_rng(seed)
     for i in range(n):
         sub = folder / f"{i // 1000:03d}"
@@ -59,11 +70,60 @@ def make_photos(cache: Path, n: int, seed: int) -> Path:
     return folder
 
 
-def child(folder: Path, out: Path) -> None:
+def measure(lib) -> dict:
+    """Times of the queries and a full regrouping on ``lib``, and its sizes on disk."""
+    timings = {}
+
+    def timed(name, fn, repeat=3):
+        best = None
+        for _ in range(repeat):
+            t = time.perf_counter()
+            r = fn()
+            dt = time.perf_counter() - t
+            best = dt if best is None else min(best, dt)
+        timings[name] = best
+        return r
+
+    people = timed("people (list, all)", lambda: lib.people())
+    biggest = people[0]
+    timed("show (largest person, all faces)", lambda: lib.faces_of(biggest.id))
+    timed("faces_of page of 200", lambda: lib.faces_of(biggest.id, 0, 200))
+    timed("stats", lambda: lib.stats())
+    timed("find_person by id", lambda: lib.find_person(str(biggest.id)))
+    timed("recluster (all faces)", lambda: lib.recluster(), repeat=1)
+    db_bytes = sum(p.stat().st_size for p in lib.root.glob(lib.store.db_path.name + "*"))
+    thumbs = sum(p.stat().st_size for p in (lib.root / "thumbs").rglob("*.jpg"))
+    return {"timings": timings, "stats": lib.stats(), "db_bytes": db_bytes, "thumb_bytes": thumbs,
+            "people": len(people), "largest_person_faces": biggest.faces}
+
+
+def query_only(library: Path) -> int:
+    """``--query FOLDER``: the query timings on a library already there (e.g. an import cut short)."""
+    from engine.services.library import Library
+
+    lib = Library(library)
+    try:
+        q = measure(lib)
+    finally:
+        lib.close()
+    st = q["stats"]
+    photos, faces = st.get("photos", 0) or 1, st.get("faces", 0) or 1
+    print(f"library {library}: {q['stats']}; load average {os.getloadavg()[0]:.1f}\n")
+    print("| | value |")
+    print("|---|---|")
+    for name, sec in q["timings"].items():
+        print(f"| {name} | {1000 * sec:.0f} ms |")
+    print(f"| database (with WAL) | {q['db_bytes'] / 1e6:.1f} MB: {q['db_bytes'] / photos:.0f} bytes/photo, "
+          f"{q['db_bytes'] / faces:.0f} bytes/face |")
+    print(f"| face thumbnails | {q['thumb_bytes'] / 1e6:.1f} MB: {q['thumb_bytes'] / faces:.0f} bytes/face |")
+    return 0
+
+
+def child(folder: Path, out: Path, keep: Path | None = None) -> None:
     from engine.services.library import Library
 
     with tempfile.TemporaryDirectory(prefix="biglib-") as tmp:
-        lib = Library(Path(tmp) / "library")
+        lib = Library(keep if keep is not None else Path(tmp) / "library")
         try:
             lib.embedder()
             marks: list[tuple[int, float, float]] = []
@@ -74,41 +134,71 @@ def child(folder: Path, out: Path) -> None:
                 last = prog
                 if prog.stage == "analyse":
                     marks.append((prog.done, time.perf_counter() - t0, time.process_time()))
+                    if prog.done // 1000 > (marks[-2][0] if len(marks) > 1 else 0) // 1000:
+                        # A line per thousand, so a run cut short still shows the trend.
+                        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                        print(f"  {prog.done} photos at {marks[-1][1]:.0f} s wall, {marks[-1][2]:.0f} s CPU, "
+                              f"peak RSS so far {rss:.0f} MB, load {os.getloadavg()[0]:.1f}", flush=True)
                 elif t_analysed is None and prog.stage in ("recognise", "cluster", "done"):
                     t_analysed = time.perf_counter() - t0
             total = time.perf_counter() - t0
-            timings = {}
-
-            def timed(name, fn, repeat=3):
-                best = None
-                for _ in range(repeat):
-                    t = time.perf_counter()
-                    r = fn()
-                    dt = time.perf_counter() - t
-                    best = dt if best is None else min(best, dt)
-                timings[name] = best
-                return r
-
-            people = timed("people (list, all)", lambda: lib.people())
-            biggest = people[0]
-            timed("show (largest person, all faces)", lambda: lib.faces_of(biggest.id))
-            timed("faces_of page of 200", lambda: lib.faces_of(biggest.id, 0, 200))
-            timed("stats", lambda: lib.stats())
-            timed("find_person by id", lambda: lib.find_person(str(biggest.id)))
-            timed("recluster (all faces)", lambda: lib.recluster(), repeat=1)
-            stats = lib.stats()
-            db = lib.store.db_path
-            db_bytes = sum(p.stat().st_size for p in lib.root.glob(lib.store.db_path.name + "*"))
-            thumbs = sum(p.stat().st_size for p in (lib.root / "thumbs").rglob("*.jpg"))
-            res = {
-                "marks": marks, "analysed": t_analysed, "total": total, "faces": last.faces, "photos": last.done,
-                "failed": last.failed, "timings": timings, "stats": stats, "db_bytes": db_bytes,
-                "db_exists": db.exists(), "thumb_bytes": thumbs, "people": len(people),
-                "largest_person_faces": biggest.faces,
-            }
+            q = measure(lib)
+            res = {"marks": marks, "analysed": t_analysed, "total": total, "faces": last.faces, "photos": last.done,
+                   "failed": last.failed, **q}
         finally:
             lib.close()
     out.write_text(json.dumps(res))
+
+
+def open_gui(library: Path, screenshot: Path | None) -> dict:
+    """Seconds from constructing the main window to its people grid's first screenful of covers."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.gui import pyside_compat  # noqa: F401  (before any Qt call, as the app does)
+    from app.gui.main_window import MainWindow
+    from engine.services.library import Library
+
+    app = QApplication.instance() or QApplication([])
+
+    def spin_until(cond, timeout_s: float) -> bool:
+        loop, deadline = QEventLoop(), time.monotonic() + timeout_s
+        while not cond():
+            if time.monotonic() > deadline:
+                return False
+            QTimer.singleShot(5, loop.quit)
+            loop.exec()
+        return True
+
+    t0 = time.monotonic()
+    lib = Library(library)
+    w = MainWindow(lib, owns_library=True)
+    w.resize(1280, 820)
+    w.show()
+    app.processEvents()
+    shown = time.monotonic() - t0
+    page = w.people_page
+    has_rows = spin_until(lambda: len(page.model.rows) > 0, 300)
+    rows_at = time.monotonic() - t0
+
+    def first_screen_covered() -> bool:
+        view, vp = page.view, page.view.viewport().rect()
+        visible = [r for r in range(min(len(page.model.rows), 400))
+                   if view.visualRect(page.model.index(r, 0)).intersects(vp)]
+        return bool(visible) and all(page.model.rows[r].cover_face_id is None
+                                     or page.model.thumbnails.get(page.model.rows[r].cover_face_id) is not None
+                                     for r in visible)
+
+    covered = spin_until(first_screen_covered, 300)
+    covered_at = time.monotonic() - t0
+    if screenshot is not None:
+        w.grab().save(str(screenshot))
+    res = {"window_shown_s": shown, "people_rows_s": rows_at, "first_screen_covers_s": covered_at,
+           "rows": len(page.model.rows), "ok": has_rows and covered}
+    w.close()
+    spin_until(lambda: w.is_closed, 120)
+    return res
 
 
 def rate_between(marks: list, lo: int, hi: int, clock: int = 1) -> float:
@@ -119,23 +209,65 @@ def rate_between(marks: list, lo: int, hi: int, clock: int = 1) -> float:
     return (b[0] - a[0]) / (b[clock] - a[clock]) if b[clock] > a[clock] else 0.0
 
 
+def report_gui(library: Path, screenshot: Path | None) -> int:
+    runs = []
+    for i in range(3):
+        out = Path(tempfile.mkstemp(suffix=".json")[1])
+        try:
+            shot = [str(screenshot)] if screenshot is not None and i == 0 else []
+            subprocess.run([sys.executable, __file__, "--gui-child", str(library), str(out), *shot], check=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"})
+            runs.append(json.loads(out.read_text()))
+        finally:
+            out.unlink(missing_ok=True)
+    print(f"opening the GUI on {library} ({runs[0]['rows']} people), load average {os.getloadavg()[0]:.1f}; "
+          "best of 3 fresh processes:\n")
+    print("| | seconds |")
+    print("|---|---|")
+    for key, label in (("window_shown_s", "main window constructed and shown"),
+                       ("people_rows_s", "people grid rows there"),
+                       ("first_screen_covers_s", "first screenful of covers drawn")):
+        print(f"| {label} | {min(r[key] for r in runs):.2f} (runs: {', '.join(f'{r[key]:.2f}' for r in runs)}) |")
+    if not all(r["ok"] for r in runs):
+        print("\n(some run timed out before its first screen was drawn)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
-        child(Path(argv[1]), Path(argv[2]))
+        child(Path(argv[1]), Path(argv[2]), Path(argv[3]) if len(argv) > 3 else None)
+        return 0
+    if argv[:1] == ["--gui-child"]:
+        shot = Path(argv[3]) if len(argv) > 3 else None
+        Path(argv[2]).write_text(json.dumps(open_gui(Path(argv[1]), shot)))
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "facenet-photos-big")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the imported library in this (new) folder, e.g. to open the GUI on it afterwards")
+    ap.add_argument("--open-gui", type=Path, default=None, metavar="FOLDER",
+                    help="only time opening the GUI on a library kept with --keep (best of 3 fresh processes)")
+    ap.add_argument("--query", type=Path, default=None, metavar="FOLDER",
+                    help="only time the queries and a regrouping on a library already there")
+    ap.add_argument("--screenshot", type=Path, default=None, help="with --open-gui: save the window here")
     args = ap.parse_args(argv)
+    if args.open_gui is not None:
+        return report_gui(args.open_gui, args.screenshot)
+    if args.query is not None:
+        return query_only(args.query)
+    if args.keep is not None and args.keep.exists():
+        raise SystemExit(f"{args.keep} exists already: give a new folder to keep the library in")
     t = time.perf_counter()
     folder = make_photos(args.cache, args.n, args.seed)
     print(f"{args.n} photos in {folder} ({time.perf_counter() - t:.0f} s to make); {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     try:
-        proc = subprocess.Popen([sys.executable, __file__, "--child", str(folder), str(out)],
+        keep = [str(args.keep)] if args.keep is not None else []
+        proc = subprocess.Popen([sys.executable, __file__, "--child", str(folder), str(out), *keep],
                                 env={**os.environ, "PYTHONPATH": str(REPO)})
         _, status, usage = os.wait4(proc.pid, 0)
         if status != 0:

@@ -84,6 +84,32 @@ def face_thumbnail(rgb: np.ndarray, box: tuple[float, float, float, float], size
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def merge_windows(windows: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Overlapping fine-pass windows (x0, y0, x1, y1) joined wherever their bounding rectangle has no
+    more pixels than the two apart, so no pixel is searched twice for nothing. Textured photos give
+    dozens of weak candidates close together (46 windows, 114 ms of detector on one bench photo,
+    more pixels than the whole fine level). Every window lies inside the rectangle it joins, so a face
+    whole in its own window is whole in the joined one and the edge rule still holds."""
+    rects = sorted(windows)
+    merged = True
+    while merged and len(rects) > 1:
+        merged = False
+        for i in range(len(rects)):
+            a = rects[i]
+            for j in range(i + 1, len(rects)):
+                b = rects[j]
+                u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                area = (u[2] - u[0]) * (u[3] - u[1])
+                if area <= (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]):
+                    rects[i] = u
+                    del rects[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return rects
+
+
 class FaceFinder:
     """Thread-safe: each thread gets its own detector.
 
@@ -112,9 +138,11 @@ class FaceFinder:
         min_px = self.config.min_face_px / scale
         return [d.scaled(scale) for d in self.detector.detect(small, min_face_px=min_px)]
 
-    def find(self, path: Path) -> PhotoFaces:
+    def find(self, path: Path, data: bytes | None = None) -> PhotoFaces:
+        """``data``: the file's bytes when the caller has read them already (a JPEG is then decoded
+        from them, not read again)."""
         cfg = self.config
-        px = Pixels(path, self.max_pixels)
+        px = Pixels(path, self.max_pixels, data=data)
         result = PhotoFaces(path, px.width, px.height)
         if px.long_side <= cfg.max_side:
             level = px.level(1)
@@ -155,7 +183,10 @@ class FaceFinder:
             return [d.scaled(s) for d in det.detect_batch([one], cfg.min_face_px / s, bgr=True)[0]]
         coarse = fine
         while max(coarse.shape[:2]) >= 2 * cfg.coarse_side:
-            coarse = cv2.pyrDown(coarse)  # halvings with a proper low-pass, then one small bilinear step
+            # Exact halvings by 2x2 area averaging (OpenCV's fast path: 1.2 ms for a 2016 px level against
+            # 7 ms for pyrDown's 5x5 Gaussian), then one small bilinear step.
+            ch, cw = coarse.shape[:2]
+            coarse = cv2.resize(coarse, ((cw + 1) // 2, (ch + 1) // 2), interpolation=cv2.INTER_AREA)
         g = cfg.coarse_side / max(coarse.shape[:2])
         if g < 1:
             coarse = cv2.resize(coarse, (max(1, round(coarse.shape[1] * g)), max(1, round(coarse.shape[0] * g))),
@@ -179,10 +210,10 @@ class FaceFinder:
             x0 = int(min(max(0, round(cx - side / 2)), max(0, fw - side)))
             y0 = int(min(max(0, round(cy - side / 2)), max(0, fh - side)))
             windows.append((x0, y0, min(fw, x0 + side), min(fh, y0 + side)))
-        by_side: dict[int, list[tuple[int, int, int, int]]] = {}
-        for win in windows:
-            by_side.setdefault(max(win[2] - win[0], win[3] - win[1]), []).append(win)
-        for group in by_side.values():
+        by_shape: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
+        for win in merge_windows(windows):
+            by_shape.setdefault((win[2] - win[0], win[3] - win[1]), []).append(win)
+        for group in by_shape.values():
             crops = [fine[y0:y1, x0:x1] for x0, y0, x1, y1 in group]
             for (x0, y0, x1, y1), dets in zip(group, det.detect_batch(crops, 0.0, bgr=True), strict=True):
                 for d in dets:

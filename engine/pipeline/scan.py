@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def iter_photo_files(roots: Iterable[Path], problems: list[ScanProblem] | None =
             problems.append(ScanProblem(root, f"cannot read: {exc.strerror or exc}"))
 
 
-def content_hash(path: Path) -> str:
-    """SHA-256 of the file's bytes: identifies a photo across moves and renames."""
-    return sha256_file(path)
+def content_hash(path: Path, data: bytes | None = None) -> str:
+    """SHA-256 of the file's bytes: identifies a photo across moves and renames. ``data``: the file's
+    bytes when the caller has read them already (the importer reads a photo once for hash and decode)."""
+    return hashlib.sha256(data).hexdigest() if data is not None else sha256_file(path)

@@ -68,14 +68,21 @@ class _Work:
     names: list[str | None] | None = None  # per face, from the photo's XMP regions
 
 
+# Files up to this size are read into memory once per photo (hash and decode share the bytes).
+_READ_ONCE_BYTES = 64 * 2**20
+
+
 def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig) -> _Work:
     """Runs on a worker thread: hash, header, decode, detect, align."""
     try:
         if w.size > cfg.max_file_bytes:
             raise FacenetPhotosError(f"file is {w.size / 2**20:.0f} MiB, above the size limit")
-        w.digest = content_hash(w.path)
+        # The file is read once for the hash and the decode (a 12 MP JPEG is 3-5 MB); a very large one
+        # (a TIFF scan, a RAW) is hashed in chunks and decoded from the file instead.
+        data = w.path.read_bytes() if w.size <= _READ_ONCE_BYTES else None
+        w.digest = content_hash(w.path, data)
         w.info = read_info(w.path, cfg.max_pixels)
-        w.faces = finder.find(w.path)
+        w.faces = finder.find(w.path, data) if data is not None else finder.find(w.path)
         w.names = add_region_faces(w.faces, w.info, finder.config, cfg.max_pixels)
     except FacenetPhotosError as exc:
         w.error = str(exc)

@@ -251,3 +251,114 @@ def test_gui_import_reads_use_gpu_and_carries_the_fallback_note(library, sample_
     last = list(import_incrementally(library, [sample_dir]))[-1]
     assert last.stage == "done" and last.faces == 6
     assert last.notes == [GPU_FALLBACK]
+
+
+def test_merge_windows_joins_overlaps_and_keeps_every_window_inside():
+    from engine.pipeline.faces import merge_windows
+
+    wins = [(0, 0, 128, 128), (40, 0, 168, 128), (80, 10, 208, 138), (1000, 1000, 1128, 1128), (500, 0, 756, 256)]
+    out = merge_windows(wins)
+    # The three overlapping 128 px windows become one rectangle; the others stay as they were.
+    assert sorted(out) == [(0, 0, 208, 138), (500, 0, 756, 256), (1000, 1000, 1128, 1128)]
+    for x0, y0, x1, y1 in wins:
+        assert any(a <= x0 and b <= y0 and x1 <= c and y1 <= d for a, b, c, d in out)
+    area = sum((c - a) * (d - b) for a, b, c, d in out)
+    assert area <= sum((c - a) * (d - b) for a, b, c, d in wins)
+    # Two windows that only touch at a corner would search more pixels joined: kept apart.
+    assert sorted(merge_windows([(0, 0, 128, 128), (120, 120, 248, 248)])) == [(0, 0, 128, 128), (120, 120, 248, 248)]
+
+
+def test_a_row_of_small_faces_is_found_through_joined_windows(finder, tmp_path, monkeypatch):
+    """A group far away: four 50 px faces side by side. Their fine-pass windows overlap and are searched
+    as fewer, joined rectangles; every face is still found (in the upright and the EXIF-rotated file)."""
+    import engine.pipeline.faces as faces_mod
+
+    img = _background(4)
+    srcs = ["obama.jpg", "sunak.jpg", "macron_2014.jpg", "ardern_2022.jpg"]
+    boxes = [_paste_face(img, SAMPLE / s, 50, (1800 + 95 * i, 2000)) for i, s in enumerate(srcs)]
+    img.save(tmp_path / "group.jpg", quality=90)
+    _save_rotated(img, tmp_path / "group_rotated.jpg")
+    seen: list[tuple[int, int]] = []
+    real = faces_mod.merge_windows
+
+    def merge(windows):
+        out = real(windows)
+        seen.append((len(windows), len(out)))
+        return out
+
+    monkeypatch.setattr(faces_mod, "merge_windows", merge)
+    for name in ("group.jpg", "group_rotated.jpg"):
+        found = [f.box for f in finder.find(tmp_path / name).faces]
+        for b in boxes:
+            assert max(_iou(b, f) for f in found) > 0.5, (name, b, found)
+    assert seen and all(n_out < n_in for n_in, n_out in seen), seen
+
+
+def test_read_once_bytes_give_the_same_faces_and_hash(finder, small_face_photo):
+    """The importer hands the bytes it hashed to the decoder: same faces, same hash as from the file."""
+    from engine.pipeline.scan import content_hash
+
+    d, _, _ = small_face_photo
+    for name in ("photo.jpg", "rotated.jpg"):
+        data = (d / name).read_bytes()
+        assert content_hash(d / name, data) == content_hash(d / name)
+        a = finder.find(d / name)
+        b = finder.find(d / name, data)
+        assert [f.box for f in a.faces] == [f.box for f in b.faces]
+        assert all(np.array_equal(x.crop, y.crop) for x, y in zip(a.faces, b.faces, strict=True))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_applied_like_pil(tmp_path, orientation):
+    """Each of the 8 EXIF orientations, at the reduced scales and in full, turns the stored pixels upright
+    exactly as PIL's exif_transpose does (libjpeg-turbo through simplejpeg does not apply it itself)."""
+    rng = np.random.default_rng(orientation)
+    # Not symmetric in any direction, and sized so no dimension is a multiple of 8: rounding shows.
+    small = rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    img = Image.fromarray(cv2.resize(small, (1443, 1061), interpolation=cv2.INTER_CUBIC))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    img.save(tmp_path / "o.jpg", quality=95, exif=exif.tobytes())
+    px = Pixels(tmp_path / "o.jpg")
+    upright = (1061, 1443) if orientation in (5, 6, 7, 8) else (1443, 1061)
+    assert (px.width, px.height) == upright
+    for reduce in (1, 2, 4):
+        ref, _ = decode(tmp_path / "o.jpg", None if reduce == 1 else max(1, -(-max(upright) // reduce)))
+        got = px.level(reduce)[:, :, ::-1]
+        assert got.shape == ref.shape, (reduce, got.shape, ref.shape)
+        assert np.abs(got.astype(int) - ref.astype(int)).mean() < 3, reduce
+
+
+def test_a_cmyk_jpeg_still_decodes(tmp_path):
+    """CMYK JPEGs (print workflows) are not for libjpeg-turbo's BGR output: OpenCV's path takes them."""
+    img = _background(5).resize((1600, 1200)).convert("CMYK")
+    img.save(tmp_path / "cmyk.jpg", quality=90)
+    px = Pixels(tmp_path / "cmyk.jpg")
+    assert not px._turbo
+    ref = np.asarray(Image.open(tmp_path / "cmyk.jpg").convert("RGB"))
+    assert np.abs(px.level(1)[:, :, ::-1].astype(int) - ref.astype(int)).mean() < 6
+
+
+def test_a_grey_jpeg_decodes_to_the_same_grey_in_bgr(tmp_path):
+    Image.open(SAMPLE / "obama.jpg").convert("L").save(tmp_path / "grey.jpg", quality=90)
+    px = Pixels(tmp_path / "grey.jpg")
+    got = px.level(1)
+    ref = np.asarray(Image.open(tmp_path / "grey.jpg").convert("RGB"))
+    assert got.shape == ref.shape and np.abs(got[:, :, ::-1].astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_fast_decoder_gives_opencvs_pixels_and_faces_on_the_sample(tmp_path, finder):
+    """Every bundled sample (and an EXIF-rotated copy of one) decodes to exactly OpenCV's pixels through
+    simplejpeg, so the faces found, their crops and embeddings are what they were before."""
+    from engine.pipeline.decode import SIMPLEJPEG_OK
+
+    if not SIMPLEJPEG_OK:
+        pytest.skip("simplejpeg is not installed: OpenCV's decoder is the only path")
+    _save_rotated(Image.open(SAMPLE / "obama.jpg"), tmp_path / "rotated.jpg")
+    for p in [*sorted(SAMPLE.glob("*.jpg")), tmp_path / "rotated.jpg"]:
+        fast, slow = Pixels(p), Pixels(p)
+        slow._turbo = False
+        assert fast._turbo
+        assert np.array_equal(fast.level(1), slow.level(1)), p.name
+    found = finder.find(tmp_path / "rotated.jpg")
+    assert len(found.faces) == 1 and (found.width, found.height) == Image.open(SAMPLE / "obama.jpg").size
