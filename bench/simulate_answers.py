@@ -66,13 +66,13 @@ def groups(lib, n: int) -> np.ndarray:
 
 
 def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: float = 0.98, regroup: bool = False,
-             policy: str = "balanced"):
+             policy: str = "balanced", curve: dict | None = None):
     """Returns ({answers: (P, R, F1, corrections per 100)}, answers needed for ``target_f1`` or None,
     seconds per question, and the scores after a final regrouping or None)."""
     from engine.grouping.same_person import QuestionConfig
     from evals.metrics import bcubed, corrections
 
-    cfg = QuestionConfig(policy=policy)
+    cfg = QuestionConfig(policy=policy, **(curve or {}))
     codes = np.unique(truth, return_inverse=True)[1].reshape(-1)
     with tempfile.TemporaryDirectory() as tmp:
         lib = build_library(Path(tmp), emb)
@@ -118,15 +118,16 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
     return out, needed, spent / max(asked, 1), after
 
 
-def fit_curve(libs, threshold: float) -> None:
-    """Fit p(same) = sigmoid((threshold + offset - d) / scale) on group pairs of the automatic grouping."""
+def fit_curve(libs, threshold: float, method: str) -> None:
+    """Fit p(same) = sigmoid((threshold + offset - d) / scale) on group pairs of the automatic grouping
+    (``method`` at ``threshold``: the curve is relative to the threshold of the grouping it follows)."""
     from scipy.optimize import minimize
 
     from engine.grouping.cluster import cluster_faces
 
     ds, ys = [], []
     for lib in libs:
-        lab = cluster_faces(lib.emb, threshold)
+        lab = cluster_faces(lib.emb, threshold, method=method)
         codes = np.unique(lib.truth, return_inverse=True)[1]
         g = int(lab.max()) + 1
         sums = np.zeros((g, lib.emb.shape[1]))
@@ -148,7 +149,7 @@ def fit_curve(libs, threshold: float) -> None:
         return -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum()
 
     w = minimize(nll, [threshold + 0.2, 0.1], method="Nelder-Mead").x
-    print(f"{len(d)} group pairs within threshold + 0.6 ({y.mean():.3f} same person): "
+    print(f"{method} at {threshold:.2f}: {len(d)} group pairs within threshold + 0.6 ({y.mean():.3f} same person): "
           f"offset {w[0] - threshold:.3f}, scale {w[1]:.3f}")
 
 
@@ -158,22 +159,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-answers", type=int, default=200)
     ap.add_argument("--per-kind", type=int, default=0, help="only the first N libraries of each kind (0: all 20)")
     ap.add_argument("--fit", action="store_true", help="fit the probability curve and stop")
+    ap.add_argument("--method", default=None, help="with --fit: the grouping method (default: ClusterConfig's)")
+    ap.add_argument("--threshold", type=float, default=None, help="with --fit: the grouping threshold")
     ap.add_argument("--policy", default="balanced", help="the queue's ranking (QuestionConfig.policy)")
     ap.add_argument("--regroup", action="store_true", help="regroup after the answers and score again")
+    ap.add_argument("--offset", type=float, default=None, help="the curve's offset instead of QuestionConfig's")
+    ap.add_argument("--scale", type=float, default=None, help="the curve's scale instead of QuestionConfig's")
+    ap.add_argument("--min-probability", type=float, default=None, help="the queue's cut-off (QuestionConfig's)")
     args = ap.parse_args(argv)
     libs = libraries(load_cache(args.cache))
     if args.fit:
-        fit_curve(libs, 1.15)
+        # The grouping the queue follows: the shipped defaults (the curve was first fitted at average 1.15).
+        from engine.config import ClusterConfig
+
+        cc = ClusterConfig()
+        fit_curve(libs, args.threshold or cc.threshold, args.method or cc.method)
         return 0
     kinds = ("lag", "lfw-phone", "mixed")
     if args.per_kind:
         libs = [lib for k in kinds for lib in [x for x in libs if x.kind == k][: args.per_kind]]
+    given = (("offset", args.offset), ("scale", args.scale), ("min_probability", args.min_probability))
+    curve = {k: v for k, v in given if v is not None}
     res = []
     for i, lib in enumerate(libs):
-        res.append(simulate(lib.emb, lib.truth, args.max_answers, regroup=args.regroup, policy=args.policy))
+        res.append(simulate(lib.emb, lib.truth, args.max_answers, regroup=args.regroup, policy=args.policy,
+                            curve=curve))
         print(f"library {i + 1}/{len(libs)} ({lib.kind}, {len(lib.emb)} faces): needed {res[-1][1]}, "
               f"{res[-1][2] * 1000:.0f} ms a question", flush=True)
-    print(f"\npolicy {args.policy}")
+    from engine.grouping.same_person import QuestionConfig
+
+    qc = QuestionConfig(policy=args.policy, **curve)
+    print(f"\npolicy {args.policy}, curve offset {qc.offset}, scale {qc.scale}, min_probability {qc.min_probability}; "
+          f"{len(libs)} libraries")
     print("| set | " + " | ".join(f"after {c}" for c in CHECKPOINTS)
           + f" | answers to F1 0.98 (median; reached within {args.max_answers})"
           + (" | after the answers and a regrouping" if args.regroup else "") + " |")

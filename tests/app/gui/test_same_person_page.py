@@ -65,7 +65,9 @@ def test_yes_no_skip_keys_and_ctrl_z(qtbot, split):
     try:
         _idle(qtbot, w)
         n = len(lib.same_person_questions(None))
-        assert n == 2  # Sunak or the later Macron photo? The two Macron photos?
+        # The two Macron photos (p 0.99), and three unlikely pairs (p 0.25 to 0.03) within the cut-off of the
+        # library's threshold 1.20 (two of them when it was 1.15).
+        assert n == 4
         assert w._items["same"].text() == f"Same person?  ({n})"  # the sidebar counts them
         w.show_section("same")
         page = w.same_page
