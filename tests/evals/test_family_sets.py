@@ -142,20 +142,28 @@ def test_default_threshold_keeps_phone_photos_of_one_person_together(phone_libra
 
 
 def test_simulated_user_merges_on_yes_and_never_asks_twice():
+    """The simulated user answers the real queue of a real library: two people each split in two (their
+    modes 1.45 apart: beyond the grouping threshold, close enough to be asked) and two different people
+    as close. Two yes answers merge the first two and a regroup keeps them; the no merges nothing."""
     from simulate_answers import simulate
 
-    rng = np.random.default_rng(2)
-    centres = rng.normal(size=(3, 16))
-    truth = np.repeat(["a", "b", "c"], 6)
-    emb = centres[np.repeat([0, 1, 2], 6)] + 0.2 * rng.normal(size=(18, 16))
-    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
-    split = np.arange(18) // 2  # every person split into three pairs: 6 merges needed, no moves
-    for policy in ("closest", "gain"):
-        res, needed = simulate(emb, truth, split, policy, max_answers=40)
-        p, r, f, corr = res[0]
-        assert p == 1.0 and r < 0.5 and corr == pytest.approx(100 * 6 / 18)
-        # Six yes answers fix it; the noes in between only cost questions. Precision never drops: a no
-        # never merges.
-        assert needed is not None and 6 <= needed <= 40
-        assert all(v[0] == 1.0 for v in res.values())
-        assert res[100][2] == 1.0 and res[100][3] == 0.0
+    rng = np.random.default_rng(3)
+    basis, _ = np.linalg.qr(rng.normal(size=(128, 6)))
+    cos = 1 - 1.45 / 2
+    delta = np.sqrt((1 - cos) / (1 + cos))  # |m1 - m2|^2 = 1.45 for m = normalise(u +- delta v)
+    emb, truth = [], []
+    for k, names in enumerate((("a", "a"), ("b", "b"), ("c", "d"))):
+        u, v = basis[:, 2 * k], basis[:, 2 * k + 1]
+        for sign, name in zip((1, -1), names, strict=True):
+            mode = (u + sign * delta * v) / np.linalg.norm(u + sign * delta * v)
+            for _ in range(5):
+                e = mode + 0.08 * rng.normal(size=128) / np.sqrt(128)
+                emb.append(e / np.linalg.norm(e))
+                truth.append(name)
+    res, needed, _per_question, after = simulate(np.asarray(emb, np.float32), np.asarray(truth), 20, regroup=True)
+    p, r, f, corr = res[0]
+    assert p == 1.0 and r < 0.7 and corr == pytest.approx(100 * 2 / 30)  # two merges needed, no moves
+    assert needed is not None and 2 <= needed <= 3  # two yes, perhaps the no first; nothing asked twice
+    assert all(v[0] == 1.0 for v in res.values())  # a no never merges
+    assert res[10][2] == 1.0 and res[10][3] == 0.0
+    assert after == (1.0, 1.0, 1.0, 0.0)  # a full regroup keeps what the yes answers joined
