@@ -36,7 +36,7 @@ import numpy as np
 
 from engine.services.progress import Stage
 
-from .personalise import HeldOut, LearnProgress, LearnResult, _lfw_accuracy, heldout_score, split_holdout
+from .personalise import HeldOut, LearnProgress, LearnResult, check_on_lfw, heldout_score, split_holdout
 
 
 @dataclass(frozen=True)
@@ -215,23 +215,9 @@ def learn_adapter(library, cancel: threading.Event | None = None, config: Adapte
     w, b = best["w"], best["b"]
     numbers = (f"kept step {best['step']} of {cfg.max_steps}; held-out faces before: {result.before.line()}; "
                f"after: {result.after.line()}")
-    yield LearnProgress(Stage.EVALUATE, message=f"Checking on {cfg.lfw_pairs} LFW pairs…")
-    if not cfg.lfw:
-        result.lfw_note = "LFW check off"
-    elif cfg.lfw_dir is None or not (Path(cfg.lfw_dir) / "pairs.txt").exists():
-        result.lfw_note = "LFW check skipped (data not found)"
-    else:
-        lb = result.lfw_before = _lfw_accuracy(active.embed, cfg.lfw_pairs, Path(cfg.lfw_dir))
-        la = result.lfw_after = (None if lb is None else _lfw_accuracy(
-            lambda c: apply_adapter(active.embed(c), w, b), cfg.lfw_pairs, Path(cfg.lfw_dir)))
-        if lb is None or la is None:
-            result.lfw_note = "LFW check skipped (could not be scored)"
-        else:
-            result.lfw_note = f"LFW accuracy {100 * lb:.2f}% before, {100 * la:.2f}% after"
-            if la < lb - cfg.max_drop:
-                yield final(Stage.REFUSED, result, f"refused: the new model is worse on LFW ({result.lfw_note}; "
-                            f"{numbers})")
-                return
+    if (yield from check_on_lfw(result, cfg, active.embed, lambda c: apply_adapter(active.embed(c), w, b))):
+        yield final(Stage.REFUSED, result, f"refused: the new model is worse on LFW ({result.lfw_note}; {numbers})")
+        return
     numbers = f"{numbers}; {result.lfw_note}"
     if cancelled():
         yield final(Stage.CANCELLED, result, "cancelled")

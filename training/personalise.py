@@ -162,6 +162,27 @@ def _lfw_accuracy(embed, n_pairs: int, lfw_root: Path) -> float | None:
         return None
 
 
+
+def check_on_lfw(result: LearnResult, cfg, embed_before, embed_after) -> Iterator[LearnProgress]:
+    """The LFW gate both ways of learning share: fills ``result.lfw_before``/``lfw_after``/``lfw_note``
+    and returns (through ``yield from``) True when the new model is worse on LFW by more than
+    ``cfg.max_drop``. Progress is yielded only when the check really runs."""
+    if not cfg.lfw:
+        result.lfw_note = "LFW check off"
+        return False
+    if cfg.lfw_dir is None or not (Path(cfg.lfw_dir) / "pairs.txt").exists():
+        result.lfw_note = "LFW check skipped (data not found)"
+        return False
+    yield LearnProgress(Stage.EVALUATE, message=f"Checking on {cfg.lfw_pairs} LFW pairs…")
+    root = Path(cfg.lfw_dir)
+    lb = result.lfw_before = _lfw_accuracy(embed_before, cfg.lfw_pairs, root)
+    la = result.lfw_after = None if lb is None else _lfw_accuracy(embed_after, cfg.lfw_pairs, root)
+    if lb is None or la is None:
+        result.lfw_note = "LFW check skipped (could not be scored)"
+        return False
+    result.lfw_note = f"LFW accuracy {100 * lb:.2f}% before, {100 * la:.2f}% after"
+    return la < lb - cfg.max_drop
+
 def _checkpoint_score(suffix, features, labels: np.ndarray, held: np.ndarray, gallery: np.ndarray) -> HeldOut:
     """Held-out score of the model in training: its trainable ``suffix`` (``training.train.split_model``)
     over the cached frozen features of the held-out and gallery faces, in eval mode."""
@@ -362,24 +383,10 @@ def learn_from_corrections(
         if a.accuracy < b.accuracy - cfg.max_drop or a.auc < b.auc - cfg.max_drop:
             yield final(Stage.REFUSED, result, f"refused: the new model is worse on your held-out faces ({numbers})")
             return
-        if not cfg.lfw:
-            result.lfw_note = "LFW check off"
-        elif cfg.lfw_dir is None or not (Path(cfg.lfw_dir) / "pairs.txt").exists():
-            result.lfw_note = "LFW check skipped (data not found)"
-        else:
-            yield LearnProgress(Stage.EVALUATE, message=f"Checking on {cfg.lfw_pairs} LFW pairs…")
-            lfw_root = Path(cfg.lfw_dir)
-            lb = result.lfw_before = _lfw_accuracy(old_embedder.embed, cfg.lfw_pairs, lfw_root)
-            la = None if lb is None else _lfw_accuracy(new_embedder.embed, cfg.lfw_pairs, lfw_root)
-            result.lfw_after = la
-            if lb is None or la is None:
-                result.lfw_note = "LFW check skipped (could not be scored)"
-            else:
-                result.lfw_note = f"LFW accuracy {100 * lb:.2f}% before, {100 * la:.2f}% after"
-                if la < lb - cfg.max_drop:
-                    yield final(Stage.REFUSED, result, f"refused: the new model is worse on LFW ({result.lfw_note}; "
-                                f"{numbers})")
-                    return
+        if (yield from check_on_lfw(result, cfg, old_embedder.embed, new_embedder.embed)):
+            yield final(Stage.REFUSED, result, f"refused: the new model is worse on LFW ({result.lfw_note}; "
+                        f"{numbers})")
+            return
         numbers = f"{numbers}; {result.lfw_note}"
         if cancelled():
             yield final(Stage.CANCELLED, result, "cancelled")

@@ -7,7 +7,6 @@ import html
 import logging
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -21,7 +20,7 @@ from PySide6.QtWidgets import (
 from .controller import INFO, plural
 from .item_models import FacesModel
 from .learning import learning_unavailable, plain_summary, run_learning
-from .widgets import PhotoViewer, SuggestionsView, load_photo
+from .widgets import PhotoViewer, SuggestionsView, load_photo, page_shortcut
 
 BIG = 150
 log = logging.getLogger(__name__)
@@ -144,18 +143,10 @@ class ReviewPage(QWidget):
         lay.addWidget(self.grid_box, 1)
         lay.addLayout(learn)
 
-        def act(text, key, slot):
-            a = QAction(text, self)
-            a.setShortcut(QKeySequence(key))
-            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            a.triggered.connect(slot)
-            self.addAction(a)
-            return a
-
-        self.yes_action = act("Yes", "Y", self.answer_yes)
-        self.no_action = act("No", "N", self.answer_no)
-        self.skip_action = act("Skip", "S", self.skip)
-        self.full_action = act("View the photo full screen", "F", self.viewer.open_full_screen)
+        self.yes_action = page_shortcut(self, "Yes", "Y", self.answer_yes)
+        self.no_action = page_shortcut(self, "No", "N", self.answer_no)
+        self.skip_action = page_shortcut(self, "Skip", "S", self.skip)
+        self.full_action = page_shortcut(self, "View the photo full screen", "F", self.viewer.open_full_screen)
         self.yes_btn.clicked.connect(self.answer_yes)
         self.no_btn.clicked.connect(self.answer_no)
         self.skip_btn.clicked.connect(self.skip)

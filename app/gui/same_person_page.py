@@ -10,10 +10,10 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from .controller import plural
+from .widgets import page_shortcut
 
 STRIP = 6  # faces shown per side
 FACE_PX = 80  # two strips of three faces fit a window 800 px wide beside the sidebar
@@ -149,17 +149,9 @@ class SamePersonPage(QWidget):
         lay.addWidget(self.empty)
         lay.addStretch(1)
 
-        def act(text, key, slot):
-            a = QAction(text, self)
-            a.setShortcut(QKeySequence(key))
-            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            a.triggered.connect(slot)
-            self.addAction(a)
-            return a
-
-        self.yes_action = act("Yes", "Y", self.answer_yes)
-        self.no_action = act("No", "N", self.answer_no)
-        self.skip_action = act("Skip", "S", self.skip)
+        self.yes_action = page_shortcut(self, "Yes", "Y", self.answer_yes)
+        self.no_action = page_shortcut(self, "No", "N", self.answer_no)
+        self.skip_action = page_shortcut(self, "Skip", "S", self.skip)
         self.yes_btn.clicked.connect(self.answer_yes)
         self.no_btn.clicked.connect(self.answer_no)
         self.skip_btn.clicked.connect(self.skip)

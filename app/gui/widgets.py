@@ -47,6 +47,17 @@ from .delegates import (
 from .item_models import FACES_MIME, PEOPLE_MIME, ROW_ROLE
 
 
+def page_shortcut(page: QWidget, text: str, key: str, slot) -> QAction:
+    """A key that works anywhere inside ``page`` (and only there: the review and "same person?" pages
+    both answer Y / N / S), added to the page and connected to ``slot``."""
+    a = QAction(text, page)
+    a.setShortcut(QKeySequence(key))
+    a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    a.triggered.connect(slot)
+    page.addAction(a)
+    return a
+
+
 def icon(name: str) -> QIcon:
     return QIcon(str(resources.files("resources") / "icons" / f"{name}.svg"))
 
