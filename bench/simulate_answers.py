@@ -42,8 +42,9 @@ from family_sets import DEFAULT_CACHE, libraries, load_cache  # noqa: E402
 CHECKPOINTS = (0, 10, 50, 100)
 
 
-def build_library(root: Path, emb: np.ndarray):
-    """A library whose faces are ``emb`` (one photo each), grouped with the defaults; face ids in row order."""
+def build_library(root: Path, emb: np.ndarray, threshold: float | None = None):
+    """A library whose faces are ``emb`` (one photo each), grouped with the defaults (or at ``threshold``,
+    saved as the library's own, so the queue's curve follows it); face ids in row order."""
     from sqlalchemy import insert
 
     from engine.models.quantize import to_bytes
@@ -57,7 +58,7 @@ def build_library(root: Path, emb: np.ndarray):
         s.execute(insert(Face), [{"id": i + 1, "photo_id": i + 1, "x": 0.0, "y": 0.0, "w": 50.0, "h": 50.0,
                                   "landmarks": [], "score": 0.9, "embedding": to_bytes(e), "model_id": "sface"}
                                  for i, e in enumerate(emb)])
-    lib.recluster()
+    lib.recluster(threshold, save=threshold is not None)
     return lib
 
 
@@ -75,7 +76,8 @@ def groups(lib, n: int) -> np.ndarray:
 
 
 def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: float = 0.98, regroup: bool = False,
-             policy: str = "balanced", curve: dict | None = None, dev=None, faces: bool = True):
+             policy: str = "balanced", curve: dict | None = None, dev=None, faces: bool = True,
+             threshold: float | None = None):
     """Returns ({answers: (P, R, F1, corrections per 100, cross-age pairs joined, cross-age pairs, false
     pairs, different-people pairs)}, answers needed for ``target_f1`` or None, seconds per question, the
     scores after a final regrouping or None, and {kind: answers of that kind}). ``dev``: the DevLibrary
@@ -87,7 +89,7 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
     kinds: dict[str, list[int]] = {"pair": [0, 0], "face": [0, 0]}  # [yes, no]
     codes = np.unique(truth, return_inverse=True)[1].reshape(-1)
     with tempfile.TemporaryDirectory() as tmp:
-        lib = build_library(Path(tmp), emb)
+        lib = build_library(Path(tmp), emb, threshold)
         out: dict[int, tuple] = {}
         needed = None
         spent = 0.0
@@ -218,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", default=None, help="with --fit: the grouping method (default: ClusterConfig's)")
     ap.add_argument("--threshold", type=float, default=None, help="with --fit: the grouping threshold")
     ap.add_argument("--policy", default="balanced", help="the queue's ranking (QuestionConfig.policy)")
+    ap.add_argument("--group-threshold", type=float, default=None,
+                    help="group each library at this T (saved as its threshold) instead of the default")
+    ap.add_argument("--kinds", nargs="+", default=["lag", "lfw-phone", "mixed"], help="only these kinds")
     ap.add_argument("--regroup", action="store_true", help="regroup after the answers and score again")
     ap.add_argument("--offset", type=float, default=None, help="the curve's offset instead of QuestionConfig's")
     ap.add_argument("--scale", type=float, default=None, help="the curve's scale instead of QuestionConfig's")
@@ -232,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         fit = fit_faces if args.fit_faces else fit_curve
         fit(libs, args.threshold or cc.threshold, args.method or cc.method)
         return 0
-    kinds = ("lag", "lfw-phone", "mixed")
+    kinds = tuple(args.kinds)
+    libs = [lib for lib in libs if lib.kind in kinds]
     if args.per_kind:
         libs = [lib for k in kinds for lib in [x for x in libs if x.kind == k][: args.per_kind]]
     given = (("offset", args.offset), ("scale", args.scale), ("min_probability", args.min_probability))
@@ -240,14 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     res = []
     for i, lib in enumerate(libs):
         res.append(simulate(lib.emb, lib.truth, args.max_answers, regroup=args.regroup, policy=args.policy,
-                            curve=curve, dev=lib, faces=not args.no_faces))
+                            curve=curve, dev=lib, faces=not args.no_faces, threshold=args.group_threshold))
         print(f"library {i + 1}/{len(libs)} ({lib.kind}, {len(lib.emb)} faces): needed {res[-1][1]}, "
               f"{res[-1][2] * 1000:.0f} ms a question", flush=True)
     from engine.grouping.same_person import QuestionConfig
 
     qc = QuestionConfig(policy=args.policy, **curve)
     print(f"\npolicy {args.policy}, curve offset {qc.offset}, scale {qc.scale}, min_probability {qc.min_probability}; "
-          f"face questions {'off' if args.no_faces else 'on'}; {len(libs)} libraries")
+          f"face questions {'off' if args.no_faces else 'on'}; grouping T {args.group_threshold or 'default'}; "
+          f"{len(libs)} libraries")
     print("| set | " + " | ".join(f"after {c}" for c in CHECKPOINTS)
           + f" | answers to F1 0.98 (median; reached within {args.max_answers})"
           + (" | after the answers and a regrouping" if args.regroup else "") + " |")
