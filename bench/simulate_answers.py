@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--offset", type=float, default=None, help="the curve's offset instead of QuestionConfig's")
     ap.add_argument("--scale", type=float, default=None, help="the curve's scale instead of QuestionConfig's")
     ap.add_argument("--min-probability", type=float, default=None, help="the queue's cut-off (QuestionConfig's)")
+    ap.add_argument("--face-value", type=float, default=None, help="face questions' score factor (QuestionConfig's)")
     args = ap.parse_args(argv)
     libs = libraries(load_cache(args.cache))
     if args.fit or args.fit_faces:
@@ -241,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     libs = [lib for lib in libs if lib.kind in kinds]
     if args.per_kind:
         libs = [lib for k in kinds for lib in [x for x in libs if x.kind == k][: args.per_kind]]
-    given = (("offset", args.offset), ("scale", args.scale), ("min_probability", args.min_probability))
+    given = (("offset", args.offset), ("scale", args.scale), ("min_probability", args.min_probability),
+             ("face_value", args.face_value))
     curve = {k: v for k, v in given if v is not None}
     res = []
     for i, lib in enumerate(libs):

@@ -80,6 +80,9 @@ class QuestionConfig:
     face_min_probability: float = 0.1
     # False: pair questions only (the queue before face questions; bench/simulate_answers.py --no-faces).
     ask_faces: bool = True
+    # A face question's score is this times q (1: a "no" saves one face move, as a yes about a single face
+    # saves one merge; bench/simulate_answers.py --face-value measures others).
+    face_value: float = 1.0
 
 
 # A big group's faces nearest its mean are never doubtful: the nearest-member distances are computed for
@@ -286,7 +289,7 @@ def rank_faces(emb: np.ndarray, gidx: np.ndarray, n_groups: int, threshold: floa
     q = face_doubt(mean_rest, near, second, n, threshold, cfg)
     keep = q >= cfg.face_min_probability
     rows, mean_rest, q = rows[keep], mean_rest[keep], q[keep]
-    score = rank_score(q, np.ones(len(q)), cfg.policy)
+    score = cfg.face_value * rank_score(q, np.ones(len(q)), cfg.policy)
     order = np.lexsort((rows, -mean_rest, -score))
     return RankedFaces(rows[order], gidx[rows[order]], mean_rest[order], q[order], score[order])
 
