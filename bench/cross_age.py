@@ -12,6 +12,13 @@ different people in one group, per million such pairs. Three ways, on the 20 lag
 * the user named each person's adult photos, then the young faces are *recognised* (``recognise``, the k-NN
   vote every import runs) at a sweep of recognition thresholds. The same on the LFW-phone and mixed
   libraries with a random half of each person's faces named shows what a looser threshold costs there.
+
+``--answers``: the same two numbers after 0, 10, 50 and 100 answers of the simulated user of
+``bench/simulate_answers.py`` (the app's queue: "same person?" pairs and "is this face one of them?"),
+with the default grouping and with each ``--answer-thresholds`` T (the library's threshold, so the queue's
+curve follows it), with and without the face questions (~3 minutes)::
+
+    python bench/cross_age.py --answers --answer-thresholds 0.85 1.0
 """
 
 from __future__ import annotations
@@ -59,16 +66,41 @@ def _score(preds: list[tuple[object, np.ndarray]]) -> tuple[float | None, float]
     return (h / t if t else None), (1e6 * f / d if d else 0.0)
 
 
+def _after_answers(lag, thresholds) -> int:
+    from simulate_answers import CHECKPOINTS, simulate
+
+    from engine.config import ClusterConfig
+
+    print("| lag-dev grouping | questions | "
+          + " | ".join(f"after {c}: recall, false merges per 10^6" for c in CHECKPOINTS) + " |")
+    print("|---|---|" + "---|" * len(CHECKPOINTS))
+    for t in thresholds:
+        for faces in (False, True):
+            res = [simulate(lib.emb, lib.truth, CHECKPOINTS[-1], dev=lib, faces=faces, threshold=t)[0] for lib in lag]
+            cells = []
+            for c in CHECKPOINTS:
+                h, tot, f, d = np.sum([r[c][4:8] for r in res], axis=0)
+                cells.append(f"{h / max(tot, 1):.3f}, {1e6 * f / max(d, 1):.0f}")
+            label = f"default (T {ClusterConfig().threshold:.2f})" if t is None else f"T {t:.2f}"
+            print(f"| {label} | {'pairs and faces' if faces else 'pairs only'} | " + " | ".join(cells) + " |",
+                  flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from engine.config import ClusterConfig
     from engine.grouping.cluster import cluster_faces
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--answers", action="store_true", help="only: after 0/10/50/100 simulated answers")
+    ap.add_argument("--answer-thresholds", type=float, nargs="*", default=[], help="with --answers: also these T")
     args = ap.parse_args(argv)
     method = ClusterConfig().method
     libs = libraries(load_cache(args.cache))
     lag = [lib for lib in libs if lib.kind == "lag"]
+    if args.answers:
+        return _after_answers(lag, [None, *args.answer_thresholds])
     print(f"| lag-dev, {method} method | T | cross-age recall | false merges per 10^6 pairs |")
     print("|---|---:|---:|---:|")
     for t in GROUP_T:

@@ -388,6 +388,14 @@ def main() -> int:
     spin(2.5)
     if w.same_page.current is not None:
         sizes["same-person.png"] = save(w, args.out / "same-person.png")
+        # "Is this face one of them?": the first face question of the queue, shown first.
+        sp = w.same_page
+        face_q = next((q for q in sp.queue if q.kind == "face"), None)
+        if face_q is not None:
+            sp.queue = [face_q] + [q for q in sp.queue if q.id != face_q.id]
+            sp._show_current()
+            spin(2.5)
+            sizes["same-person-face.png"] = save(w, args.out / "same-person-face.png")
     w.close()
     spin_until(lambda: w.is_closed, 120)
     sizes["edge-thumbnail.png"] = edge_thumbnail(root, args.out / "edge-thumbnail.png")

@@ -14,6 +14,14 @@ how many answers it took to reach BCubed F1 >= 0.98 (median over libraries; ">N"
 ``--max-answers``) and in how many libraries it was reached.
 
 ``--regroup`` also runs a full regrouping after the last answer, to check that no answer is lost by it.
+
+The queue holds both kinds of question: "same person?" about two groups and "is this face one of them?" about
+one face of a group (``kind == "face"``); the simulated user answers a face question yes when the face's
+person is the majority person of the strip it is shown against. ``--no-faces`` asks pair questions only (the
+queue before face questions). On the lag-dev libraries the cross-age recall (child-adult pairs of one person
+in one group) and the false merges per million pairs of different people are reported at each checkpoint.
+
+    python bench/simulate_answers.py --fit-faces    # the face questions' p(not the group's person) model
 """
 
 from __future__ import annotations
@@ -28,13 +36,15 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from calibrate_grouping import cross_age, false_pairs  # noqa: E402
 from family_sets import DEFAULT_CACHE, libraries, load_cache  # noqa: E402
 
 CHECKPOINTS = (0, 10, 50, 100)
 
 
-def build_library(root: Path, emb: np.ndarray):
-    """A library whose faces are ``emb`` (one photo each), grouped with the defaults; face ids in row order."""
+def build_library(root: Path, emb: np.ndarray, threshold: float | None = None):
+    """A library whose faces are ``emb`` (one photo each), grouped with the defaults (or at ``threshold``,
+    saved as the library's own, so the queue's curve follows it); face ids in row order."""
     from sqlalchemy import insert
 
     from engine.models.quantize import to_bytes
@@ -48,7 +58,7 @@ def build_library(root: Path, emb: np.ndarray):
         s.execute(insert(Face), [{"id": i + 1, "photo_id": i + 1, "x": 0.0, "y": 0.0, "w": 50.0, "h": 50.0,
                                   "landmarks": [], "score": 0.9, "embedding": to_bytes(e), "model_id": "sface"}
                                  for i, e in enumerate(emb)])
-    lib.recluster()
+    lib.recluster(threshold, save=threshold is not None)
     return lib
 
 
@@ -66,16 +76,20 @@ def groups(lib, n: int) -> np.ndarray:
 
 
 def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: float = 0.98, regroup: bool = False,
-             policy: str = "balanced", curve: dict | None = None):
-    """Returns ({answers: (P, R, F1, corrections per 100)}, answers needed for ``target_f1`` or None,
-    seconds per question, and the scores after a final regrouping or None)."""
+             policy: str = "balanced", curve: dict | None = None, dev=None, faces: bool = True,
+             threshold: float | None = None):
+    """Returns ({answers: (P, R, F1, corrections per 100, cross-age pairs joined, cross-age pairs, false
+    pairs, different-people pairs)}, answers needed for ``target_f1`` or None, seconds per question, the
+    scores after a final regrouping or None, and {kind: answers of that kind}). ``dev``: the DevLibrary
+    (for the cross-age counts; zeros without it)."""
     from engine.grouping.same_person import QuestionConfig
     from evals.metrics import bcubed, corrections
 
-    cfg = QuestionConfig(policy=policy, **(curve or {}))
+    cfg = QuestionConfig(policy=policy, ask_faces=faces, **(curve or {}))
+    kinds: dict[str, list[int]] = {"pair": [0, 0], "face": [0, 0]}  # [yes, no]
     codes = np.unique(truth, return_inverse=True)[1].reshape(-1)
     with tempfile.TemporaryDirectory() as tmp:
-        lib = build_library(Path(tmp), emb)
+        lib = build_library(Path(tmp), emb, threshold)
         out: dict[int, tuple] = {}
         needed = None
         spent = 0.0
@@ -83,7 +97,8 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
 
         def score(lab):
             p, r, f = bcubed(lab, codes)
-            return p, r, f, corrections(lab, codes).per_100_faces
+            ca = cross_age(lab, dev) if dev is not None and dev.young.any() else (0, 0)
+            return (p, r, f, corrections(lab, codes).per_100_faces, *ca, *false_pairs(lab, codes))
 
         try:
             for n_ans in range(max_answers + 1):
@@ -102,10 +117,16 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
                 if not qs:
                     break
                 q = qs[0]
-                maj = {}
-                for pid in (q.person_a, q.person_b):
-                    maj[pid] = np.bincount(codes[lab == pid]).argmax()
-                lib.answer(q, "yes" if maj[q.person_a] == maj[q.person_b] else "no")
+                if q.kind == "face":
+                    strip = np.asarray(q.faces_a, np.int64) - 1  # face ids are rows + 1
+                    same = codes[q.face_id - 1] == np.bincount(codes[strip]).argmax()
+                else:
+                    maj = {}
+                    for pid in (q.person_a, q.person_b):
+                        maj[pid] = np.bincount(codes[lab == pid]).argmax()
+                    same = maj[q.person_a] == maj[q.person_b]
+                kinds[q.kind][0 if same else 1] += 1
+                lib.answer(q, "yes" if same else "no")
             final = groups(lib, len(emb))
             for c in CHECKPOINTS:
                 out.setdefault(c, score(final))
@@ -115,7 +136,42 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
                 after = score(groups(lib, len(emb)))
         finally:
             lib.close()
-    return out, needed, spent / max(asked, 1), after
+    return out, needed, spent / max(asked, 1), after, kinds
+
+
+def fit_faces(libs, threshold: float, method: str) -> None:
+    """Fit the face questions' p(not the group's person) (``QuestionConfig.face_weights``) on every face of a
+    group of two or more of the automatic grouping: logistic in (mean distance to the rest, nearest and
+    second-nearest other member, all minus the threshold, and log2 of the group's size); a face is "wrong"
+    when its person is not the majority person of the rest of its group."""
+    from scipy.optimize import minimize
+
+    from engine.grouping.cluster import cluster_faces
+    from engine.grouping.same_person import face_distances
+
+    xs, ys = [], []
+    for lib in libs:
+        lab = cluster_faces(lib.emb, threshold, method=method)
+        codes = np.unique(lib.truth, return_inverse=True)[1]
+        g = int(lab.max()) + 1
+        rows, mean_rest, near, second, n = face_distances(lib.emb, lab, g)
+        wrong = np.zeros(len(rows), bool)
+        for i, r in enumerate(rows):
+            rest = np.flatnonzero(lab == lab[r])
+            rest = rest[rest != r]
+            wrong[i] = codes[r] != np.bincount(codes[rest]).argmax()
+        xs.append(np.stack([np.ones(len(rows)), mean_rest - threshold, near - threshold, second - threshold,
+                            np.log2(n)], 1))
+        ys.append(wrong)
+    x, y = np.concatenate(xs), np.concatenate(ys).astype(float)
+
+    def nll(w):
+        z = x @ w
+        return (np.logaddexp(0, z) - y * z).sum()
+
+    w = minimize(nll, np.zeros(x.shape[1]), method="BFGS").x
+    print(f"{method} at {threshold:.2f}: {len(y)} faces in groups of 2+ ({y.mean():.4f} not of their group's "
+          f"majority person): face_weights = ({', '.join(f'{v:.3f}' for v in w)})")
 
 
 def fit_curve(libs, threshold: float, method: str) -> None:
@@ -159,37 +215,47 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-answers", type=int, default=200)
     ap.add_argument("--per-kind", type=int, default=0, help="only the first N libraries of each kind (0: all 20)")
     ap.add_argument("--fit", action="store_true", help="fit the probability curve and stop")
+    ap.add_argument("--fit-faces", action="store_true", help="fit the face questions' model and stop")
+    ap.add_argument("--no-faces", action="store_true", help="pair questions only (no 'is this face one of them?')")
     ap.add_argument("--method", default=None, help="with --fit: the grouping method (default: ClusterConfig's)")
     ap.add_argument("--threshold", type=float, default=None, help="with --fit: the grouping threshold")
     ap.add_argument("--policy", default="balanced", help="the queue's ranking (QuestionConfig.policy)")
+    ap.add_argument("--group-threshold", type=float, default=None,
+                    help="group each library at this T (saved as its threshold) instead of the default")
+    ap.add_argument("--kinds", nargs="+", default=["lag", "lfw-phone", "mixed"], help="only these kinds")
     ap.add_argument("--regroup", action="store_true", help="regroup after the answers and score again")
     ap.add_argument("--offset", type=float, default=None, help="the curve's offset instead of QuestionConfig's")
     ap.add_argument("--scale", type=float, default=None, help="the curve's scale instead of QuestionConfig's")
     ap.add_argument("--min-probability", type=float, default=None, help="the queue's cut-off (QuestionConfig's)")
+    ap.add_argument("--face-value", type=float, default=None, help="face questions' score factor (QuestionConfig's)")
     args = ap.parse_args(argv)
     libs = libraries(load_cache(args.cache))
-    if args.fit:
+    if args.fit or args.fit_faces:
         # The grouping the queue follows: the shipped defaults (the curve was first fitted at average 1.15).
         from engine.config import ClusterConfig
 
         cc = ClusterConfig()
-        fit_curve(libs, args.threshold or cc.threshold, args.method or cc.method)
+        fit = fit_faces if args.fit_faces else fit_curve
+        fit(libs, args.threshold or cc.threshold, args.method or cc.method)
         return 0
-    kinds = ("lag", "lfw-phone", "mixed")
+    kinds = tuple(args.kinds)
+    libs = [lib for lib in libs if lib.kind in kinds]
     if args.per_kind:
         libs = [lib for k in kinds for lib in [x for x in libs if x.kind == k][: args.per_kind]]
-    given = (("offset", args.offset), ("scale", args.scale), ("min_probability", args.min_probability))
+    given = (("offset", args.offset), ("scale", args.scale), ("min_probability", args.min_probability),
+             ("face_value", args.face_value))
     curve = {k: v for k, v in given if v is not None}
     res = []
     for i, lib in enumerate(libs):
         res.append(simulate(lib.emb, lib.truth, args.max_answers, regroup=args.regroup, policy=args.policy,
-                            curve=curve))
+                            curve=curve, dev=lib, faces=not args.no_faces, threshold=args.group_threshold))
         print(f"library {i + 1}/{len(libs)} ({lib.kind}, {len(lib.emb)} faces): needed {res[-1][1]}, "
               f"{res[-1][2] * 1000:.0f} ms a question", flush=True)
     from engine.grouping.same_person import QuestionConfig
 
     qc = QuestionConfig(policy=args.policy, **curve)
     print(f"\npolicy {args.policy}, curve offset {qc.offset}, scale {qc.scale}, min_probability {qc.min_probability}; "
+          f"face questions {'off' if args.no_faces else 'on'}; grouping T {args.group_threshold or 'default'}; "
           f"{len(libs)} libraries")
     print("| set | " + " | ".join(f"after {c}" for c in CHECKPOINTS)
           + f" | answers to F1 0.98 (median; reached within {args.max_answers})"
@@ -210,6 +276,21 @@ def main(argv: list[str] | None = None) -> int:
             extra = f" {v[0]:.3f} / {v[1]:.3f} / {v[2]:.3f}, {v[3]:.1f} |"
         print(f"| {kind} | " + " | ".join(cells) + f" | {med_s}; {int(np.isfinite(need).sum())}/{len(sel)} |"
               + extra, flush=True)
+    lag = [r for lib, r in zip(libs, res, strict=True) if lib.kind == "lag"]
+    if lag:
+        print("\n| lag-dev | " + " | ".join(f"after {c}" for c in CHECKPOINTS) + " |")
+        print("|---|" + "---|" * len(CHECKPOINTS))
+        cells = []
+        for c in CHECKPOINTS:
+            t = np.sum([r[0][c][4:8] for r in lag], axis=0)
+            cells.append(f"cross-age recall {t[0] / max(t[1], 1):.3f}, {1e6 * t[2] / max(t[3], 1):.0f} false merges "
+                         "per 10^6 pairs")
+        print("| | " + " | ".join(cells) + " |")
+    for kind in (*kinds, "all"):
+        sel = [r for lib, r in zip(libs, res, strict=True) if kind in ("all", lib.kind)]
+        k = {q: np.sum([r[4][q] for r in sel], axis=0) for q in ("pair", "face")}
+        print(f"{kind}: answers to pair questions {int(k['pair'].sum())} ({int(k['pair'][0])} yes), to face "
+              f"questions {int(k['face'].sum())} ({int(k['face'][0])} yes)")
     return 0
 
 

@@ -247,6 +247,9 @@ def not_known(
 
 
 def _question_line(q) -> str:
+    if q.kind == "face":
+        return (f"{q.id:>9}  is face {q.face_id} one of {plain(q.label_a)} ({q.size_a} other faces)? "
+                f"{q.probability:.0%} likely")
     return (f"{q.id:>9}  {plain(q.label_a)} ({q.size_a} faces) and {plain(q.label_b)} ({q.size_b} faces): "
             f"{q.probability:.0%} likely the same person")
 
@@ -263,8 +266,9 @@ def suggest(
     ask: Annotated[bool, typer.Option("--ask", help="Ask them one by one: y (same person), n (not), s (skip), "
                                                     "q (stop).")] = False,
 ) -> None:
-    """The "same person?" questions: pairs of groups that may be one person, the answer that settles the
-    most first. Answer them with --ask, or from a script with 'facenet-photos answer ID yes|no'."""
+    """The "same person?" questions: pairs of groups that may be one person, and faces that may not belong to
+    their group (ids like f567-34), the answer that settles the most first. Answer them with --ask, or from a
+    script with 'facenet-photos answer ID yes|no'."""
     if limit < 1:
         fail("--limit must be at least 1")
     if ask and json_out:
@@ -290,7 +294,8 @@ def suggest(
                 out.print("No more questions.")
                 break
             q = qs[0]
-            out.print(f"Same person? {_question_line(q).strip()}", highlight=False)
+            ask_what = "One of them?" if q.kind == "face" else "Same person?"
+            out.print(f"{ask_what} {_question_line(q).strip()}", highlight=False)
             out.print(_faces_line(lib, q.label_a, q.faces_a), highlight=False)
             out.print(_faces_line(lib, q.label_b, q.faces_b), highlight=False)
             reply = typer.prompt("[y]es / [n]o / [s]kip / [q]uit", default="s").strip().lower()[:1]
@@ -301,14 +306,20 @@ def suggest(
                 continue
             lib.answer(q, reply)
             answered += reply != "s"
-            out.print({"y": "Merged.", "n": "Kept apart for good.", "s": "Skipped."}[reply])
+            if q.kind == "face":
+                out.print({"y": "Confirmed in the group.", "n": "Taken out of the group for good.",
+                           "s": "Skipped."}[reply])
+            else:
+                out.print({"y": "Merged.", "n": "Kept apart for good.", "s": "Skipped."}[reply])
         out.print(f"{answered} answer(s) saved ('facenet-photos undo' takes back the last).")
 
 
 @cli.command()
 def answer(
-    question: Annotated[str, typer.Argument(help="A question id from 'facenet-photos suggest' (e.g. 12-34).")],
-    reply: Annotated[str, typer.Argument(help="yes (the same person: merge them) or no (never group them).")],
+    question: Annotated[str, typer.Argument(help="A question id from 'facenet-photos suggest' (e.g. 12-34, or "
+                                                 "f567-34 for a face).")],
+    reply: Annotated[str, typer.Argument(help="yes (the same person: merge them; a face: it is one of them) or "
+                                              "no (never group them; a face: take it out).")],
 ) -> None:
     """Answer a "same person?" question from a script."""
     reply = reply.strip().lower()
@@ -316,7 +327,14 @@ def answer(
         fail(f"answer {reply!r}: write yes or no")
     with open_library() as lib:
         kept = lib.answer(question, reply)
-        if kept is not None:
+        if question.strip().lower().startswith("f"):
+            face = question.strip().lower().removeprefix("f").split("-")[0]
+            if kept is not None:
+                out.print(f"Face {face} confirmed in {plain(lib.person(kept).label)}.", highlight=False)
+            else:
+                out.print(f"Face {face} taken out of its group: no later grouping puts it back "
+                          "('facenet-photos undo' takes it back).", highlight=False)
+        elif kept is not None:
             p = lib.person(kept)
             out.print(f"Merged into {plain(p.label)} (id {p.id}): {p.faces} faces.", highlight=False)
         else:

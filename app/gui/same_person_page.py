@@ -1,5 +1,8 @@
 """"Same person?": two groups that may be one person, side by side as face strips, answered with Y / N (S skips).
 
+The queue also asks "is this face one of them?" about a face its group may hold by mistake: the group's most
+typical faces on the left, the one face on the right; Y confirms it in the group, N takes it out for good.
+
 The queue is the engine's (``Library.same_person_questions``: the answer that settles the most first). The next
 question shows at once while the answer is saved in the background; Ctrl+Z (Edit → Undo) takes the last answer
 back and asks it again.
@@ -56,10 +59,11 @@ class FaceStrip(QWidget):
         lay.addStretch(1)
         thumbs.ready.connect(self._ready)
 
-    def show_group(self, label: str, named: bool, size: int, face_ids) -> None:
+    def show_group(self, label: str, named: bool, size: int, face_ids, note: str | None = None) -> None:
         self.face_ids = tuple(face_ids)[:STRIP]
         who = f"<b>{html.escape(label)}</b>" if named else html.escape(label)
-        self.caption.setText(f"{who}<br><span style='color: palette(placeholder-text)'>{plural(size, 'face')}</span>")
+        note = plural(size, "face") if note is None else note
+        self.caption.setText(f"{who}<br><span style='color: palette(placeholder-text)'>{html.escape(note)}</span>")
         for i, lab in enumerate(self.faces):
             lab.setVisible(i < len(self.face_ids))
         self._set_images()
@@ -193,14 +197,24 @@ class SamePersonPage(QWidget):
             return
         q = self.queue[0]
         self.current = q
-        if q.name_a and not q.name_b:
-            self.question.setText(f"Is this <b>{html.escape(q.name_a)}</b>?")
+        face = q.kind == "face"
+        if face:
+            who = f"<b>{html.escape(q.name_a)}</b>" if q.name_a else "one of them"
+            self.question.setText(f"Is this face {who}?")
+            self.yes_btn.setToolTip("Yes: keep the face in the group (it stays there from now on)")
+            self.no_btn.setToolTip("Someone else: take the face out of the group, for good")
         else:
-            self.question.setText("Are these the same person?")
-        self.side_a.show_group(q.label_a, bool(q.name_a), q.size_a, q.faces_a)
-        self.side_b.show_group(q.label_b, bool(q.name_b), q.size_b, q.faces_b)
+            if q.name_a and not q.name_b:
+                self.question.setText(f"Is this <b>{html.escape(q.name_a)}</b>?")
+            else:
+                self.question.setText("Are these the same person?")
+            self.yes_btn.setToolTip("The same person: put the two groups together")
+            self.no_btn.setToolTip("Two people: never group them together")
+        others = f"{plural(q.size_a, 'other face')} in the group" if face else None
+        self.side_a.show_group(q.label_a, bool(q.name_a), q.size_a, q.faces_a, others)
+        self.side_b.show_group(q.label_b, bool(q.name_b), q.size_b, q.faces_b, "" if face else None)
         likely = ("probably" if q.probability >= 0.7 else "perhaps" if q.probability >= 0.3 else "probably not")
-        self.hint.setText(f"The face model says: {likely} the same person")
+        self.hint.setText(f"The face model says: {likely} {'one of them' if face else 'the same person'}")
 
     # -- answers -------------------------------------------------------------------------------------
     def _answer(self, reply: str) -> None:
@@ -212,7 +226,9 @@ class SamePersonPage(QWidget):
         else:
             self.answered.add(q.id)
             self.last_answer = q
-        gone = {q.person_b} if reply == "yes" else set()  # a yes merges b into a: b's other questions go
+        # A yes merges b into a: b's other questions go. A face question changes one face: the group's other
+        # questions stay (the next load re-ranks them).
+        gone = {q.person_b} if reply == "yes" and q.kind != "face" else set()
         self.queue = [x for x in self.queue[1:] if x.id != q.id and not ({x.person_a, x.person_b} & gone)]
         self.controller.answer_same_person(q, reply)
         self._show_current()

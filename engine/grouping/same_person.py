@@ -29,6 +29,18 @@ reaches F1 0.98 sooner (median 48 answers, "balanced" 55), "balanced" still give
 (0.904, "closest" 0.894); the corrections differ by at most 0.2 per 100 faces. Uncertainty loses
 because a no changes no group today (it only keeps two apart later): the questions likely to be answered
 yes are the ones that fix the library, and near p = 0.5 half the answers fix nothing.
+
+**"Is this face one of them?"** (``rank_faces``): the pair questions only ever join groups or keep them apart,
+so a face the grouping put in the wrong group stays there. Each face of a group of two or more that the user
+has not placed gets q = p(not the group's person) from a logistic model in four numbers relative to the
+threshold T: its mean squared distance to the rest of the group (the average-linkage distance of the face
+to the others), its distance to the nearest and to the second-nearest other member, and log2 of the group's
+size, fitted by maximum likelihood on every face of the default grouping of the 60 development libraries
+(``bench/simulate_answers.py --fit-faces``: 25,219 faces, 0.8 % not of their group's majority person, 6 % on
+lag-dev). Given the other three, a face with one very close partner is *more* often wrong (the nearest
+distance's weight is negative): the wrong faces of a group are mostly a second person's few photos, close to
+one another and far from the rest. A "no" moves one face (one correction), a "yes" merging a face into a
+group saves one merge, so a face question's score is ``rank_score(q, 1)`` and the two kinds share one queue.
 """
 
 from __future__ import annotations
@@ -59,6 +71,23 @@ class QuestionConfig:
     # "balanced" (the rule above), or, as measured against it (bench/simulate_answers.py --policy):
     # "closest" (p), "expected" (p * faces affected), "uncertainty" (H(p) * faces affected).
     policy: str = "balanced"
+    # "Is this face one of them?" (rank_faces): the logistic weights of p(the face is not the group's person)
+    # on (1, mean distance to the rest - T, nearest member - T, second-nearest member - T, log2 group size),
+    # fitted by bench/simulate_answers.py --fit-faces on the default grouping of the development libraries.
+    face_weights: tuple[float, float, float, float, float] = (0.925, 12.2, -6.534, 1.831, -1.865)
+    # Faces less doubtful than this are not asked about (on the development libraries 1 in 5 of the faces
+    # at q >= 0.1 was indeed someone else; below it, a question in 20 or fewer would find one).
+    face_min_probability: float = 0.1
+    # False: pair questions only (the queue before face questions; bench/simulate_answers.py --no-faces).
+    ask_faces: bool = True
+    # A face question's score is this times q (1: a "no" saves one face move, as a yes about a single face
+    # saves one merge; bench/simulate_answers.py --face-value measures others).
+    face_value: float = 1.0
+
+
+# A big group's faces nearest its mean are never doubtful: the nearest-member distances are computed for
+# at most this many of its faces farthest from the mean (bounds the work on a 5,000-face person).
+FACE_CANDIDATES_PER_GROUP = 256
 
 
 # Up to this many groups the nearest groups are found exactly; beyond, with an inverted-file index (as the
@@ -171,3 +200,106 @@ def nearest_faces(emb: np.ndarray, towards: np.ndarray, n: int) -> np.ndarray:
         return np.zeros(0, np.int64)
     sim = emb @ np.asarray(towards, np.float32)
     return np.argsort(-sim, kind="stable")[:n]
+
+
+@dataclass(frozen=True)
+class RankedFaces:
+    """Faces doubtful in their group, best question first (arrays of one length)."""
+
+    face: np.ndarray  # row of the embeddings
+    group: np.ndarray  # its group
+    distance: np.ndarray  # mean squared L2 to the rest of its group
+    probability: np.ndarray  # p(the face is not the group's person)
+    score: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.face)
+
+
+def face_doubt(mean_rest: np.ndarray, nearest: np.ndarray, second: np.ndarray, sizes: np.ndarray,
+               threshold: float, cfg: QuestionConfig = QuestionConfig()) -> np.ndarray:
+    """p(a face is not its group's person) from its distances to the group (see the module doc)."""
+    w = np.asarray(cfg.face_weights, np.float64)
+    z = (w[0] + w[1] * (np.asarray(mean_rest, np.float64) - threshold) + w[2] * (np.asarray(nearest) - threshold)
+         + w[3] * (np.asarray(second) - threshold) + w[4] * np.log2(np.asarray(sizes, np.float64)))
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def face_distances(emb: np.ndarray, gidx: np.ndarray, n_groups: int,
+                   eligible: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """For the faces of groups of two or more: (rows, mean distance to the rest of the group, nearest and
+    second-nearest other member, group size). Squared L2 of unit vectors. Only rows with ``eligible`` are
+    returned, and of a big group only its ``FACE_CANDIDATES_PER_GROUP`` faces farthest from the mean."""
+    emb = np.asarray(emb, np.float32)
+    gidx = np.asarray(gidx, np.int64)
+    sizes = np.bincount(gidx, minlength=n_groups)
+    sums = np.zeros((n_groups, emb.shape[1]), np.float64)
+    np.add.at(sums, gidx, emb.astype(np.float64))
+    n = sizes[gidx]
+    ok = n >= 2 if eligible is None else (n >= 2) & np.asarray(eligible, bool)
+    rows_all = np.flatnonzero(ok)
+    rest = (sums[gidx[rows_all]] - emb[rows_all]) / (n[rows_all] - 1)[:, None]
+    mean_all = np.maximum(2.0 - 2.0 * np.einsum("ij,ij->i", emb[rows_all].astype(np.float64), rest), 0.0)
+    order = np.argsort(gidx, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    by_group = np.argsort(gidx[rows_all], kind="stable")
+    cand_starts = np.searchsorted(gidx[rows_all][by_group], np.arange(n_groups + 1))
+    rows_out, mean_out, near_out, second_out = [], [], [], []
+    for g in np.flatnonzero(cand_starts[1:] > cand_starts[:-1]):
+        sel = by_group[cand_starts[g]:cand_starts[g + 1]]
+        if len(sel) > FACE_CANDIDATES_PER_GROUP:
+            sel = sel[np.argsort(-mean_all[sel], kind="stable")[:FACE_CANDIDATES_PER_GROUP]]
+        members = order[starts[g]:starts[g + 1]]
+        q = rows_all[sel]
+        d = np.maximum(2.0 - 2.0 * (emb[q] @ emb[members].T), 0.0).astype(np.float64)
+        d[q[:, None] == members[None, :]] = np.inf  # not the face itself
+        part = np.sort(d, axis=1)[:, :2] if d.shape[1] > 2 else np.sort(d, axis=1)
+        near = part[:, 0]
+        second = part[:, 1] if part.shape[1] > 1 and np.isfinite(part[:, 1]).all() else near
+        rows_out.append(q)
+        mean_out.append(mean_all[sel])
+        near_out.append(near)
+        second_out.append(second)
+    if not rows_out:
+        z = np.zeros(0)
+        return np.zeros(0, np.int64), z, z, z, np.zeros(0, np.int64)
+    rows = np.concatenate(rows_out)
+    return rows, np.concatenate(mean_out), np.concatenate(near_out), np.concatenate(second_out), sizes[gidx[rows]]
+
+
+def rank_faces(emb: np.ndarray, gidx: np.ndarray, n_groups: int, threshold: float,
+               cfg: QuestionConfig = QuestionConfig(), *, eligible: np.ndarray | None = None) -> RankedFaces:
+    """The "is this face one of them?" candidates, best question first. ``gidx``: each face's group (row);
+    ``eligible``: faces that may be asked about (not placed or confirmed by the user). In a group of two
+    only the second face (by row) is asked about: the two questions would be one."""
+    gidx = np.asarray(gidx, np.int64)
+    if eligible is not None:
+        eligible = np.asarray(eligible, bool).copy()
+    else:
+        eligible = np.ones(len(gidx), bool)
+    sizes = np.bincount(gidx, minlength=n_groups)
+    pair_groups = np.flatnonzero(sizes == 2)
+    if len(pair_groups):
+        first = np.full(n_groups, -1, np.int64)
+        rows = np.arange(len(gidx))[::-1]
+        first[gidx[rows]] = rows  # the lowest row of each group wins (written last)
+        two = np.isin(gidx, pair_groups)
+        eligible &= ~(two & (first[gidx] == np.arange(len(gidx))))
+    rows, mean_rest, near, second, n = face_distances(emb, gidx, n_groups, eligible)
+    q = face_doubt(mean_rest, near, second, n, threshold, cfg)
+    keep = q >= cfg.face_min_probability
+    rows, mean_rest, q = rows[keep], mean_rest[keep], q[keep]
+    score = cfg.face_value * rank_score(q, np.ones(len(q)), cfg.policy)
+    order = np.lexsort((rows, -mean_rest, -score))
+    return RankedFaces(rows[order], gidx[rows[order]], mean_rest[order], q[order], score[order])
+
+
+def core_faces(emb: np.ndarray, n: int, without: int | None = None) -> np.ndarray:
+    """Indices of the ``n`` faces of a group nearest its mean (without the face ``without``, an index into
+    ``emb``): the strip a face question shows, the group's most typical faces, and the ones a "no" keeps the
+    face apart from."""
+    keep = np.arange(len(emb)) if without is None else np.flatnonzero(np.arange(len(emb)) != without)
+    if len(keep) == 0:
+        return np.zeros(0, np.int64)
+    mean = np.asarray(emb, np.float64)[keep].mean(0)
+    return keep[nearest_faces(np.asarray(emb)[keep], mean.astype(np.float32), n)]

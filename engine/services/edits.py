@@ -335,6 +335,38 @@ def not_the_same(store: LibraryStore, person_a: int, person_b: int) -> None:
         _done(cs, "not_same", f"Not the same person: {_names([a, b])}")
 
 
+def not_one_of(store: LibraryStore, face_id: int, person_id: int, shown_face_ids: list[int]) -> int:
+    """The user's "no" to "is this face one of them?": the face leaves ``person_id`` for a group of its own
+    (so it is not lost, and a later grouping may still put it with its real person) and one cannot-link row
+    keeps it apart from the faces the user was shown (``shown_face_ids``, the group's strip) in every later
+    grouping; beside a named person, also a "not this person" statement (recognition keeps those). Returns
+    the face's new person."""
+    with store.transaction() as s:
+        cs = ChangeSet(s)
+        person = _person(s, person_id)
+        face = _faces(s, [face_id])[0]
+        if face.person_id != person.id:
+            raise EditError("this question is out of date (the face changed group); list the questions again")
+        shown = sorted({int(f) for f in shown_face_ids} - {face.id})
+        if not shown:
+            raise EditError("no faces of the group to keep the face apart from")
+        link = CannotLink(faces_a=[face.id], faces_b=shown)
+        s.add(link)
+        cs.created(link)
+        if person.name:
+            c = Constraint(face_id=face.id, person_id=person.id, kind=IS_NOT)
+            s.add(c)
+            cs.created(c)
+        lone = Person(cover_face_id=face.id)
+        s.add(lone)
+        cs.created(lone)
+        cs.touch(face)
+        face.person_id, face.assignment, face.confidence = lone.id, BY_CLUSTER, None
+        _drop_if_empty(cs, s, person)
+        _done(cs, "not_one_of", f"Take 1 face out of {_label(person)}")
+        return lone.id
+
+
 def not_known(store: LibraryStore, face_ids: list[int]) -> None:
     """"Not someone I know": the faces leave their person, and no people list, question or later grouping
     shows them again (they stay faces of their photos). Undo puts them back where they were."""

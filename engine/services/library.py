@@ -864,17 +864,40 @@ class Library:
 
     def answer(self, question, reply: str) -> int | None:
         """Answer a question (a SamePersonQuestion or its id "12-34"): "yes" merges the two groups, "no"
-        keeps them apart in every later grouping (both undoable), "skip" leaves it for another session."""
-        from engine.services.same_person import ANSWERS, SKIP, answer, parse_question_id, question_id
+        keeps them apart in every later grouping (both undoable), "skip" leaves it for another session.
+        A face question (id "f567-34"): "yes" confirms the face in its group, "no" moves it out for good.
+        Returns the person holding the faces after a yes."""
+        from engine.services.same_person import (
+            ANSWERS,
+            FACE,
+            SKIP,
+            answer,
+            answer_face,
+            face_question_id,
+            is_face_question,
+            parse_question_id,
+            question_id,
+        )
 
-        a, b = (question.person_a, question.person_b) if hasattr(question, "person_a") else parse_question_id(question)
+        # A face question ("is this face one of them?", id f<face>-<person>): yes confirms the face in its
+        # group, no takes it out and keeps it apart from the faces shown.
+        shown = None
+        if hasattr(question, "person_a"):
+            face_kind = question.kind == FACE
+            a, b = (question.face_id, question.person_a) if face_kind else (question.person_a, question.person_b)
+            shown = question.faces_a if face_kind else None
+        else:
+            face_kind = is_face_question(question)
+            a, b = parse_question_id(question)
         reply = str(reply).strip().lower()
         reply = {"y": "yes", "n": "no", "s": "skip"}.get(reply, reply)
         if reply not in ANSWERS:
             raise EditError(f"answer {reply!r}: expected yes, no or skip")
         if reply == SKIP:
-            self._skipped.add(question_id(a, b))
+            self._skipped.add(face_question_id(a, b) if face_kind else question_id(a, b))
             return None
+        if face_kind:
+            return answer_face(self.store, a, b, reply, shown)
         return answer(self.store, a, b, reply)
 
     def undo(self) -> str | None:

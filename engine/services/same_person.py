@@ -8,6 +8,13 @@ grouped, a merge removes the pair, and a "no" keeps it out for good. The ranking
 
 A question's id is its two people's ids, ``"<a>-<b>"``: it stays valid from listing to answering (a script
 lists, then answers), and answering checks that both people still exist.
+
+The queue holds a second kind, "is this face one of them?" (``kind == "face"``, id ``"f<face>-<person>"``):
+a face whose distances to the rest of its group are doubtful (``engine.grouping.same_person.rank_faces``),
+shown against a strip of the group's most typical faces (nearest the group's mean). Yes confirms the face in
+the group (it is the user's from then on); no takes it out into a group of its own and stores a cannot-link
+between it and the faces of the strip, so that no later grouping puts it back with them. Both are journaled.
+The two kinds are ranked together by their score (the expected corrections an answer saves).
 """
 
 from __future__ import annotations
@@ -20,20 +27,33 @@ from sqlalchemy import func, select
 
 from engine.errors import EditError
 from engine.grouping.people import cannot_links, load_faces
-from engine.grouping.same_person import QuestionConfig, RankedPairs, nearest_faces, rank_pairs
+from engine.grouping.same_person import (
+    QuestionConfig,
+    RankedFaces,
+    RankedPairs,
+    core_faces,
+    nearest_faces,
+    rank_faces,
+    rank_pairs,
+)
 from engine.grouping.thresholds import stored_cluster_config
 from engine.store.database import LibraryStore
-from engine.store.schema import IS_NOT, CannotLink, Constraint, Face, JournalEntry, ModelRecord, Person
+from engine.store.schema import BY_USER, IS, IS_NOT, CannotLink, Constraint, Face, JournalEntry, ModelRecord, Person
 
 from . import edits
 
 YES, NO, SKIP = "yes", "no", "skip"
 ANSWERS = (YES, NO, SKIP)
+PAIR, FACE = "pair", "face"
 
 
 @dataclass(frozen=True)
 class SamePersonQuestion:
-    """Are these two groups one person? Side a is the named one when there is one, else the larger."""
+    """Are these two groups one person? Side a is the named one when there is one, else the larger.
+
+    ``kind == "face"``: is this one face (``face_id``, side b) one of its group (side a, ``person_a ==
+    person_b``)? ``faces_a`` is then the strip of the group's most typical faces, ``probability`` the
+    calibrated p(the face is the group's person), ``distance`` its mean distance to the rest of the group."""
 
     id: str
     person_a: int
@@ -48,6 +68,8 @@ class SamePersonQuestion:
     probability: float  # p(same person) from the calibrated curve
     faces_affected: int
     score: float
+    kind: str = PAIR
+    face_id: int | None = None
 
     @property
     def label_a(self) -> str:
@@ -55,26 +77,43 @@ class SamePersonQuestion:
 
     @property
     def label_b(self) -> str:
+        if self.kind == FACE:
+            return "This face"
         return self.name_b or f"Unnamed #{self.person_b}"
 
     def as_dict(self) -> dict:
-        return {
-            "id": self.id, "distance": round(self.distance, 4), "probability": round(self.probability, 3),
-            "faces_affected": self.faces_affected, "score": round(self.score, 3),
+        out = {
+            "id": self.id, "kind": self.kind, "distance": round(self.distance, 4),
+            "probability": round(self.probability, 3), "faces_affected": self.faces_affected,
+            "score": round(self.score, 3),
             "a": {"person": self.person_a, "name": self.name_a, "faces": self.size_a, "face_ids": list(self.faces_a)},
             "b": {"person": self.person_b, "name": self.name_b, "faces": self.size_b, "face_ids": list(self.faces_b)},
         }
+        if self.kind == FACE:
+            out["face"] = self.face_id
+        return out
 
 
 def question_id(person_a: int, person_b: int) -> str:
     return f"{person_a}-{person_b}"
 
 
+def face_question_id(face_id: int, person_id: int) -> str:
+    return f"f{face_id}-{person_id}"
+
+
 def parse_question_id(qid: str) -> tuple[int, int]:
-    parts = str(qid).strip().split("-")
+    """``"12-34"`` -> the two people; ``"f567-34"`` -> (face 567, person 34) (see ``is_face_question``)."""
+    text = str(qid).strip().lower()
+    parts = text.removeprefix("f").split("-")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise EditError(f"{qid!r} is not a question id (they look like 12-34; see 'facenet-photos suggest')")
+        raise EditError(f"{qid!r} is not a question id (they look like 12-34 or f567-34; see "
+                        "'facenet-photos suggest')")
     return int(parts[0]), int(parts[1])
+
+
+def is_face_question(qid: str) -> bool:
+    return str(qid).strip().lower().startswith("f")
 
 
 def _answered_pairs(s, person_of: dict[int, int]) -> set[tuple[int, int]]:
@@ -108,9 +147,40 @@ class Queue:
     named: np.ndarray
     pairs: RankedPairs
     cfg: QuestionConfig
+    faces: RankedFaces | None = None
 
     def questions(self, limit: int | None, skip: set[str] | frozenset = frozenset()) -> list[SamePersonQuestion]:
+        """Both kinds, merged by score (ties: the pair question first)."""
         out: list[SamePersonQuestion] = []
+        pairs = self._pair_questions(skip)
+        faces = self._face_questions(skip)
+        nxt_p, nxt_f = next(pairs, None), next(faces, None)
+        while (nxt_p is not None or nxt_f is not None) and (limit is None or len(out) < limit):
+            if nxt_f is None or (nxt_p is not None and nxt_p.score >= nxt_f.score):
+                out.append(nxt_p)
+                nxt_p = next(pairs, None)
+            else:
+                out.append(nxt_f)
+                nxt_f = next(faces, None)
+        return out
+
+    def _face_questions(self, skip):
+        rf = self.faces
+        if rf is None:
+            return
+        for i in range(len(rf)):
+            row, g = int(rf.face[i]), int(rf.group[i])
+            qid = face_question_id(int(self.ids[row]), int(self.groups[g]))
+            if qid in skip:
+                continue
+            rows = np.flatnonzero(self.gidx == g)
+            strip = rows[core_faces(self.emb[rows], self.cfg.strip, int(np.flatnonzero(rows == row)[0]))]
+            yield SamePersonQuestion(
+                qid, int(self.groups[g]), int(self.groups[g]), self.names[g], None, int(self.sizes[g]) - 1, 1,
+                tuple(int(x) for x in self.ids[strip]), (int(self.ids[row]),), float(rf.distance[i]),
+                float(1.0 - rf.probability[i]), 1, float(rf.score[i]), FACE, int(self.ids[row]))
+
+    def _pair_questions(self, skip):
         pr = self.pairs
         for i in range(len(pr)):
             a, b = int(pr.a[i]), int(pr.b[i])
@@ -120,13 +190,10 @@ class Queue:
             qid = question_id(int(self.groups[a]), int(self.groups[b]))
             if qid in skip:
                 continue
-            out.append(SamePersonQuestion(
+            yield SamePersonQuestion(
                 qid, int(self.groups[a]), int(self.groups[b]), self.names[a], self.names[b],
                 int(self.sizes[a]), int(self.sizes[b]), self._strip(a, b), self._strip(b, a),
-                float(pr.distance[i]), float(pr.probability[i]), int(pr.faces_affected[i]), float(pr.score[i])))
-            if limit is not None and len(out) >= limit:
-                break
-        return out
+                float(pr.distance[i]), float(pr.probability[i]), int(pr.faces_affected[i]), float(pr.score[i]))
 
     def _strip(self, g: int, other: int) -> tuple[int, ...]:
         rows = np.flatnonzero(self.gidx == g)
@@ -160,6 +227,11 @@ def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> 
         t = load_faces(s, Face.person_id.is_not(None))
         shown = np.array([not people.get(int(p), (None, True))[1] for p in t.person_ids], bool)
         ids, pids, photos, emb = t.ids[shown], t.person_ids[shown], t.photo_ids[shown], t.emb[shown]
+        # Faces the user placed or confirmed are never asked about again.
+        placed = np.array([a == BY_USER for a in t.assignment], bool)[shown]
+        said_is = {int(f) for f in s.scalars(select(Constraint.face_id).where(Constraint.kind == IS))}
+        if said_is:
+            placed |= np.isin(ids, np.fromiter(said_is, np.int64, len(said_is)))
         person_of = dict(zip(ids.tolist(), pids.tolist(), strict=True))
         answered = _answered_pairs(s, person_of)
     groups, gidx = np.unique(pids, return_inverse=True)
@@ -183,13 +255,46 @@ def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> 
             gl = sorted(gs)
             excluded |= {x * g + y for i, x in enumerate(gl) for y in gl[i + 1:]}
     pairs = rank_pairs(means, sizes, named, threshold, cfg, excluded=np.fromiter(excluded, np.int64, len(excluded)))
-    return Queue(signature, ids, gidx, emb, groups, names, sizes, means, named, pairs, cfg)
+    faces = rank_faces(emb, gidx, g, threshold, cfg, eligible=~placed) if cfg.ask_faces else None
+    return Queue(signature, ids, gidx, emb, groups, names, sizes, means, named, pairs, cfg, faces)
 
 
 def same_person_questions(store: LibraryStore, limit: int | None = 20, *, skip: set[str] | frozenset = frozenset(),
                           cfg: QuestionConfig = QuestionConfig()) -> list[SamePersonQuestion]:
     """The ranked queue (best question first), without the ids in ``skip``."""
     return build_queue(store, cfg).questions(limit, skip)
+
+
+def strip_of(store: LibraryStore, face_id: int, person_id: int, n: int = QuestionConfig.strip) -> tuple[int, ...]:
+    """The strip a face question shows (the group's faces nearest its mean, without the face), from the
+    library's current state: what a "no" given by id keeps the face apart from."""
+    with store.session() as s:
+        face = s.get(Face, face_id)
+        if face is None or face.person_id != person_id:
+            raise EditError("this question is out of date (the face changed group); list the questions again")
+        t = load_faces(s, Face.person_id == person_id)
+    where = np.flatnonzero(t.ids == face_id)
+    if len(t.ids) < 2 or not len(where):
+        raise EditError("this question is out of date (the group changed); list the questions again")
+    return tuple(int(x) for x in t.ids[core_faces(t.emb, n, int(where[0]))])
+
+
+def answer_face(store: LibraryStore, face_id: int, person_id: int, reply: str,
+                shown: tuple[int, ...] | None = None) -> int | None:
+    """Yes: the face is its group's person (confirmed; returns the person). No: it leaves the group for a
+    group of its own, kept apart from the ``shown`` faces (the strip the user saw; else the strip as the
+    library stands) in every later grouping. Both journaled."""
+    if reply not in (YES, NO):
+        raise EditError(f"answer {reply!r}: expected one of {', '.join(ANSWERS)}")
+    with store.session() as s:
+        face = s.get(Face, face_id)
+        if face is None or face.person_id != person_id:
+            raise EditError("this question is out of date (the face changed group); list the questions again")
+    if reply == YES:
+        edits.confirm(store, [face_id])
+        return person_id
+    edits.not_one_of(store, face_id, person_id, list(shown) if shown else list(strip_of(store, face_id, person_id)))
+    return None
 
 
 def answer(store: LibraryStore, person_a: int, person_b: int, reply: str) -> int | None:

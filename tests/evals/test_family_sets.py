@@ -160,10 +160,13 @@ def test_simulated_user_merges_on_yes_and_never_asks_twice():
                 e = mode + 0.08 * rng.normal(size=128) / np.sqrt(128)
                 emb.append(e / np.linalg.norm(e))
                 truth.append(name)
-    res, needed, _per_question, after = simulate(np.asarray(emb, np.float32), np.asarray(truth), 20, regroup=True)
-    p, r, f, corr = res[0]
+    res, needed, _per_question, after, kinds = simulate(np.asarray(emb, np.float32), np.asarray(truth), 20,
+                                                        regroup=True)
+    p, r, f, corr = res[0][:4]
     assert p == 1.0 and r < 0.7 and corr == pytest.approx(100 * 2 / 30)  # two merges needed, no moves
     assert needed is not None and 2 <= needed <= 3  # two yes, perhaps the no first; nothing asked twice
     assert all(v[0] == 1.0 for v in res.values())  # a no never merges
     assert res[10][2] == 1.0 and res[10][3] == 0.0
-    assert after == (1.0, 1.0, 1.0, 0.0)  # a full regroup keeps what the yes answers joined
+    assert res[10][6] == 0  # no pair of different people in one group (the false-merge count)
+    assert after[:4] == (1.0, 1.0, 1.0, 0.0)  # a full regroup keeps what the yes answers joined
+    assert kinds["pair"][0] == 2 and kinds["face"] == [0, 0]  # tight groups: no face is doubtful
