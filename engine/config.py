@@ -42,10 +42,11 @@ class DetectConfig:
 
 @dataclass(frozen=True)
 class EmbedConfig:
-    # Faces per network call. 8 keeps SFace's activations in cache: 13.4 ms/face on one thread
-    # against 17.0 at 32 (bench/import_throughput.py).
-    batch_size: int = 8
-    threads: int = 0  # 0 = onnxruntime's default (all cores)
+    # Faces per network call. Small batches keep SFace's activations in cache: 13.4 ms/face on one
+    # thread at 8 against 17.0 at 32 (bench/import_throughput.py); 4 against 8: 15.2 vs 16.5 ms, one
+    # thread, same run (docs/benchmarks.md, "12 MP, third round").
+    batch_size: int = 4
+    threads: int = 0  # network calls run side by side, one thread each; 0 = one per core
     # Average the embeddings of the face and its mirror image: +0.2 points on LFW View-1 dev pairs
     # at twice the network cost, so it is off for imports (docs/benchmarks.md).
     flip: bool = False

@@ -39,6 +39,16 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray = TEMPLATE_112) -> np.
     return m
 
 
+def align_footprint(landmarks: np.ndarray, size: int = 112) -> tuple[int, int, int, int]:
+    """The pixels (x0, y0, x1, y1; end exclusive, not clipped to the image) that :func:`align_face`
+    reads for these landmarks: the crop's corners mapped back, with room for the bilinear taps."""
+    m = similarity_transform(landmarks, TEMPLATE_112 * (size / 112.0))
+    inv = cv2.invertAffineTransform(m)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64) @ inv.T
+    lo, hi = corners.min(0), corners.max(0)
+    return (int(np.floor(lo[0])) - 3, int(np.floor(lo[1])) - 3, int(np.ceil(hi[0])) + 3, int(np.ceil(hi[1])) + 3)
+
+
 def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
     """Warp the face given by 5 landmarks (pixel coords in ``image``) to a size x size crop.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +37,12 @@ class Embedder:
         opts.log_severity_level = 3
         # Spinning worker threads steal the cores that decode and detect photos meanwhile.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if self.config.threads:
-            opts.intra_op_num_threads = self.config.threads
-            opts.inter_op_num_threads = 1
+        # One network thread per call; ``threads`` calls run side by side instead (see embed). Splitting
+        # each call over onnxruntime's own threads cost 18-25 % more CPU a face on SFace (20.4 against
+        # 16.9 ms, 2 cores): its threads meet at every layer, a whole call per thread never waits.
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        self.parallel = max(1, self.config.threads or os.cpu_count() or 1)
         try:
             self._sess, self.fallback_message = make_session(
                 prelu_as_relu_mix(prepared_model_bytes(spec, path)), opts, self.config.use_gpu
@@ -59,16 +64,25 @@ class Embedder:
             faces = faces[None]
         if len(faces) == 0:
             return np.zeros((0, self.dim), np.float32)
-        out = []
         bs = self.batch_size
-        for i in range(0, len(faces), bs):
-            x = faces[i : i + bs].astype(np.float32).transpose(0, 3, 1, 2)
-            y = self._sess.run(None, {self._input: np.ascontiguousarray(x)})[0]
-            if self.config.flip:
-                mirrored = np.ascontiguousarray(x[:, :, :, ::-1])
-                y = l2_normalise(y) + l2_normalise(self._sess.run(None, {self._input: mirrored})[0])
-            out.append(y)
+        chunks = [faces[i : i + bs] for i in range(0, len(faces), bs)]
+        n = 1 if self.on_gpu else min(self.parallel, len(chunks))
+        if n == 1:
+            out = [self._run(c) for c in chunks]
+        else:
+            # onnxruntime's run is thread-safe; the pool lives only for this call, so no thread
+            # outlives it. map keeps the order of the faces.
+            with ThreadPoolExecutor(n, thread_name_prefix="facenet-embed") as pool:
+                out = list(pool.map(self._run, chunks))
         return l2_normalise(np.concatenate(out).astype(np.float32))
+
+    def _run(self, faces: np.ndarray) -> np.ndarray:
+        x = faces.astype(np.float32).transpose(0, 3, 1, 2)
+        y = self._sess.run(None, {self._input: np.ascontiguousarray(x)})[0]
+        if self.config.flip:
+            mirrored = np.ascontiguousarray(x[:, :, :, ::-1])
+            y = l2_normalise(y) + l2_normalise(self._sess.run(None, {self._input: mirrored})[0])
+        return y
 
 
 def known_embedder(model_id: str, config: EmbedConfig | None = None) -> Embedder:

@@ -12,7 +12,7 @@ import numpy as np
 from engine.config import DetectConfig
 from engine.pipeline.decode import Pixels
 
-from .align import align_face
+from .align import align_face, align_footprint
 from .detect import Detection, FaceDetector
 
 THUMB_PX = 160
@@ -82,6 +82,14 @@ def face_thumbnail(rgb: np.ndarray, box: tuple[float, float, float, float], size
     if crop.size == 0:
         return np.full((size, size, 3), THUMB_PAD_RGB, np.uint8)
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _reads(d: Detection, width: int, height: int) -> tuple[int, int, int, int]:
+    """The photo pixels (x0, y0, x1, y1), clipped, that a face's crop and thumbnail are made from."""
+    ax0, ay0, ax1, ay1 = align_footprint(d.landmarks)
+    tx0, ty0, side = thumbnail_square(d.box, width, height)
+    return (max(0, min(ax0, tx0)), max(0, min(ay0, ty0)),
+            min(width, max(ax1, tx0 + side)), min(height, max(ay1, ty0 + side)))
 
 
 def merge_windows(windows: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -154,11 +162,16 @@ class FaceFinder:
         if not dets:
             return result
         level_scale = px.scale(level)
-        for d in dets:
-            src, s = level, level_scale
-            if d.box[2] / s < cfg.sharp_face_px and s > 1:
-                src = px.level(1)
-                s = px.scale(src)
+        small = [level_scale > 1 and d.box[2] / level_scale < cfg.sharp_face_px for d in dets]
+        full = None
+        if any(small):
+            # One full-size decode for all small faces, exact where their crops and thumbnails read
+            # (a JPEG is then decoded only down to the lowest of them).
+            rects = [_reads(d, px.width, px.height) for d, sm in zip(dets, small, strict=True) if sm]
+            full = px.full_around((min(r[0] for r in rects), min(r[1] for r in rects),
+                                   max(r[2] for r in rects), max(r[3] for r in rects)))
+        for d, sm in zip(dets, small, strict=True):
+            src, s = (full, 1.0) if sm else (level, level_scale)
             local = d.scaled(1.0 / s)
             result.faces.append(
                 FoundFace(

@@ -166,13 +166,18 @@ def run_import(
     # One decode/detect worker per core (at most 4): on 12 MP photos decode and detect are over half
     # the work, and the embedder's threads do not spin, so they share the cores instead of idling.
     n_workers = workers or max(1, min(4, os.cpu_count() or 2))
+    # Photos queued ahead of the main thread: enough to keep the workers busy while it embeds and
+    # writes a whole commit batch (with only a few queued, they sat idle through each embedding:
+    # one core unused for most of a 12 MP import). A finished photo holds only its crops and
+    # thumbnails, ~110 KB a face, so this costs a few MB.
+    ahead = cfg.commit_every + n_workers * 4
     pending: deque[Future] = deque()
     batch: list[_Work] = []
     it = iter(todo)
     with ThreadPoolExecutor(n_workers, thread_name_prefix="facenet-import") as pool:
         try:
             def fill() -> None:
-                while len(pending) < n_workers * 4 and not cancel.is_set():
+                while len(pending) < ahead and not cancel.is_set():
                     w = next(it, None)
                     if w is None:
                         return

@@ -152,3 +152,28 @@ def test_prelu_rewrite_matches_original_graph(finder, embedder):
     y = ort.InferenceSession(prelu_as_relu_mix(toy), providers=["CPUExecutionProvider"]).run(None, {"x": v})[0]
     np.testing.assert_allclose(y, np.where(v > 0, v, slope * v), rtol=0, atol=1e-6)
     assert onnx.load_from_string(prelu_as_relu_mix(toy)).graph.node[0].op_type == "Relu"
+
+
+def test_side_by_side_calls_keep_order_and_values(finder):
+    """Embedder(threads=2) splits a batch into calls of batch_size run on two threads: the faces come
+    back in their order, with the values of one call at a time, and no thread outlives embed()."""
+    import threading
+
+    from engine.config import EmbedConfig
+
+    crops = np.stack([finder.find(p).faces[0].crop for p in sorted(SAMPLE.glob("*.jpg"))])
+    # 6 faces and their mirrors, shuffled: 12 faces make 3 calls of 4 (and 6 of 2 below).
+    faces = np.concatenate([crops, crops[:, :, ::-1]])[np.random.default_rng(0).permutation(12)]
+    serial = Embedder(EmbedConfig(threads=1))
+    assert serial.parallel == 1
+    expected = np.stack([serial.embed(f[None])[0] for f in faces])
+    for batch in (4, 2):
+        side_by_side = Embedder(EmbedConfig(threads=2, batch_size=batch))
+        before = threading.active_count()
+        got = side_by_side.embed(faces)
+        assert threading.active_count() == before
+        assert not [t for t in threading.enumerate() if t.name.startswith("facenet-embed")]
+        assert got.shape == (12, 128)
+        assert np.abs(got - expected).max() < 1e-5
+        # Mirrored faces differ from their originals: a swapped order would show.
+        assert np.abs(got[:-1] - expected[1:]).max() > 0.1

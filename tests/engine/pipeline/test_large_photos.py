@@ -362,3 +362,73 @@ def test_fast_decoder_gives_opencvs_pixels_and_faces_on_the_sample(tmp_path, fin
         assert np.array_equal(fast.level(1), slow.level(1)), p.name
     found = finder.find(tmp_path / "rotated.jpg")
     assert len(found.faces) == 1 and (found.width, found.height) == Image.open(SAMPLE / "obama.jpg").size
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_full_around_is_exact_inside_its_rect_and_decodes_less(tmp_path, orientation):
+    """The partial full-size decode (the JPEG's header told the picture ends below the rect) gives
+    exactly the full decode's pixels inside the rect, in every EXIF orientation, and leaves the far
+    side of the photo undecoded (black)."""
+    rng = np.random.default_rng(orientation)
+    small = rng.integers(0, 255, (9, 13, 3), dtype=np.uint8)
+    img = Image.fromarray(cv2.resize(small, (2603, 1901), interpolation=cv2.INTER_CUBIC))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    img.save(tmp_path / "o.jpg", quality=92, exif=exif.tobytes())
+    full = Pixels(tmp_path / "o.jpg").level(1)
+    ph, pw = full.shape[:2]
+    for rect in [(0, 0, pw, 200), (pw - 150, ph - 170, pw, ph), (500, 300, 581, 377), (0, 0, 90, ph)]:
+        px = Pixels(tmp_path / "o.jpg")
+        got = px.full_around(rect)
+        assert got.shape == full.shape
+        x0, y0, x1, y1 = rect
+        assert np.array_equal(got[y0:y1, x0:x1], full[y0:y1, x0:x1]), rect
+    # A small rect near a corner: whether that corner is near the top of the stored picture depends on
+    # the orientation; one of the two opposite corners always is, and then little is decoded.
+    decoded = []
+    for rect in [(40, 30, 100, 90), (pw - 100, ph - 90, pw - 40, ph - 30)]:
+        px = Pixels(tmp_path / "o.jpg")
+        got = px.full_around(rect)
+        x0, y0, x1, y1 = rect
+        assert np.array_equal(got[y0:y1, x0:x1], full[y0:y1, x0:x1]), rect
+        decoded.append(float(got.any(axis=2).mean()))
+        assert (1 in px._levels) == (decoded[-1] == 1.0)  # a partial decode is never kept as the full level
+    assert min(decoded) < 0.1 and max(decoded) == 1.0, decoded
+
+
+def test_full_around_decodes_progressive_and_png_in_full(tmp_path):
+    rng = np.random.default_rng(3)
+    img = Image.fromarray(cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (1600, 1200)))
+    img.save(tmp_path / "p.jpg", quality=90, progressive=True)
+    img.save(tmp_path / "p.png")
+    for name in ("p.jpg", "p.png"):
+        px = Pixels(tmp_path / name)
+        got = px.full_around((0, 0, 50, 50))
+        assert got is px.level(1) and got.shape == (1200, 1600, 3)
+
+
+def test_small_faces_are_cropped_from_a_partial_decode_exactly(finder, small_face_photo, monkeypatch):
+    """The 60 px face's crop and thumbnail, upright and EXIF-rotated, are the ones a whole full decode
+    gives, while that decode stops above the bottom of the photo."""
+    from engine.pipeline.align import align_face
+    from engine.pipeline.faces import face_thumbnail
+
+    d, small, _ = small_face_photo
+    partial: list[float] = []
+    real = Pixels.full_around
+
+    def full_around(self, rect):
+        out = real(self, rect)
+        partial.append(float(out.any(axis=2).mean()))
+        return out
+
+    monkeypatch.setattr(Pixels, "full_around", full_around)
+    for name in ("photo.jpg", "rotated.jpg"):
+        found = finder.find(d / name)
+        face = max(found.faces, key=lambda f: _iou(f.box, small))
+        assert _iou(face.box, small) > 0.5
+        whole = Pixels(d / name).level(1)
+        assert np.array_equal(face.crop, cv2.cvtColor(align_face(whole, face.landmarks), cv2.COLOR_BGR2RGB))
+        assert np.array_equal(face.thumb, cv2.cvtColor(face_thumbnail(whole, face.box), cv2.COLOR_BGR2RGB))
+    # The face lies in the top third of the stored picture in both files: a third or less was decoded.
+    assert len(partial) == 2 and max(partial) < 0.4, partial

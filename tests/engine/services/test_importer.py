@@ -145,3 +145,47 @@ def test_import_lets_go_of_committed_pixels(library, sample_dir, monkeypatch):
             gc.collect()
             assert len(refs) == 6
             assert [r() for r in refs] == [None] * 6
+
+
+def test_workers_keep_analysing_while_a_batch_is_embedded(library, tmp_path, monkeypatch):
+    """While the main thread embeds and writes a commit batch, the decode/detect workers go on with
+    the photos queued behind it: a whole commit batch more than the workers' own queue (with only
+    the workers' queue, they stopped after 4 photos a worker and one core sat idle)."""
+    import time
+
+    from engine.config import ImportConfig
+    from engine.pipeline.faces import FaceFinder
+    from engine.services.importer import run_import
+
+    src = tmp_path / "many"
+    src.mkdir()
+    base = Image.open(SAMPLE / "sunak.jpg")
+    for i in range(14):
+        base.rotate(i * 0.5).save(src / f"s{i:02d}.jpg", quality=80)
+    analysed = []
+    real_find = FaceFinder.find
+
+    def find(self, path, *args):
+        out = real_find(self, path, *args)
+        analysed.append(path)
+        return out
+
+    monkeypatch.setattr(FaceFinder, "find", find)
+    embedder = library.embedder()
+    real_embed = embedder.embed
+    seen_during_first_embed = []
+
+    def embed(faces):
+        if not seen_during_first_embed:
+            # 2 photos in this batch; the queue behind it: 2 (a commit batch) + 4 (one worker's own).
+            deadline = time.monotonic() + 30
+            while len(analysed) < 8 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            seen_during_first_embed.append(len(analysed))
+        return real_embed(faces)
+
+    monkeypatch.setattr(embedder, "embed", embed)
+    progs = list(run_import(library.store, [src], ImportConfig(commit_every=2, cluster_after=False),
+                            embedder=embedder, workers=1))
+    assert progs[-1].stage == "done" and progs[-1].done == 14
+    assert seen_during_first_embed == [8]
