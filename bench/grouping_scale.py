@@ -14,29 +14,30 @@ process:
   variant, T is chosen per fold on the other four folds (the app's pooled precision floor 0.98) and
   reported on the held-out fold, for the plain libraries and with 20 % one-photo LFW strangers;
 * **all of LFW** (13,233 images, bench/cluster_lfw.py's cache; the wrong shape, a check only);
-* **the 50,000-photo library, proxied**: bench/big_library.py's 50,000 photos are replayed with its own
-  random draws (the same LFW image, 150 px thumbnail, flip and brightness per photo, JPEG quality 88), and
-  the pasted face is aligned with the LFW cache's landmarks (scaled, mirrored with the flip) instead of
-  being detected again: the library's 50,000 labelled faces, without importing 50,000 photos (~15 min)
-  and without its ~10,000 background faces (unlabelled there too). Timed per variant (best of 2,
-  interleaved).
+* **the 50,000-photo library, proxied** (importing 50,000 photos takes 15 minutes or more):
+  bench/big_library.py's photos are replayed with its own random draws (photo i shows LFW image i mod the
+  number of images, mirrored or not). Each LFW image is pasted once as the library pastes it (150 px
+  thumbnail on a 320 x 240 canvas, JPEG 88), mirrored, and embedded (aligned with the cache's landmarks,
+  mirrored); the detector's other faces there are embedded too (LFW's background people, ~0.2 a photo as
+  in the imported library: unlabelled, grouped with the rest, not scored). A photo's labelled face is its
+  image's embedding (the cache's or the mirrored one) and its background faces those of its image, each
+  moved by isotropic noise to COPY_D2 (two copies of one image with the same orientation differ by that
+  much); faces of one photo never share a group. Timed per variant (best of 2, interleaved).
 """
 
 from __future__ import annotations
 
-import benchlib  # noqa: F401  (repo on sys.path)
+import argparse
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
 
-import argparse  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
+from benchlib import LFW, REPO  # noqa: E402
 
-import numpy as np  # noqa: E402
-from benchlib import LFW  # noqa: E402
-
-DEFAULT_LFW_CACHE = benchlib.REPO / ".cache" / "lfw_embeddings.npz"
+DEFAULT_LFW_CACHE = REPO / ".cache" / "lfw_embeddings.npz"
 DEFAULT_PROXY = Path(tempfile.gettempdir()) / "facenet-photos-grouping-scale" / "proxy-50000-0.npz"
 T_GRID = [round(1.00 + 0.05 * i, 2) for i in range(9)]  # 1.00 .. 1.40
 
@@ -50,42 +51,63 @@ T_GRID = [round(1.00 + 0.05 * i, 2) for i in range(9)]  # 1.00 .. 1.40
 COPY_D2 = 0.012
 
 
-def flipped_embeddings(lfw_cache: Path, out: Path, log=print) -> np.ndarray:
-    """Every LFW image mirrored as bench/big_library.py pastes it (150 px thumbnail, JPEG 88), aligned with
-    the cache's landmarks mirrored: (N, d), in the cache's order; cached in ``out``."""
+def lfw_as_pasted(lfw_cache: Path, out: Path, log=print) -> dict[str, np.ndarray]:
+    """Every LFW image as bench/big_library.py pastes it (150 px thumbnail on a 320 x 240 canvas, JPEG 88):
+    the labelled face mirrored (``mirrored``, aligned with the cache's landmarks mirrored, in the cache's
+    order) and the other faces the detector finds there (``bg``, unmirrored, with ``bg_image``, the
+    cache index of their image): LFW's background people, unlabelled, ~0.2 a photo in the imported
+    library. Cached in ``out``."""
     if out.exists():
         with np.load(out) as z:
-            return z["emb"]
+            return {k: z[k] for k in z.files}
     from PIL import Image
 
     from engine.pipeline.align import align_face
+    from engine.pipeline.detect import FaceDetector
     from engine.pipeline.embed import Embedder
 
     with np.load(lfw_cache, allow_pickle=False) as z:
         paths, marks = z["paths"], z["landmarks"]
-    model = Embedder()
-    emb = np.zeros((len(paths), model.dim), np.float32)
-    t0, crops, at = time.time(), [], 0
+    det, model = FaceDetector(), Embedder()
+    mirrored = np.zeros((len(paths), model.dim), np.float32)
+    bg, bg_image = [], []
+    t0, crops, bg_crops, at = time.time(), [], [], 0
     for j, rel in enumerate(paths.tolist()):
         face = Image.open(LFW / "images" / rel).convert("RGB")
         w0 = face.width
         face.thumbnail((150, 150))
         pts = (marks[j].astype(np.float64) + 0.5) * (face.width / w0) - 0.5
-        face = face.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        pts[:, 0] = face.width - 1 - pts[:, 0]
-        pts = pts[[1, 0, 2, 4, 3]]  # mirrored: left and right eye, mouth corners swap
+        canvas = Image.new("RGB", (320, 240), (128, 128, 128))
+        canvas.paste(face, (85, 45))
         buf = io.BytesIO()
-        face.save(buf, "JPEG", quality=88)
+        canvas.save(buf, "JPEG", quality=88)
+        rgb = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+        centre = pts.mean(0) + (85, 45)
+        for d in det.detect(rgb):
+            if np.linalg.norm(np.asarray(d.landmarks).mean(0) - centre) > 12:  # not the labelled face
+                bg_crops.append(align_face(rgb, np.asarray(d.landmarks, np.float32)))
+                bg_image.append(j)
+        flip = canvas.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        buf = io.BytesIO()
+        flip.save(buf, "JPEG", quality=88)
+        q = pts + (85, 45)
+        q[:, 0] = 320 - 1 - q[:, 0]
+        q = q[[1, 0, 2, 4, 3]]  # mirrored: left and right eye, mouth corners swap
         crops.append(align_face(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")),
-                                pts.astype(np.float32)))
+                                q.astype(np.float32)))
         if len(crops) == 512 or j == len(paths) - 1:
-            emb[at : at + len(crops)] = model.embed(np.stack(crops))
+            mirrored[at : at + len(crops)] = model.embed(np.stack(crops))
+            if bg_crops:
+                bg.append(model.embed(np.stack(bg_crops)))
             at += len(crops)
-            crops = []
-            log(f"mirrored {at}/{len(paths)}  {at / (time.time() - t0):.0f} faces/s", flush=True)
+            crops, bg_crops = [], []
+            log(f"pasted {at}/{len(paths)}, {len(bg_image)} background faces, {at / (time.time() - t0):.0f} "
+                "images/s", flush=True)
+    res = {"mirrored": mirrored, "bg": np.concatenate(bg) if bg else np.zeros((0, model.dim), np.float32),
+           "bg_image": np.array(bg_image, np.int64)}
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, emb=emb)
-    return emb
+    np.savez(out, **res)
+    return res
 
 
 def make_proxy(lfw_cache: Path, out: Path, n: int = 50_000, seed: int = 0, log=print) -> Path:
@@ -94,7 +116,8 @@ def make_proxy(lfw_cache: Path, out: Path, n: int = 50_000, seed: int = 0, log=p
     is that image's embedding (the cache's, or the mirrored one) moved by isotropic noise to COPY_D2."""
     with np.load(lfw_cache, allow_pickle=False) as z:
         paths, names, emb0 = z["paths"], z["names"], z["emb"]
-    emb1 = flipped_embeddings(lfw_cache, out.with_name("lfw_mirrored.npz"), log)
+    pasted = lfw_as_pasted(lfw_cache, out.with_name("lfw_pasted.npz"), log)
+    emb1 = pasted["mirrored"]
     index = {p: i for i, p in enumerate(paths.tolist())}
     sources = sorted((LFW / "images").glob("*/*.jpg"))
     if not sources:
@@ -112,14 +135,25 @@ def make_proxy(lfw_cache: Path, out: Path, n: int = 50_000, seed: int = 0, log=p
         rng.integers(0, 320 - 150)  # paste position (LFW's 250 px images make 150 px thumbnails)
         rng.integers(0, 240 - 150)
     x = np.where(flip[:, None], emb1[src], emb0[src]).astype(np.float64)
+    label, photo = name_id[src], np.arange(n)
+    # The background faces of each photo's image (unlabelled: -1), unmirrored whatever the photo's draw.
+    by_image = np.bincount(pasted["bg_image"], minlength=len(paths))
+    order = np.argsort(pasted["bg_image"], kind="stable")
+    start = np.r_[0, np.cumsum(by_image)]
+    bg_rows = [order[start[j] : start[j + 1]] for j in src]
+    bg_photo = np.repeat(photo, [len(r) for r in bg_rows])
+    bg_idx = np.concatenate(bg_rows) if bg_rows else np.zeros(0, np.int64)
+    x = np.concatenate([x, pasted["bg"][bg_idx].astype(np.float64)])
+    label = np.concatenate([label, np.full(len(bg_idx), -1, np.int64)])
+    photo = np.concatenate([photo, bg_photo])
     # Noise of squared norm s^2 on a unit vector: |x + g| = sqrt(1 + s^2), d2 = 2 - 2 / sqrt(1 + s^2).
     sig2 = (2.0 / (2.0 - COPY_D2)) ** 2 - 1.0
-    noise = np.random.default_rng(seed + 1).normal(size=x.shape) * np.sqrt(sig2 / x.shape[1])
-    x += noise
+    x += np.random.default_rng(seed + 1).normal(size=x.shape) * np.sqrt(sig2 / x.shape[1])
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, emb=x.astype(np.float32), label=name_id[src], source=src, flip=flip)
-    log(f"wrote {out}: {n} faces, {len(np.unique(name_id[src]))} people")
+    np.savez(out, emb=x.astype(np.float32), label=label, photo=photo)
+    log(f"wrote {out}: {n} photos, {len(x)} faces ({len(bg_idx)} background), "
+        f"{len(np.unique(name_id[src]))} people")
     return out
 
 
@@ -185,7 +219,7 @@ def dev_table(rows: list[dict], vs: dict[str, dict], fixed_t: float) -> tuple[st
     return "\n".join(lines), res
 
 
-def big_scores(emb, truth, vs, t: float, timed: bool, log=print) -> tuple[str, dict]:
+def big_scores(emb, truth, vs, t: float, timed: bool, photo_ids=None, log=print) -> tuple[str, dict]:
     from evals.metrics import cluster_scores
 
     res, lines = {}, ["| variant | BCubed P / R / F1 | groups | largest group (faces / people) | seconds |",
@@ -196,14 +230,15 @@ def big_scores(emb, truth, vs, t: float, timed: bool, log=print) -> tuple[str, d
     for _ in range(rounds):  # interleaved: before and after share the machine's load
         for name, v in vs.items():
             t0 = time.perf_counter()
-            preds[name] = run(emb, t, v)
+            preds[name] = run(emb, t, v, photo_ids)
             times[name].append(time.perf_counter() - t0)
+    scored = truth != -1 if truth.dtype.kind in "iu" else np.ones(len(truth), bool)
     for name in vs:
-        pred = preds[name]
-        s = cluster_scores(pred, truth)
+        pred = preds[name][scored]  # unlabelled (background) faces are grouped with the rest, not scored
+        s = cluster_scores(pred, truth[scored])
         big = np.bincount(pred).argmax()
         n_big = int((pred == big).sum())
-        ppl = len(np.unique(truth[pred == big]))
+        ppl = len(np.unique(truth[scored][pred == big]))
         res[name] = {"p": s.bcubed_precision, "r": s.bcubed_recall, "f1": s.bcubed_f1, "groups": s.n_clusters,
                      "largest": n_big, "largest_people": ppl, "seconds": min(times[name])}
         lines.append(f"| {name} | {s.bcubed_precision:.3f} / {s.bcubed_recall:.3f} / **{s.bcubed_f1:.3f}** | "
@@ -252,10 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + text + "\n")
     if "proxy" not in args.skip:
         with np.load(args.proxy) as z:
-            emb, label = z["emb"], z["label"]
-        print(f"\n### 50,000-photo library proxy ({len(emb):,} faces, {len(np.unique(label)):,} people, "
-              f"T {args.t:.2f})\n", flush=True)
-        text, results["proxy"] = big_scores(emb, label, vs, args.t, timed=True)
+            emb, label, photo = z["emb"], z["label"], z["photo"]
+        print(f"\n### 50,000-photo library proxy ({len(emb):,} faces, {len(np.unique(label[label >= 0])):,} "
+              f"people, T {args.t:.2f})\n", flush=True)
+        text, results["proxy"] = big_scores(emb, label, vs, args.t, timed=True, photo_ids=photo)
         print("\n" + text + "\n")
     if args.out:
         args.out.write_text(json.dumps(results, indent=1, default=float))
