@@ -239,7 +239,7 @@ def plot(results: list[dict], out: Path) -> None:
     ok = [r for r in results if "seconds" in r]
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4))
     methods = sorted({r["method"] for r in ok}, key=list(METHOD_MAX_N).index)
-    colours = dict(zip(METHOD_MAX_N, ("C4", "C0", "C1", "C2", "C3"), strict=True))
+    colours = dict(zip(METHOD_MAX_N, ("C4", "C5", "C0", "C1", "C2", "C3"), strict=True))
     ns = sorted({r["n"] for r in ok})
     for ax, key in ((axes[0], "seconds"), (axes[1], "peak_rss_mb")):
         for m in methods:
