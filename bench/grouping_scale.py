@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw-cache", type=Path, default=DEFAULT_LFW_CACHE, help="bench/cluster_lfw.py's cache")
     ap.add_argument("--proxy", type=Path, default=DEFAULT_PROXY)
     ap.add_argument("--dev-cache", type=Path, default=None, help="bench/family_sets.py's cache")
-    ap.add_argument("--link-ratio", type=float, nargs="*", default=[1.10])
+    ap.add_argument("--link-ratio", type=float, nargs="*", default=[1.30], help="guards to compare, x T")
     ap.add_argument("--link-min", type=int, nargs="*", default=[2])
     ap.add_argument("--t", type=float, default=1.20, help="T for all of LFW and the proxy")
     ap.add_argument("--grid", type=float, nargs="*", default=T_GRID, help="T grid for the development sets")
