@@ -13,7 +13,8 @@ photos of 2-6 faces) so the cannot-link constraint is exercised too.
 
 Each (method, size) runs in its own subprocess so peak RSS (``ru_maxrss``) is that run's alone; the RSS
 after loading the data is reported separately. ``stable`` is the app's default method (engine/grouping/
-density.py), ``average`` the one before issue 10. Baselines measured in the same run: ``single`` (connected
+density.py), ``stable-unguarded`` the same without its chaining guard (as before the guard), ``average``
+the one before issue 10. Baselines measured in the same run: ``single`` (connected
 components of the thresholded k-NN graph, same graph code), sklearn's unconstrained average-linkage
 AgglomerativeClustering on the full distance matrix (10k only: it is O(N^2) memory), and sklearn's
 AgglomerativeClustering restricted to the same k-NN connectivity.
@@ -42,6 +43,7 @@ NOISE_GAIN = 1.1  # extra within-identity variance so the median same-person dis
 # method -> largest size it is run at (the O(N^2) ones would not fit / finish).
 METHOD_MAX_N = {
     "stable": 10**9,
+    "stable-unguarded": 10**9,
     "average": 10**9,
     "single": 10**9,
     "sklearn-knn": 10_000,
@@ -182,6 +184,10 @@ def worker(data: Path, method: str, threshold: float, k: int) -> dict:
     t0 = time.perf_counter()
     if method in ("stable", "average", "single"):
         labels = cluster_faces(x, threshold, photo_ids=photos, k=k, method=method)
+    elif method == "stable-unguarded":  # the stable method before its chaining guard (issue 10)
+        from engine.grouping.density import cluster_faces_stable
+
+        labels = cluster_faces_stable(x, threshold, photo_ids=photos, k=k, link_threshold=np.inf)
     elif method == "sklearn-full":
         labels = AgglomerativeClustering(
             n_clusters=None, distance_threshold=threshold / 2, metric="cosine", linkage="average"
@@ -233,7 +239,7 @@ def plot(results: list[dict], out: Path) -> None:
     ok = [r for r in results if "seconds" in r]
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4))
     methods = sorted({r["method"] for r in ok}, key=list(METHOD_MAX_N).index)
-    colours = dict(zip(METHOD_MAX_N, ("C4", "C0", "C1", "C2", "C3"), strict=True))
+    colours = dict(zip(METHOD_MAX_N, ("C4", "C5", "C0", "C1", "C2", "C3"), strict=True))
     ns = sorted({r["n"] for r in ok})
     for ax, key in ((axes[0], "seconds"), (axes[1], "peak_rss_mb")):
         for m in methods:

@@ -164,7 +164,9 @@ def rank_pairs(
     if g <= EXACT_GROUPS_MAX:
         index = faiss.IndexFlatIP(means.shape[1])
     else:
-        nlist = int(4 * np.sqrt(g))
+        # faiss wants >= 39 training points a cell (else it prints a warning on the terminal): just above
+        # EXACT_GROUPS_MAX, 4 sqrt(G) cells would want more points than there are groups.
+        nlist = int(min(4 * np.sqrt(g), g // 39))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(means.shape[1]), means.shape[1], nlist,
                                    faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)

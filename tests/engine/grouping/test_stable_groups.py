@@ -167,3 +167,60 @@ def test_strangers_in_the_background_stay_alone():
     assert cluster_scores(labels, truth).bcubed_f1 == 1.0
     loose = cluster_faces_stable(allx, 1.2, attach_threshold=np.inf)
     assert len(np.unique(loose[len(x):])) < len(strangers) or np.isin(loose[len(x):], loose[: len(x)]).any()
+
+
+def _chained(n_people: int = 12, faces: int = 8, bridges: int = 3, s: float = 0.03, seed: int = 0):
+    """People far apart, each consecutive two bridged by ``bridges`` faces on the way between them (look-
+    alikes, blurred faces): every step of the chain is shorter than the cut, as happens somewhere in a
+    library of thousands of people. Bridge faces are labelled -1."""
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(n_people, 128))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    xs, ys = [], []
+    for p in range(n_people):
+        xs.append(c[p] + rng.normal(scale=s, size=(faces, 128)))
+        ys += [p] * faces
+        if p + 1 < n_people:
+            for t in np.linspace(0, 1, bridges + 2)[1:-1]:
+                xs.append(((1 - t) * c[p] + t * c[p + 1] + rng.normal(scale=s, size=128))[None])
+                ys.append(-1)
+    x = np.concatenate(xs)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), np.array(ys)
+
+
+def _people_per_group(labels, y):
+    return [len(set(y[(labels == g) & (y >= 0)].tolist())) for g in np.unique(labels)]
+
+
+def test_a_chain_of_bridging_faces_does_not_make_one_group_of_many_people():
+    x, y = _chained()
+    unguarded = cluster_faces_stable(x, 1.0, link_threshold=np.inf)  # the method before the guard
+    assert max(_people_per_group(unguarded, y)) == 12  # single linkage within the cut: everyone in one group
+    labels = cluster_faces_stable(x, 1.0)
+    assert max(_people_per_group(labels, y)) == 1
+    for p in range(12):  # and no one is split: each person whole
+        assert len(np.unique(labels[y == p])) == 1
+    # With confirmed people and photo constraints too (the same guard, the same tree).
+    fixed = np.full(len(y), -1, np.int64)
+    fixed[y == 3] = 50
+    photo = np.arange(len(y))
+    photo[np.flatnonzero(y == 5)[:2]] = -7  # two faces of person 5 in one photo: they part
+    labels = cluster_faces_stable(x, 1.0, fixed=fixed, photo_ids=photo)
+    assert max(_people_per_group(labels, y)) == 1
+    assert len(np.unique(labels[y == 3])) == 1
+
+
+def test_the_guard_only_splits_what_the_unguarded_method_groups():
+    # On family-shaped data the guard changes little; whatever it changes, it never joins faces the method
+    # without it keeps apart (the tree is the same; only the groups chosen above a wide merge differ).
+    for seed in range(3):
+        x, y = _people(10, 12, 4, seed=seed)
+        x2, y2 = _chained(6, 10, 3, seed=seed)
+        x, y = np.concatenate([x, x2]), np.concatenate([y, 100 + y2])
+        for t in (0.9, 1.0, 1.2):
+            before = cluster_faces_stable(x, t, link_threshold=np.inf)
+            after = cluster_faces_stable(x, t)
+            for g in np.unique(after):
+                assert len(np.unique(before[after == g])) == 1
+    with pytest.raises(ValueError, match="link_min_size"):
+        cluster_faces_stable(x, 1.0, link_min_size=1)
