@@ -363,6 +363,7 @@ class Controller(QObject):
 
     def _model_switch_done(self) -> None:
         self._model_job = None
+        self.refresh_history()  # the switch is a journaled step: the Edit menu can undo it now
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def busy(self) -> bool:

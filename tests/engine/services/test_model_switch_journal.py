@@ -23,7 +23,8 @@ def _other_space_model(lib, tmp_path, model_id: str = "sface-turned") -> str:
 
     q, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(128, 128)))
     path = tmp_path / f"{model_id}.onnx"
-    path.write_bytes(graph_with_linear_head(prepared_model_bytes(SFACE), q.astype(np.float32), np.zeros(128, np.float32)))
+    turned = graph_with_linear_head(prepared_model_bytes(SFACE), q.astype(np.float32), np.zeros(128, np.float32))
+    path.write_bytes(turned)
     return lib.register_model(path, model_id)
 
 
