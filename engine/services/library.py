@@ -267,7 +267,14 @@ class Library:
             return model_thresholds(s, model_id)
 
     def set_model_thresholds(self, model_id: str, verify: float, cluster: float, recognise: float) -> None:
+        """Store a model's calibrated thresholds with its record. An installed pack that this library has
+        never activated has no record yet (``facenet-photos calibrate --model arcface-mbf`` on a fresh
+        library): it gets one, inactive, so the calibration is kept for when it is chosen."""
         with self.store.transaction() as s:
+            pack = PACKS.get(model_id)
+            if pack is not None and s.get(ModelRecord, model_id) is None:
+                s.add(_pack_record(pack))
+                s.flush()
             set_model_thresholds(s, model_id, verify, cluster, recognise)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -439,8 +446,7 @@ class Library:
         candidate = Embedder(EmbedConfig(threads=_network_threads()), spec=pack.spec, path=path)
         with self._embedder_lock, self.store.transaction() as s:
             if s.get(ModelRecord, model_id) is None:
-                s.add(ModelRecord(id=model_id, kind="embedder", filename=pack.spec.filename, sha256=pack.spec.sha256,
-                                  dim=pack.spec.embedding_dim, active=False))
+                s.add(_pack_record(pack))
                 s.flush()
             _journal_model_switch(s, model_id)
             self._embedder = candidate
@@ -977,6 +983,12 @@ def verify_images(a: Path, b: Path, threshold: float | None = None, embedder: Em
     eb, nb = embed_largest_face(b, emb)
     d = float(((ea - eb) ** 2).sum())
     return VerifyResult(d, d < t, t, (na, nb))
+
+
+def _pack_record(pack) -> ModelRecord:
+    """The library's (inactive) record of an installed pack model; its file stays in the package."""
+    return ModelRecord(id=pack.spec.model_id, kind="embedder", filename=pack.spec.filename, sha256=pack.spec.sha256,
+                       dim=pack.spec.embedding_dim, active=False)
 
 
 def _journal_model_switch(s, model_id: str) -> None:
