@@ -345,16 +345,35 @@ def answer(
 def undo() -> None:
     """Undo the last edit."""
     with open_library() as lib:
-        d = lib.undo()
+        before = lib.active_model_id()
+        try:
+            d = lib.undo()
+        except FacenetPhotosError as exc:
+            fail(str(exc))
         out.print(f"Undone: {plain(d)}" if d else "Nothing to undo.", highlight=False)
+        _model_hint(lib, before)
+
+
+def _model_hint(lib, before: str) -> None:
+    """After an undo or redo that switched the face model: how many faces wait and what brings them over."""
+    now = lib.active_model_id()
+    if now != before:
+        n = lib.needs_reembed()
+        more = f"; run 'facenet-photos reembed' to bring {n} faces to it" if n else ""
+        err.print(f"The active face model is now {plain(now)}{more}.", highlight=False)
 
 
 @cli.command()
 def redo() -> None:
     """Redo the last undone edit."""
     with open_library() as lib:
-        d = lib.redo()
+        before = lib.active_model_id()
+        try:
+            d = lib.redo()
+        except FacenetPhotosError as exc:
+            fail(str(exc))
         out.print(f"Redone: {plain(d)}" if d else "Nothing to redo.", highlight=False)
+        _model_hint(lib, before)
 
 
 @cli.command()

@@ -213,10 +213,36 @@ class Controller(QObject):
         self._edit("settings", lambda: self.library.set_setting(key, value), "")
 
     def undo(self) -> None:
-        self._edit("undo", self.library.undo, lambda d: f"Undone: {d}" if d else "Nothing to undo")
+        self._replay("undo", self.library.undo, "Undone", "Nothing to undo")
 
     def redo(self) -> None:
-        self._edit("redo", self.library.redo, lambda d: f"Redone: {d}" if d else "Nothing to redo")
+        self._replay("redo", self.library.redo, "Redone", "Nothing to redo")
+
+    def _replay(self, action: str, step: Callable, done: str, nothing: str) -> None:
+        """Undo or redo. When the step switched the face model back (or again), the faces are brought to
+        the now active model by the usual background re-embed job, with its progress and Stop."""
+        if self._model_job is not None:
+            self.message.emit("The face model is being changed; wait for it or stop it before undo or redo", ERROR)
+            return
+
+        def call(lib=self.library):
+            before = lib.active_model_id()
+            d = step()
+            after = lib.active_model_id()
+            # Only a model switch needs faces looked at again (needs_reembed loads the model: a worker thread).
+            return d, (after if after != before and lib.needs_reembed() else None)
+
+        def describe(r) -> str:
+            d, model = r
+            if not d:
+                return nothing
+            return f"{done}: {d}" + (f"; looking at the faces again with {model}" if model else "")
+
+        def after(r) -> None:
+            if r[1] is not None:
+                self.switch_model(r[1])  # already active: just the re-embed
+
+        self._edit(action, call, describe, after)
 
     def regroup(self, threshold: float, save: bool = True) -> None:
         """One undoable step: the groups and the threshold change together, and undo restores both."""
@@ -337,6 +363,7 @@ class Controller(QObject):
 
     def _model_switch_done(self) -> None:
         self._model_job = None
+        self.refresh_history()  # the switch is a journaled step: the Edit menu can undo it now
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def busy(self) -> bool:

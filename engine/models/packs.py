@@ -117,7 +117,7 @@ ARCFACE_MBF_H128 = DerivedModel(
     compatible_with="sface-2021dec-int8bq",
     dim=128,
     licence="derived from arcface-mbf (non-commercial research use only) and the faces it was trained on",
-    how=("build it with bench/harmonic_mbf_head.py --export FILE (docs/training.md), then "
+    how=("build it with bench/mbf_head_cache.py and bench/mbf_head_variants.py --export FILE (docs/training.md), then "
          "facenet-photos models --register FILE --id arcface-mbf-h128 --compatible-with sface-2021dec-int8bq"),
 )
 DERIVED: dict[str, DerivedModel] = {d.model_id: d for d in (ARCFACE_MBF_H128,)}

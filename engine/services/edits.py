@@ -493,6 +493,18 @@ def _replay(store: LibraryStore, undoing: bool) -> str | None:
         return e.description
 
 
+def pending_model_switch(store: LibraryStore, undoing: bool) -> str | None:
+    """The face model that the next undo (or redo) makes active, when that step is a model switch
+    (``Library.activate_model``); None otherwise."""
+    order = JournalEntry.id.desc() if undoing else JournalEntry.id.asc()
+    with store.session() as s:
+        e = s.scalars(select(JournalEntry).where(JournalEntry.undone.is_(not undoing)).order_by(order).limit(1)).first()
+        if e is None or e.action != "model":
+            return None
+        idx = 1 if undoing else 2
+        return next((r[0] for r in e.changes.get("models", []) if r[idx] and r[idx].get("active")), None)
+
+
 def undo(store: LibraryStore) -> str | None:
     """Undo the latest edit; returns its description, or None when there is nothing to undo."""
     return _replay(store, undoing=True)

@@ -267,7 +267,14 @@ class Library:
             return model_thresholds(s, model_id)
 
     def set_model_thresholds(self, model_id: str, verify: float, cluster: float, recognise: float) -> None:
+        """Store a model's calibrated thresholds with its record. An installed pack that this library has
+        never activated has no record yet (``facenet-photos calibrate --model arcface-mbf`` on a fresh
+        library): it gets one, inactive, so the calibration is kept for when it is chosen."""
         with self.store.transaction() as s:
+            pack = PACKS.get(model_id)
+            if pack is not None and s.get(ModelRecord, model_id) is None:
+                s.add(_pack_record(pack))
+                s.flush()
             set_model_thresholds(s, model_id, verify, cluster, recognise)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -401,7 +408,12 @@ class Library:
     def activate_model(self, model_id: str) -> None:
         """Make a registered (or the bundled) embedder the active one; its file is hash-checked first
         (ModelError if it is missing, corrupt or altered). Faces embedded by the previous model keep
-        their embeddings, people and names until ``engine.services.reembed.re_embed`` runs."""
+        their embeddings, people and names until ``engine.services.reembed.re_embed`` runs.
+
+        The switch is one journaled step ("Face model: X instead of Y"), together with dropping a saved
+        grouping threshold that belonged to the previous model's space (see ``_journal_model_switch``),
+        so undo makes the previous model active again with its threshold; the faces then need a re-embed
+        to go back (``needs_reembed``)."""
         pack = PACKS.get(model_id)
         if pack is not None:
             self._activate_pack(model_id)
@@ -421,7 +433,7 @@ class Library:
                 raise ModelError(f"model file {path.name} has the wrong checksum; refusing to load it")
         candidate = Embedder(self._embed_config(), spec=spec, path=path)
         with self._embedder_lock, self.store.transaction() as s:
-            set_active_embedder(s, model_id)
+            _journal_model_switch(s, model_id)
             self._embedder = candidate
 
     def _activate_pack(self, model_id: str) -> None:
@@ -434,10 +446,9 @@ class Library:
         candidate = Embedder(EmbedConfig(threads=_network_threads()), spec=pack.spec, path=path)
         with self._embedder_lock, self.store.transaction() as s:
             if s.get(ModelRecord, model_id) is None:
-                s.add(ModelRecord(id=model_id, kind="embedder", filename=pack.spec.filename, sha256=pack.spec.sha256,
-                                  dim=pack.spec.embedding_dim, active=False))
+                s.add(_pack_record(pack))
                 s.flush()
-            set_active_embedder(s, model_id)
+            _journal_model_switch(s, model_id)
             self._embedder = candidate
 
     # -- settings ----------------------------------------------------------------------------
@@ -901,10 +912,51 @@ class Library:
         return answer(self.store, a, b, reply)
 
     def undo(self) -> str | None:
-        return edits.undo(self.store)
+        return self._replay(edits.undo)
 
     def redo(self) -> str | None:
-        return edits.redo(self.store)
+        return self._replay(edits.redo)
+
+    def _replay(self, step) -> str | None:
+        """Undo or redo; when the step switched the face model, the model it goes back to is checked first
+        (a missing or altered file: ModelError and nothing is replayed), and the embedder is loaded again."""
+        target = edits.pending_model_switch(self.store, undoing=step is edits.undo)
+        if target is not None and target != self.active_model_id():
+            self._check_embedder_file(target)
+        before = self.active_model_id()
+        description = step(self.store)
+        if self.active_model_id() != before:
+            with self._embedder_lock:
+                self._embedder = None
+        return description
+
+    def _check_embedder_file(self, model_id: str) -> None:
+        """ModelError in one line when ``model_id`` could not be loaded now (pack not installed or altered,
+        a registered file missing or altered); the bundled models are always there."""
+        if model_id in BUILTIN:
+            return
+        pack = PACKS.get(model_id)
+        if pack is not None:
+            if sha256_file(pack_path(pack)) != pack.spec.sha256:
+                raise ModelError(f"{model_id}: the installed file has the wrong checksum; "
+                                 f"reinstall: {pack.install_hint}")
+            return
+        with self.store.session() as s:
+            m = s.get(ModelRecord, model_id)
+            if m is None:
+                raise ModelError(f"no embedding model {model_id!r} in this library any more")
+            path, digest = self.models_dir / m.filename, m.sha256
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        if sha256_file(path) != digest:
+            raise ModelError(f"model file {path.name} has the wrong checksum; refusing to load it")
+
+    def needs_reembed(self) -> int:
+        """How many faces are not embedded by the active model (after a model switch or its undo): the
+        count a re-embed would bring over."""
+        from .reembed import stale_face_count
+
+        return stale_face_count(self)
 
     def history(self, limit: int = 50) -> list[tuple[int, str, bool]]:
         return edits.history(self.store, limit)
@@ -954,3 +1006,35 @@ def verify_images(a: Path, b: Path, threshold: float | None = None, embedder: Em
     eb, nb = embed_largest_face(b, emb)
     d = float(((ea - eb) ** 2).sum())
     return VerifyResult(d, d < t, t, (na, nb))
+
+
+def _pack_record(pack) -> ModelRecord:
+    """The library's (inactive) record of an installed pack model; its file stays in the package."""
+    return ModelRecord(id=pack.spec.model_id, kind="embedder", filename=pack.spec.filename, sha256=pack.spec.sha256,
+                       dim=pack.spec.embedding_dim, active=False)
+
+
+def _journal_model_switch(s, model_id: str) -> None:
+    """Make ``model_id`` the active embedder inside the caller's transaction, as one journal entry.
+
+    A grouping threshold the user saved is a squared distance in the previous model's space; in another
+    space it means something else (SFace's 1.15 is far too strict for arcface-mbf, whose calibrated value
+    is 1.45), so it is dropped in the same step and the new model's own threshold takes over. A model
+    trained into the previous one's space (``compatible_with``) keeps it."""
+    from engine.grouping.people import THRESHOLD_SETTING
+    from engine.store.journal import record
+
+    rows = list(s.scalars(select(ModelRecord).where(ModelRecord.kind == "embedder")))
+    before = {r.id: bool(r.active) for r in rows}
+    previous = next((r.id for r in rows if r.active), BUILTIN_EMBEDDER)
+    set_active_embedder(s, model_id)
+    changes: dict = {"models": [[r.id, {"active": before[r.id]}, {"active": bool(r.active)}]
+                                for r in rows if bool(r.active) != before[r.id]]}
+    lineage = {r.id: r.compatible_with for r in rows}
+    if previous != model_id and lineage.get(model_id) != previous and lineage.get(previous) != model_id:
+        row = s.get(Setting, THRESHOLD_SETTING)
+        if row is not None and row.value is not None:
+            changes["settings"] = [[THRESHOLD_SETTING, {"value": row.value}, {"value": None}]]
+            row.value = None
+    changes = {t: v for t, v in changes.items() if v}
+    record(s, "model", edits.cut(f"Face model: {model_id} instead of {previous}", edits.DESCRIPTION_CHARS), changes)

@@ -109,15 +109,9 @@ def switch_model(lib, model_id: str, cancel: threading.Event | None = None,
     yield ReEmbedProgress(Stage.RE_EMBED, model_id=model_id, current="loading the model")
     previous = lib.active_model_id()
     if previous != model_id:
+        # One journaled step, which also drops a saved grouping threshold of the previous model's space
+        # (Library.activate_model); undo makes the previous model active again.
         lib.activate_model(model_id)
-        # A grouping threshold the user saved is a squared distance in the previous model's space; in
-        # another space it means something else (SFace's 1.15 is far too strict for arcface-mbf, whose
-        # calibrated value is 1.45), so the new model's own threshold takes over. A model trained into
-        # the previous one's space (compatible_with) keeps it.
-        compatible = {m["id"]: m.get("compatible_with") for m in lib.models()}
-        if compatible.get(model_id) != previous and compatible.get(previous) != model_id:
-            if lib.get_setting("cluster_threshold") is not None:
-                lib.set_setting("cluster_threshold", None)
     yield from re_embed(lib, cancel, commit_every)
 
 

@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
-from .schema import CannotLink, Constraint, Face, JournalEntry, Person, Photo, Setting
+from .schema import CannotLink, Constraint, Face, JournalEntry, ModelRecord, Person, Photo, Setting
 
 TABLES = {"people": Person, "faces": Face, "constraints": Constraint, "cannot_links": CannotLink,
-          "settings": Setting}
+          "settings": Setting, "models": ModelRecord}
 # Columns an edit may change; anything else (embeddings, boxes) is never journaled.
 TRACKED = {
     "people": ("name", "hidden", "cover_face_id", "created_at", "birth_date"),
@@ -34,10 +34,13 @@ TRACKED = {
     "constraints": ("face_id", "person_id", "kind", "created_at"),
     "cannot_links": ("faces_a", "faces_b", "created_at"),  # a "no" to "same person?"
     "settings": ("value",),  # a regroup's threshold
+    # Which face model is active (a model switch); its faces' embeddings are never journaled: after undo
+    # the faces are brought back to the model by a re-embed (engine.services.reembed).
+    "models": ("active",),
 }
 _KEY = {"settings": "key"}  # primary key column when it is not "id"
 # Faces before constraints: a constraint may name a face the replay brings back (a drawn face).
-_ORDER = ("people", "faces", "constraints", "cannot_links", "settings")
+_ORDER = ("people", "faces", "constraints", "cannot_links", "settings", "models")
 # A face the user drew is created by the edit itself: its whole row is journaled, so redo can bring
 # it back after undo removed it (other faces come from imports and are never journaled whole).
 FACE_ROW = ("photo_id", "x", "y", "w", "h", "landmarks", "score", "embedding", "model_id")

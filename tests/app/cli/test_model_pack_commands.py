@@ -29,7 +29,7 @@ def test_models_lists_the_pack_with_its_licence_and_thresholds(tmp_path):
     assert rows["arcface-mbf"]["thresholds"]["verify"] > 0
     assert rows["sface-2021dec-int8bq"]["active"]
     h128 = rows["arcface-mbf-h128"]
-    assert h128["status"].startswith("not built: build it with bench/harmonic_mbf_head.py")
+    assert h128["status"].startswith("not built: build it with bench/mbf_head_cache.py and bench/mbf_head_variants.py")
     assert h128["dim"] == 128 and h128["compatible_with"] == "sface-2021dec-int8bq"
 
 
