@@ -75,6 +75,28 @@ def run_cli(*args, lib=None, check=None, env_extra=None):
     return r
 
 
+def open_window(qtbot, library, settings=None):
+    """A shown main window on ``library`` (GUI tests), and the threads alive before it, for close_window."""
+    from app.gui.main_window import MainWindow
+
+    before = {t.ident for t in threading.enumerate()}
+    w = MainWindow(library, owns_library=False, settings=settings)
+    w.resize(1100, 760)
+    w.show()
+    w.activateWindow()
+    qtbot.waitExposed(w)
+    return w, before
+
+
+def wait_idle(qtbot, w, timeout: int = 30_000) -> None:
+    """Wait until the window's edits, import and background jobs are done, then deliver their signals."""
+    from PySide6.QtWidgets import QApplication
+
+    qtbot.waitUntil(lambda: not w.controller.editing and not w.controller.importing and not w.jobs.active,
+                    timeout=timeout)
+    QApplication.processEvents()
+
+
 def close_window(qtbot, w, threads_before, timeout: int = 30_000) -> None:
     """Close a main window and check it left no pool job or thread running (GUI tests)."""
     from PySide6.QtCore import QThreadPool

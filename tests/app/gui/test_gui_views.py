@@ -8,12 +8,13 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import threading
 from pathlib import Path
 
 import pytest
 
 from conftest import SAMPLE, close_window  # noqa: E402
+from conftest import open_window as _open
+from conftest import wait_idle as _idle
 
 pytest.importorskip("pytestqt")
 
@@ -24,18 +25,6 @@ import app.gui.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt
 
 WAIT = 30_000
 ID = Qt.ItemDataRole.UserRole + 2
-
-
-def _open(qtbot, library, settings=None):
-    from app.gui.main_window import MainWindow
-
-    before = {t.ident for t in threading.enumerate()}
-    w = MainWindow(library, owns_library=False, settings=settings)
-    w.resize(1100, 760)
-    w.show()
-    w.activateWindow()
-    qtbot.waitExposed(w)
-    return w, before
 
 
 def _close(qtbot, w, threads_before) -> None:
@@ -54,12 +43,6 @@ def window(qtbot, imported, settings):
     yield w
     if not w.is_closed:
         _close(qtbot, w, before)
-
-
-def _idle(qtbot, w) -> None:
-    qtbot.waitUntil(lambda: not w.controller.editing and not w.controller.importing and not w.jobs.active,
-                    timeout=WAIT)
-    QApplication.processEvents()
 
 
 def _pid(w, name_part: str) -> int:

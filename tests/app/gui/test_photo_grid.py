@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLE, close_window, open_copy  # noqa: E402
+from conftest import wait_idle as _idle
 
 pytest.importorskip("pytestqt")
 
@@ -102,12 +103,6 @@ def window(qtbot, dated):
     yield w
     if not w.is_closed:
         close_window(qtbot, w, before, WAIT)
-
-
-def _idle(qtbot, w) -> None:
-    qtbot.waitUntil(lambda: not w.controller.editing and not w.controller.importing and not w.jobs.active,
-                    timeout=WAIT)
-    QApplication.processEvents()
 
 
 def _shown(page) -> list[str]:

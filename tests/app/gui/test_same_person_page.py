@@ -8,12 +8,13 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import threading
 from pathlib import Path
 
 import pytest
 
 from conftest import close_window  # noqa: E402
+from conftest import open_window as _open
+from conftest import wait_idle as _idle
 
 pytest.importorskip("pytestqt")
 
@@ -23,24 +24,6 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 import app.gui.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt call: see that module)
 
 WAIT = 30_000
-
-
-def _open(qtbot, library):
-    from app.gui.main_window import MainWindow
-
-    before = {t.ident for t in threading.enumerate()}
-    w = MainWindow(library, owns_library=False)
-    w.resize(1100, 760)
-    w.show()
-    w.activateWindow()
-    qtbot.waitExposed(w)
-    return w, before
-
-
-def _idle(qtbot, w) -> None:
-    qtbot.waitUntil(lambda: not w.controller.editing and not w.controller.importing and not w.jobs.active,
-                    timeout=WAIT)
-    QApplication.processEvents()
 
 
 def _pid(lib, stem: str) -> int | None:
