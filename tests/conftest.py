@@ -75,6 +75,20 @@ def run_cli(*args, lib=None, check=None, env_extra=None):
     return r
 
 
+def library_labels(lib):
+    """Everything a user set in a library: people (name, hidden, cover), each face's person and how it got
+    there, and the constraints; equal before and after an operation that must lose nothing."""
+    from sqlalchemy import select
+
+    from engine.store.schema import Constraint, Face, Person
+
+    with lib.store.session() as s:
+        people = {p.id: (p.name, p.hidden, p.cover_face_id) for p in s.scalars(select(Person))}
+        faces = {f.id: (f.person_id, f.assignment) for f in s.scalars(select(Face))}
+        constraints = sorted((c.face_id, c.person_id, c.kind) for c in s.scalars(select(Constraint)))
+    return people, faces, constraints
+
+
 def open_window(qtbot, library, settings=None):
     """A shown main window on ``library`` (GUI tests), and the threads alive before it, for close_window."""
     from app.gui.main_window import MainWindow

@@ -7,20 +7,13 @@ import pytest
 from sqlalchemy import select
 
 from conftest import LAG, SAMPLE_PEOPLE
+from conftest import library_labels as _state  # noqa: E402
 
 torch = pytest.importorskip("torch")
 
 from engine.services.jobs import run_job  # noqa: E402
-from engine.store.schema import Constraint, Face, Person  # noqa: E402
+from engine.store.schema import Face  # noqa: E402
 from training.jobs import LEARN  # noqa: E402
-
-
-def _state(lib):
-    with lib.store.session() as s:
-        people = {p.id: (p.name, p.hidden, p.cover_face_id) for p in s.scalars(select(Person))}
-        faces = {f.id: (f.person_id, f.assignment) for f in s.scalars(select(Face))}
-        constraints = sorted((c.face_id, c.person_id, c.kind) for c in s.scalars(select(Constraint)))
-    return people, faces, constraints
 
 
 def _stored(lib) -> dict[int, tuple[str, np.ndarray]]:

@@ -20,22 +20,11 @@ from engine.models import packs  # noqa: E402
 from engine.models.packs import ARCFACE_MBF, installed_version  # noqa: E402
 
 from conftest import close_window  # noqa: E402
+from conftest import library_labels as _state  # noqa: E402
 
 WAIT = 60_000
 needs_pack = pytest.mark.skipif(installed_version(ARCFACE_MBF) is None,
                                 reason='the arcface extra is not installed (pip install -e ".[arcface]")')
-
-
-def _state(lib):
-    from sqlalchemy import select
-
-    from engine.store.schema import Constraint, Face, Person
-
-    with lib.store.session() as s:
-        people = {p.id: (p.name, p.hidden, p.cover_face_id) for p in s.scalars(select(Person))}
-        faces = {f.id: (f.person_id, f.assignment) for f in s.scalars(select(Face))}
-        constraints = sorted((c.face_id, c.person_id, c.kind) for c in s.scalars(select(Constraint)))
-    return people, faces, constraints
 
 
 def _face_models(lib) -> set[str]:

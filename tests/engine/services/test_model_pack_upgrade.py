@@ -11,20 +11,14 @@ from engine.errors import ModelError
 from engine.models import packs
 from engine.models.packs import ARCFACE_MBF, installed_version
 from engine.services.reembed import re_embed
-from engine.store.schema import Constraint, Face, Person
+from engine.store.schema import Face
+
+from conftest import library_labels as _state  # noqa: E402
 
 needs_pack = pytest.mark.skipif(
     installed_version(ARCFACE_MBF) is None,
     reason='the arcface extra is not installed (pip install -e ".[arcface]")',
 )
-
-
-def _state(lib):
-    with lib.store.session() as s:
-        people = {p.id: (p.name, p.hidden, p.cover_face_id) for p in s.scalars(select(Person))}
-        faces = {f.id: (f.person_id, f.assignment) for f in s.scalars(select(Face))}
-        constraints = sorted((c.face_id, c.person_id, c.kind) for c in s.scalars(select(Constraint)))
-    return people, faces, constraints
 
 
 @needs_pack

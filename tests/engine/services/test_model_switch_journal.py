@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from engine.errors import ModelError
 from engine.models.quantize import from_bytes
-from engine.store.schema import Constraint, Face, Person
+from engine.store.schema import Face
+
+from conftest import library_labels as _state  # noqa: E402
 
 SFACE_ID = "sface-2021dec-int8bq"
 
@@ -26,14 +28,6 @@ def _other_space_model(lib, tmp_path, model_id: str = "sface-turned") -> str:
     turned = graph_with_linear_head(prepared_model_bytes(SFACE), q.astype(np.float32), np.zeros(128, np.float32))
     path.write_bytes(turned)
     return lib.register_model(path, model_id)
-
-
-def _state(lib):
-    with lib.store.session() as s:
-        people = {p.id: (p.name, p.hidden, p.cover_face_id) for p in s.scalars(select(Person))}
-        faces = {f.id: (f.person_id, f.assignment) for f in s.scalars(select(Face))}
-        constraints = sorted((c.face_id, c.person_id, c.kind) for c in s.scalars(select(Constraint)))
-    return people, faces, constraints
 
 
 def _embeddings(lib) -> dict[int, tuple[str, bytes]]:
