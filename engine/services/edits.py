@@ -479,13 +479,16 @@ def set_birthday(
         return freed
 
 
+def _next_to_replay(s, undoing: bool) -> JournalEntry | None:
+    """The entry the next undo (the newest done one) or redo (the oldest undone one) replays."""
+    order = JournalEntry.id.desc() if undoing else JournalEntry.id.asc()
+    return s.scalars(select(JournalEntry).where(JournalEntry.undone.is_(not undoing)).order_by(order).limit(1)).first()
+
+
 def _replay(store: LibraryStore, undoing: bool) -> str | None:
     """Undo the newest done edit, or redo the oldest undone one; None when there is none."""
-    order = JournalEntry.id.desc() if undoing else JournalEntry.id.asc()
     with store.transaction() as s:
-        e = s.scalars(
-            select(JournalEntry).where(JournalEntry.undone.is_(not undoing)).order_by(order).limit(1)
-        ).first()
+        e = _next_to_replay(s, undoing)
         if e is None:
             return None
         apply_states(s, e.changes, "before" if undoing else "after")
@@ -496,9 +499,8 @@ def _replay(store: LibraryStore, undoing: bool) -> str | None:
 def pending_model_switch(store: LibraryStore, undoing: bool) -> str | None:
     """The face model that the next undo (or redo) makes active, when that step is a model switch
     (``Library.activate_model``); None otherwise."""
-    order = JournalEntry.id.desc() if undoing else JournalEntry.id.asc()
     with store.session() as s:
-        e = s.scalars(select(JournalEntry).where(JournalEntry.undone.is_(not undoing)).order_by(order).limit(1)).first()
+        e = _next_to_replay(s, undoing)
         if e is None or e.action != "model":
             return None
         idx = 1 if undoing else 2
