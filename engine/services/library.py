@@ -427,10 +427,7 @@ class Library:
             spec = BUILTIN.get(m.id) or ModelSpec(m.id, m.filename, "embedder", m.sha256, m.dim or 128, 112)
         path = None if m.id in BUILTIN else self.models_dir / spec.filename
         if path is not None:  # always re-hash here: the loader caches files it checked before
-            if not path.is_file():
-                raise ModelError(f"model file not found: {path}")
-            if sha256_file(path) != spec.sha256:
-                raise ModelError(f"model file {path.name} has the wrong checksum; refusing to load it")
+            self._check_embedder_file(m.id)
         candidate = Embedder(self._embed_config(), spec=spec, path=path)
         with self._embedder_lock, self.store.transaction() as s:
             _journal_model_switch(s, model_id)
@@ -440,9 +437,8 @@ class Library:
         """Record a pack model (its file stays in the installed package) and make it active. Its space
         is its own: faces keep their people and names, and ``re_embed`` brings each one over."""
         pack = PACKS[model_id]
-        path = pack_path(pack)  # ModelError in one line when not installed or altered
-        if sha256_file(path) != pack.spec.sha256:  # re-hash: the loader caches files it checked before
-            raise ModelError(f"{model_id}: the installed file has the wrong checksum; reinstall: {pack.install_hint}")
+        self._check_embedder_file(model_id)  # re-hash: the loader caches files it checked before
+        path = pack_path(pack)
         candidate = Embedder(EmbedConfig(threads=_network_threads()), spec=pack.spec, path=path)
         with self._embedder_lock, self.store.transaction() as s:
             if s.get(ModelRecord, model_id) is None:
