@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=Path, help="re-tabulate the raw rows of an earlier run (its --out file)")
     ap.add_argument("--strangers", type=float, default=0.0,
                     help="add this share of one-photo LFW strangers to every library (e.g. 0.2)")
+    ap.add_argument("--centre", type=float, default=0.0,
+                    help="remove this share of each library's mean embedding before grouping (ClusterConfig.centre)")
     ap.add_argument("--lfw-cache", type=Path,
                     default=Path(__file__).resolve().parents[1] / ".cache" / "lfw_embeddings.npz",
                     help="the clean LFW embeddings the strangers come from (bench/cluster_lfw.py --make-cache)")
@@ -260,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
         libs = libraries(load_cache(args.cache))
         if args.strangers > 0:
             libs = add_strangers(libs, args.lfw_cache, args.strangers)
+        if args.centre > 0:  # the per-library normalisation (engine/grouping/normalise.py), strangers included
+            from dataclasses import replace
+
+            from engine.grouping.normalise import centre_library
+
+            libs = [replace(lib, emb=centre_library(lib.emb, args.centre)) for lib in libs]
         settings = [s for s in SETTINGS if not args.quick or s[0] in ("average", "stable")]
         rows = evaluate(libs, settings)
     text, cv = tables(rows)

@@ -80,6 +80,12 @@ class ClusterConfig:
     threshold: float = 1.20
     method: str = "stable"
     k: int = 30
+    # Share of the library's mean embedding removed before grouping (engine/grouping/normalise.py); 0 = off.
+    # Off by default: measured on the family-shaped libraries (docs/clustering.md, "Per-library
+    # normalisation") 0.6 with T 1.35 raised held-out F1 0.866 -> 0.880, but with 20 % strangers it gave
+    # the same F1 (0.888) at a different T (1.25-1.30), so T does not carry over and the gain is not robust.
+    # A threshold chosen for one setting of this is wrong for another.
+    centre: float = 0.0
     # Recognition: a new face is suggested for a named person when its nearest faces of that
     # person vote for it within this squared distance (a little stricter than grouping).
     recognise_threshold: float = 1.0

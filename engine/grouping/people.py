@@ -30,6 +30,7 @@ from engine.store.schema import (
 )
 
 from .cluster import cluster_faces, knn
+from .normalise import centre_library
 from .thresholds import stored_cluster_config
 
 THRESHOLD_SETTING = "cluster_threshold"
@@ -333,7 +334,10 @@ def _regroup_unnamed(s, cfg: ClusterConfig) -> dict:
         [pid if a == BY_USER and pid >= 0 else -1 for pid, a in zip(t.person_ids, t.assignment, strict=True)],
         np.int64,
     )
-    labels = cluster_faces(t.emb, cfg.threshold, photo_ids=t.photo_ids, fixed=fixed, k=cfg.k, method=cfg.method,
+    # The per-library normalisation (off unless ClusterConfig.centre is set) only changes the vectors the
+    # grouping sees; the fixed and cannot-link constraints apply as before.
+    labels = cluster_faces(centre_library(t.emb, cfg.centre), cfg.threshold, photo_ids=t.photo_ids, fixed=fixed,
+                           k=cfg.k, method=cfg.method,
                            cannot_link=cannot_link_pairs(cannot_links(s), t.ids))
     forbid = _is_not(s)
     members: dict[int, list[int]] = defaultdict(list)

@@ -89,4 +89,4 @@ def stored_cluster_config(session) -> ClusterConfig:
     row = session.get(Setting, "cluster_threshold")
     t = row.value if row is not None else None
     return ClusterConfig(threshold=float(t) if t else mt.cluster, method=base.method, k=base.k,
-                         recognise_threshold=mt.recognise, min_group_size=base.min_group_size)
+                         recognise_threshold=mt.recognise, min_group_size=base.min_group_size, centre=base.centre)

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from engine.config import ClusterConfig, ImportConfig
 from engine.grouping.cluster import cluster_faces
+from engine.grouping.normalise import centre_library
 from engine.grouping.people import load_faces
 from engine.pipeline.scan import ScanProblem, iter_photo_files
 from engine.store.schema import BY_SUGGESTION, BY_USER, DONE, FAILED, NOT_A_FACE, Face, Person, Photo
@@ -163,7 +164,8 @@ def load_cluster_input(library) -> ClusterInput:
         np.int64,
     )
     cfg = library.cluster_config()
-    return ClusterInput(t.emb, t.photo_ids, fixed, cfg.k, cfg.method)
+    # Centred as the grouping centres it (ClusterConfig.centre), so the preview counts the same groups.
+    return ClusterInput(centre_library(t.emb, cfg.centre), t.photo_ids, fixed, cfg.k, cfg.method)
 
 
 def count_people(data: ClusterInput, threshold: float) -> int:
