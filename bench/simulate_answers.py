@@ -77,7 +77,7 @@ def groups(lib, n: int) -> np.ndarray:
 
 def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: float = 0.98, regroup: bool = False,
              policy: str = "balanced", curve: dict | None = None, dev=None, faces: bool = True,
-             threshold: float | None = None):
+             threshold: float | None = None, regroup_every: int = 1, regroup_neighbours: int = 12):
     """Returns ({answers: (P, R, F1, corrections per 100, cross-age pairs joined, cross-age pairs, false
     pairs, different-people pairs)}, answers needed for ``target_f1`` or None, seconds per question, the
     scores after a final regrouping or None, and {kind: answers of that kind}). ``dev``: the DevLibrary
@@ -85,7 +85,8 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
     from engine.grouping.same_person import QuestionConfig
     from evals.metrics import bcubed, corrections
 
-    cfg = QuestionConfig(policy=policy, ask_faces=faces, **(curve or {}))
+    cfg = QuestionConfig(policy=policy, ask_faces=faces, regroup_every=regroup_every,
+                         regroup_neighbours=regroup_neighbours, **(curve or {}))
     kinds: dict[str, list[int]] = {"pair": [0, 0], "face": [0, 0]}  # [yes, no]
     codes = np.unique(truth, return_inverse=True)[1].reshape(-1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,6 +95,7 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
         needed = None
         spent = 0.0
         asked = 0
+        answer_s: list[float] = []
 
         def score(lab):
             p, r, f = bcubed(lab, codes)
@@ -126,7 +128,9 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
                         maj[pid] = np.bincount(codes[lab == pid]).argmax()
                     same = maj[q.person_a] == maj[q.person_b]
                 kinds[q.kind][0 if same else 1] += 1
-                lib.answer(q, "yes" if same else "no")
+                t0 = time.perf_counter()
+                lib.answer(q, "yes" if same else "no", cfg)
+                answer_s.append(time.perf_counter() - t0)
             final = groups(lib, len(emb))
             for c in CHECKPOINTS:
                 out.setdefault(c, score(final))
@@ -136,6 +140,7 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
                 after = score(groups(lib, len(emb)))
         finally:
             lib.close()
+    kinds["answer_s"] = answer_s
     return out, needed, spent / max(asked, 1), after, kinds
 
 
@@ -224,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="group each library at this T (saved as its threshold) instead of the default")
     ap.add_argument("--kinds", nargs="+", default=["lag", "lfw-phone", "mixed"], help="only these kinds")
     ap.add_argument("--regroup", action="store_true", help="regroup after the answers and score again")
+    ap.add_argument("--regroup-neighbours", type=int, default=12,
+                    help="groups near each answered one the regrouping looks at (0: the whole library)")
+    ap.add_argument("--regroup-every", type=int, default=1,
+                    help="regroup near the answered groups after every N answers (0: never; QuestionConfig)")
     ap.add_argument("--offset", type=float, default=None, help="the curve's offset instead of QuestionConfig's")
     ap.add_argument("--scale", type=float, default=None, help="the curve's scale instead of QuestionConfig's")
     ap.add_argument("--min-probability", type=float, default=None, help="the queue's cut-off (QuestionConfig's)")
@@ -248,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     res = []
     for i, lib in enumerate(libs):
         res.append(simulate(lib.emb, lib.truth, args.max_answers, regroup=args.regroup, policy=args.policy,
-                            curve=curve, dev=lib, faces=not args.no_faces, threshold=args.group_threshold))
+                            curve=curve, dev=lib, faces=not args.no_faces, threshold=args.group_threshold,
+                            regroup_every=args.regroup_every, regroup_neighbours=args.regroup_neighbours))
         print(f"library {i + 1}/{len(libs)} ({lib.kind}, {len(lib.emb)} faces): needed {res[-1][1]}, "
               f"{res[-1][2] * 1000:.0f} ms a question", flush=True)
     from engine.grouping.same_person import QuestionConfig
@@ -256,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     qc = QuestionConfig(policy=args.policy, **curve)
     print(f"\npolicy {args.policy}, curve offset {qc.offset}, scale {qc.scale}, min_probability {qc.min_probability}; "
           f"face questions {'off' if args.no_faces else 'on'}; grouping T {args.group_threshold or 'default'}; "
+          f"regroup near the answers every {args.regroup_every or 'never'} "
+          f"({args.regroup_neighbours or 'all'} neighbours); "
           f"{len(libs)} libraries")
     print("| set | " + " | ".join(f"after {c}" for c in CHECKPOINTS)
           + f" | answers to F1 0.98 (median; reached within {args.max_answers})"
@@ -289,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     for kind in (*kinds, "all"):
         sel = [r for lib, r in zip(libs, res, strict=True) if kind in ("all", lib.kind)]
         k = {q: np.sum([r[4][q] for r in sel], axis=0) for q in ("pair", "face")}
+        ans = np.concatenate([r[4]["answer_s"] for r in sel] or [[0.0]])
+        print(f"{kind}: an answer (with its regrouping) median {1000 * np.median(ans):.0f} ms, max "
+              f"{1000 * ans.max():.0f} ms")
         print(f"{kind}: answers to pair questions {int(k['pair'].sum())} ({int(k['pair'][0])} yes), to face "
               f"questions {int(k['face'].sum())} ({int(k['face'][0])} yes)")
     return 0

@@ -83,6 +83,15 @@ class QuestionConfig:
     # A face question's score is this times q (1: a "no" saves one face move, as a yes about a single face
     # saves one merge; bench/simulate_answers.py --face-value measures others).
     face_value: float = 1.0
+    # Regroup the free faces near the answered groups after every this many answers (0: never; the answers
+    # then wait for the next full regrouping). Off: on the development libraries regrouping after every answer
+    # (near it, or the whole library) or every 5 answers raised F1 after 10 answers (0.908 against 0.904) but
+    # cost precision and left more corrections after 50 and 100 answers (all 60: 4.5 / 3.2 per 100 faces
+    # against 4.4 / 2.7; bench/simulate_answers.py --regroup-every N --regroup-neighbours K).
+    regroup_every: int = 0
+    # The regrouping looks at the answered groups and this many nearest unnamed groups of each (0: the whole
+    # library, as a full regrouping does).
+    regroup_neighbours: int = 12
 
 
 # A big group's faces nearest its mean are never doubtful: the nearest-member distances are computed for

@@ -389,12 +389,13 @@ def not_known(store: LibraryStore, face_ids: list[int]) -> None:
         _done(cs, "not_known", f"Mark {count(len(faces), 'face')}{owners} as not someone I know")
 
 
-def _grouping_state(s) -> tuple[dict, dict]:
-    """Every face's group and every person's row, as the journal stores them (its TRACKED columns)."""
+def _grouping_state(s, with_faces: bool = True) -> tuple[dict, dict]:
+    """Every face's group and every person's row, as the journal stores them (its TRACKED columns);
+    ``with_faces=False``: the people only."""
     faces = {
         fid: {"person_id": pid, "assignment": asg, "confidence": conf}
         for fid, pid, asg, conf in s.execute(select(Face.id, Face.person_id, Face.assignment, Face.confidence))
-    }
+    } if with_faces else {}
     cols = TRACKED["people"]
     people = {
         row[0]: {c: encode(v) for c, v in zip(cols, row[1:], strict=True)}
@@ -438,6 +439,55 @@ def regroup(store: LibraryStore, config: ClusterConfig, save_threshold: bool = F
         changes = {t: rows for t, rows in changes.items() if rows}
         record(s, "regroup", f"Regroup all faces at threshold {config.threshold:.2f}", changes)
         return result
+
+
+# The journal entries an answer to a "same person?" question makes (merge, not_same, confirm, not_one_of):
+# the regrouping it starts is folded into them.
+ANSWER_ACTIONS = ("merge", "not_same", "confirm", "not_one_of")
+
+
+def regroup_near(store: LibraryStore, person_ids: list[int], config: ClusterConfig, since: int | None = None,
+                 neighbours: int = 12) -> dict:
+    """Group again the free faces of ``person_ids`` and of their nearest unnamed groups
+    (``engine.grouping.people.near_faces``), right after an answer: a yes makes a group the user's, and
+    its neighbours may now join it; a no frees a face to join its real person. Nothing named, confirmed,
+    placed or "not known" moves, and cannot-links hold, as in a full regrouping. The changes are folded
+    into the answer's journal entry (the newest one), so one undo brings back exactly what the user saw
+    before the answer; with no answer to fold into (none newer than entry ``since``), nothing is done."""
+    from engine.grouping.people import group_faces, near_faces
+    from engine.store.journal import extend
+
+    with store.transaction() as s:
+        entry = _next_to_replay(s, undoing=True)
+        if entry is None or entry.action not in ANSWER_ACTIONS or (since is not None and entry.id <= since):
+            return {"faces": 0, "groups": 0, "changed": 0}
+        if neighbours > 0:
+            only = near_faces(s, person_ids, config.threshold, neighbours)
+        else:
+            from engine.grouping.people import reclusterable_faces
+
+            only = reclusterable_faces(s)
+        if not only:
+            return {"faces": 0, "groups": 0, "changed": 0}
+        loose = list(s.scalars(select(Face.id).where(Face.person_id.is_(None))))
+        watched = sorted(set(only) | set(loose))
+        faces_before = _face_states(s, watched)
+        people_before = _grouping_state(s, with_faces=False)[1]
+        result = group_faces(s, [], config, only=only)
+        s.flush()
+        changes = {"people": _diff(people_before, _grouping_state(s, with_faces=False)[1]),
+                   "faces": _diff(faces_before, _face_states(s, watched))}
+        extend(entry, {t: rows for t, rows in changes.items() if rows})
+        return result
+
+
+def _face_states(s, face_ids: list[int]) -> dict:
+    out = {}
+    for i in range(0, len(face_ids), 900):
+        q = select(Face.id, Face.person_id, Face.assignment, Face.confidence).where(Face.id.in_(face_ids[i:i + 900]))
+        out.update({fid: {"person_id": pid, "assignment": asg, "confidence": conf}
+                    for fid, pid, asg, conf in s.execute(q)})
+    return out
 
 
 def set_birthday(
@@ -505,6 +555,12 @@ def pending_model_switch(store: LibraryStore, undoing: bool) -> str | None:
             return None
         idx = 1 if undoing else 2
         return next((r[0] for r in e.changes.get("models", []) if r[idx] and r[idx].get("active")), None)
+
+
+def newest_entry(store: LibraryStore) -> int:
+    """The id of the newest journal entry (0 when there is none)."""
+    with store.session() as s:
+        return s.scalar(select(func.max(JournalEntry.id))) or 0
 
 
 def undo(store: LibraryStore) -> str | None:

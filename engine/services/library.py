@@ -165,6 +165,9 @@ class Library:
         self._skipped: set[str] = set()
         self._queue = None  # the last ranked queue, reused while the library is unchanged
         self._queue_lock = threading.Lock()
+        # People touched by the answers since the last regrouping near them (QuestionConfig.regroup_every).
+        self._answered_people: set[int] = set()
+        self._answers_since_regroup = 0
         if read_only:
             return
         try:
@@ -869,11 +872,14 @@ class Library:
                 queue = self._queue = build_queue(self.store, cfg)
         return queue.questions(limit, frozenset(self._skipped))
 
-    def answer(self, question, reply: str) -> int | None:
+    def answer(self, question, reply: str, config=None) -> int | None:
         """Answer a question (a SamePersonQuestion or its id "12-34"): "yes" merges the two groups, "no"
         keeps them apart in every later grouping (both undoable), "skip" leaves it for another session.
         A face question (id "f567-34"): "yes" confirms the face in its group, "no" moves it out for good.
+        Then (every ``config.regroup_every`` answers, a QuestionConfig) the free faces near the answered
+        groups are grouped again, in the same undo step as the answer (``edits.regroup_near``).
         Returns the person holding the faces after a yes."""
+        from engine.grouping.same_person import QuestionConfig
         from engine.services.same_person import (
             ANSWERS,
             FACE,
@@ -903,9 +909,33 @@ class Library:
         if reply == SKIP:
             self._skipped.add(face_question_id(a, b) if face_kind else question_id(a, b))
             return None
+        since = edits.newest_entry(self.store)
         if face_kind:
-            return answer_face(self.store, a, b, reply, shown)
-        return answer(self.store, a, b, reply)
+            kept = answer_face(self.store, a, b, reply, shown)
+            touched = {b} if kept is not None else {b, *self._person_of(a)}
+        else:
+            kept = answer(self.store, a, b, reply)
+            touched = {kept} if kept is not None else {a, b}
+        self._regroup_after_answer(touched, config or QuestionConfig(), since)
+        return kept
+
+    def _person_of(self, face_id: int) -> set[int]:
+        with self.store.session() as s:
+            pid = s.scalar(select(Face.person_id).where(Face.id == face_id))
+        return set() if pid is None else {int(pid)}
+
+    def _regroup_after_answer(self, people: set[int], cfg, since: int) -> None:
+        """Every ``cfg.regroup_every`` answers, regroup the free faces near the people the answers touched,
+        folded into the last answer's undo step; the queue is then ranked from the new groups (its signature
+        changes with the faces)."""
+        self._answered_people |= people
+        self._answers_since_regroup += 1
+        if cfg.regroup_every <= 0 or self._answers_since_regroup < cfg.regroup_every:
+            return
+        touched = sorted(self._answered_people)
+        self._answered_people.clear()
+        self._answers_since_regroup = 0
+        edits.regroup_near(self.store, touched, self.cluster_config(), since=since, neighbours=cfg.regroup_neighbours)
 
     def undo(self) -> str | None:
         return self._replay(edits.undo)

@@ -168,6 +168,20 @@ def record(session: Session, action: str, description: str, changes: dict) -> Jo
     return entry
 
 
+def extend(entry: JournalEntry, changes: dict) -> None:
+    """Fold ``changes`` (made right after ``entry``'s edit, e.g. the regrouping an answer starts) into
+    ``entry``, so that one undo takes both back and one redo brings both: a row keeps the entry's
+    "before" (else the new one's) and takes the new "after"; a row back where it began is dropped."""
+    merged = {t: {r[0]: [r[1], r[2]] for r in rows} for t, rows in (entry.changes or {}).items()}
+    for table, rows in changes.items():
+        mine = merged.setdefault(table, {})
+        for rid, before, after in rows:
+            mine[rid] = [mine[rid][0] if rid in mine else before, after]
+    out = {t: [[rid, b, a] for rid, (b, a) in rows.items() if b != a] for t, rows in merged.items()}
+    # A new dict: the JSON column notices a reassignment, not an edit in place.
+    entry.changes = {t: rows for t, rows in out.items() if rows}
+
+
 def _current(obj, table: str) -> dict | None:
     return None if obj is None else {c: encode(getattr(obj, c)) for c in TRACKED[table]}
 
