@@ -6,7 +6,7 @@ A library of ``--faces`` faces (one photo each) is made from the development lib
 (``bench/family_sets.py --make``; repeated with a little noise up to the size, each copy its own people),
 grouped with the defaults. Each round answers the queue's first pair question yes three ways, interleaved,
 and undoes it again: without a regrouping (``QuestionConfig.regroup_every = 0``), with the regrouping near
-the answer (the default: the answered groups and their 12 nearest unnamed groups), and with the whole
+the answer (``regroup_every = 1``: the answered groups and their 12 nearest unnamed groups), and with the whole
 library regrouped in the same step (``regroup_neighbours = 0``). Reported: CPU seconds of the answer call
 (median over the rounds) and the faces the regrouping looked at.
 """
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from engine.grouping.people import near_faces
     from engine.grouping.same_person import QuestionConfig
 
-    ways = {"no regrouping": QuestionConfig(regroup_every=0), "near the answer (12 groups)": QuestionConfig(),
-            "whole library": QuestionConfig(regroup_neighbours=0)}
+    ways = {"no regrouping": QuestionConfig(regroup_every=0), "near the answer (12 groups)": QuestionConfig(regroup_every=1),
+            "whole library": QuestionConfig(regroup_every=1, regroup_neighbours=0)}
     times: dict[str, list[float]] = {w: [] for w in ways}
     looked: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
