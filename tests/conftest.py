@@ -134,6 +134,21 @@ def open_copy(library_dir: Path, dest: Path):
     return Library(dest)
 
 
+def side_by_side(names: list[str], out: Path, taken: str | None) -> None:
+    """A group photo: the named sample portraits, 400 x 480 each, left to right in one JPEG at ``out``,
+    with the EXIF date taken ``taken`` ("YYYY:MM:DD HH:MM:SS") or none (the file's time is then its date)."""
+    from PIL import Image
+
+    imgs = [Image.open(SAMPLE / n).convert("RGB").resize((400, 480)) for n in names]
+    canvas = Image.new("RGB", (400 * len(imgs), 480), "white")
+    for i, im in enumerate(imgs):
+        canvas.paste(im, (400 * i, 0))
+    exif = Image.Exif()
+    if taken:
+        exif.get_ifd(0x8769)[0x9003] = taken
+    canvas.save(out, exif=exif, quality=92)
+
+
 @pytest.fixture(scope="session")
 def _imported_template(tmp_path_factory):
     """One import of the sample, copied for each test that needs it (saves ~2 s per test)."""
