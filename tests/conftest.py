@@ -75,6 +75,17 @@ def run_cli(*args, lib=None, check=None, env_extra=None):
     return r
 
 
+def label_the_sample(lib) -> None:
+    """The edits a user makes on the imported sample, one of each kind that must survive a model switch:
+    a name, a confirmation and a cover on one two-face person, and a "not this person" on the other."""
+    two = [p for p in lib.people() if p.faces == 2]
+    lib.rename(two[0].id, "Jacinda Ardern")
+    first = lib.faces_of(two[0].id)
+    lib.confirm([first[0].id])
+    lib.set_cover(two[0].id, first[1].id)
+    lib.not_this_person([lib.faces_of(two[1].id)[0].id])
+
+
 def library_labels(lib):
     """Everything a user set in a library: people (name, hidden, cover), each face's person and how it got
     there, and the constraints; equal before and after an operation that must lose nothing."""
