@@ -75,6 +75,26 @@ def run_cli(*args, lib=None, check=None, env_extra=None):
     return r
 
 
+def old_library(root: Path, revision: str, rows=None) -> Path:
+    """A library folder at ``root`` as an older version left it: its database migrated only up to the
+    schema ``revision``; ``rows(conn)``, where given, adds that era's data in the same transaction."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from engine.store.database import DB_NAME, _alembic_config
+
+    root.mkdir()
+    eng = create_engine(f"sqlite:///{root / DB_NAME}")
+    cfg = _alembic_config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        if rows is not None:
+            rows(conn)
+    eng.dispose()
+    return root
+
+
 def label_the_sample(lib) -> None:
     """The edits a user makes on the imported sample, one of each kind that must survive a model switch:
     a name, a confirmation and a cover on one two-face person, and a "not this person" on the other."""
