@@ -24,12 +24,16 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
+    QHBoxLayout,
+    QLabel,
     QListView,
     QMenu,
     QMessageBox,
+    QProgressBar,
     QSizePolicy,
     QStyle,
     QStyledItemDelegate,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -56,6 +60,38 @@ def page_shortcut(page: QWidget, text: str, key: str, slot) -> QAction:
     a.triggered.connect(slot)
     page.addAction(a)
     return a
+
+
+class StatusProgress(QWidget):
+    """A long job's progress in the window's status bar, visible from every page (the import, the model
+    switch): a line of words, a thin bar, then a flat button for each label in ``buttons``. Hidden until
+    the job starts."""
+
+    def __init__(self, buttons: tuple[str, ...], parent=None):
+        super().__init__(parent)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(180)
+        self.bar.setMaximumHeight(14)
+        self.bar.setTextVisible(False)
+        self.buttons: list[QToolButton] = []
+        for text in buttons:
+            b = QToolButton()
+            b.setText(text)
+            b.setAutoRaise(True)
+            self.buttons.append(b)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.label)
+        lay.addWidget(self.bar)
+        for b in self.buttons:
+            lay.addWidget(b)
+        self.hide()
+
+    def show_count(self, done: int, total: int) -> None:
+        """The bar at ``done`` of ``total`` (a count past the total, as a re-count can give, shows full)."""
+        self.bar.setRange(0, total)
+        self.bar.setValue(min(done, total))
 
 
 def icon(name: str) -> QIcon:
