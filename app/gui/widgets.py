@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QSizePolicy,
     QStyle,
     QStyledItemDelegate,
@@ -92,6 +93,31 @@ class StatusProgress(QWidget):
         """The bar at ``done`` of ``total`` (a count past the total, as a re-count can give, shows full)."""
         self.bar.setRange(0, total)
         self.bar.setValue(min(done, total))
+
+
+class YesNoSkip:
+    """The answers of a page that asks one question at a time (review, "same person?"): Yes (Y), No (N)
+    and Skip (S) buttons in a centred ``row`` for the page's card, and the page's Y / N / S keys; a key and
+    its button call the same slot."""
+
+    def __init__(self, page: QWidget, yes, no, skip):
+        self.yes_btn = QPushButton("Yes (Y)")
+        self.no_btn = QPushButton("No (N)")
+        self.skip_btn = QPushButton("Skip (S)")
+        self.yes_btn.setObjectName("yes")
+        self.no_btn.setObjectName("no")
+        self.row = QHBoxLayout()
+        self.row.addStretch(1)
+        for b in (self.yes_btn, self.no_btn, self.skip_btn):
+            b.setMinimumWidth(110)
+            self.row.addWidget(b)
+        self.row.addStretch(1)
+        self.yes_action = page_shortcut(page, "Yes", "Y", yes)
+        self.no_action = page_shortcut(page, "No", "N", no)
+        self.skip_action = page_shortcut(page, "Skip", "S", skip)
+        self.yes_btn.clicked.connect(yes)
+        self.no_btn.clicked.connect(no)
+        self.skip_btn.clicked.connect(skip)
 
 
 def icon(name: str) -> QIcon:
