@@ -75,6 +75,37 @@ def run_cli(*args, lib=None, check=None, env_extra=None):
     return r
 
 
+def old_library(root: Path, revision: str, rows=None) -> Path:
+    """A library folder at ``root`` as an older version left it: its database migrated only up to the
+    schema ``revision``; ``rows(conn)``, where given, adds that era's data in the same transaction."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from engine.store.database import DB_NAME, _alembic_config
+
+    root.mkdir()
+    eng = create_engine(f"sqlite:///{root / DB_NAME}")
+    cfg = _alembic_config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        if rows is not None:
+            rows(conn)
+    eng.dispose()
+    return root
+
+
+def label_the_sample(lib) -> None:
+    """The edits a user makes on the imported sample, one of each kind that must survive a model switch:
+    a name, a confirmation and a cover on one two-face person, and a "not this person" on the other."""
+    two = [p for p in lib.people() if p.faces == 2]
+    lib.rename(two[0].id, "Jacinda Ardern")
+    first = lib.faces_of(two[0].id)
+    lib.confirm([first[0].id])
+    lib.set_cover(two[0].id, first[1].id)
+    lib.not_this_person([lib.faces_of(two[1].id)[0].id])
+
+
 def library_labels(lib):
     """Everything a user set in a library: people (name, hidden, cover), each face's person and how it got
     there, and the constraints; equal before and after an operation that must lose nothing."""
@@ -132,6 +163,21 @@ def open_copy(library_dir: Path, dest: Path):
 
     shutil.copytree(library_dir, dest, ignore=shutil.ignore_patterns(".lock"))
     return Library(dest)
+
+
+def side_by_side(names: list[str], out: Path, taken: str | None) -> None:
+    """A group photo: the named sample portraits, 400 x 480 each, left to right in one JPEG at ``out``,
+    with the EXIF date taken ``taken`` ("YYYY:MM:DD HH:MM:SS") or none (the file's time is then its date)."""
+    from PIL import Image
+
+    imgs = [Image.open(SAMPLE / n).convert("RGB").resize((400, 480)) for n in names]
+    canvas = Image.new("RGB", (400 * len(imgs), 480), "white")
+    for i, im in enumerate(imgs):
+        canvas.paste(im, (400 * i, 0))
+    exif = Image.Exif()
+    if taken:
+        exif.get_ifd(0x8769)[0x9003] = taken
+    canvas.save(out, exif=exif, quality=92)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,15 @@ import numpy as np
 
 from engine.services.progress import Stage
 
-from .personalise import HeldOut, LearnProgress, LearnResult, check_on_lfw, heldout_score, split_holdout
+from .personalise import (
+    HeldOut,
+    LearnProgress,
+    LearnResult,
+    check_on_lfw,
+    heldout_score,
+    split_named,
+    too_few_to_learn,
+)
 
 
 @dataclass(frozen=True)
@@ -116,10 +124,6 @@ def train_adapter(x: np.ndarray, labels: np.ndarray, *, steps: int, lr: float, s
     return lin.weight.detach().numpy().copy(), lin.bias.detach().numpy().copy()
 
 
-def _better(a: HeldOut, b: HeldOut) -> bool:
-    return (a.auc, a.accuracy) > (b.auc, b.accuracy)
-
-
 def learn_adapter(library, cancel: threading.Event | None = None, config: AdapterConfig | None = None
                   ) -> Iterator[LearnProgress]:
     """Generator of progress; the last item has ``result`` set and stage done, refused or cancelled."""
@@ -141,20 +145,14 @@ def learn_adapter(library, cancel: threading.Event | None = None, config: Adapte
     previous = active.model_id
     yield LearnProgress(Stage.EXAMPLES, message="Collecting the named people's faces…")
     face_ids, emb, labels, person_ids, statements = library_embedding_examples(library, previous, cfg.min_faces)
-    named = np.flatnonzero(labels >= 0)
-    train_rel, held_rel = split_holdout(labels[named], cfg.holdout, cfg.seed)
-    train_idx, held_idx = named[train_rel], named[held_rel]
-    counts = np.bincount(labels[train_idx], minlength=len(person_ids)) if len(train_idx) else np.zeros(0, int)
-    trainable = int((counts >= 2).sum())
+    train_idx, held_idx, counts, trainable = split_named(labels, len(person_ids), cfg.holdout, cfg.seed)
     result = LearnResult(False, "", previous_model_id=previous, people=len(person_ids),
                          train_faces=len(train_idx), heldout_faces=len(held_idx), max_steps=cfg.max_steps)
     yield LearnProgress(Stage.SPLIT, message=f"{len(person_ids)} people, {len(train_idx)} faces to learn from, "
                                              f"{len(held_idx)} to check")
-    if trainable < 2:
-        yield final(Stage.REFUSED, result, "refused: need at least 2 named people with 2 or more faces each")
-        return
-    if len(held_idx) == 0:
-        yield final(Stage.REFUSED, result, "refused: need a named person with at least 3 faces to check a new model")
+    refused = too_few_to_learn(trainable, len(held_idx))
+    if refused:
+        yield final(Stage.REFUSED, result, refused)
         return
 
     # Training rows: training faces of people with 2 of them, then faces only known as "not this person".
@@ -193,7 +191,7 @@ def learn_adapter(library, cancel: threading.Event | None = None, config: Adapte
             return
         s = score(w, b)
         result.checkpoints.append((step, s))
-        if _better(s, best["score"]):
+        if s.better_than(best["score"]):
             best.update(step=step, w=w, b=b, score=s)
 
     try:

@@ -76,6 +76,10 @@ class HeldOut:
     def line(self) -> str:
         return f"nearest-face accuracy {100 * self.accuracy:.1f}%  pair AUC {self.auc:.4f}  [{self.queries} faces]"
 
+    def better_than(self, other: HeldOut) -> bool:
+        """Which checkpoint to keep: the higher pair AUC, then the higher accuracy."""
+        return (self.auc, self.accuracy) > (other.auc, other.accuracy)
+
 
 @dataclass
 class LearnResult:
@@ -122,6 +126,27 @@ def split_holdout(labels: np.ndarray, fraction: float = 0.2, seed: int = 0) -> t
         held.extend(idx[:n_hold])
         train.extend(idx[n_hold:])
     return np.sort(np.asarray(train, np.int64)), np.sort(np.asarray(held, np.int64))
+
+
+def split_named(labels: np.ndarray, people: int, fraction: float, seed: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The learners' split of the library's examples: (train indices, held-out indices, each person's
+    number of training faces, how many people have 2 or more of them). Only labelled faces are split;
+    label -1 marks a face known only from a "not this person"."""
+    named = np.flatnonzero(labels >= 0)
+    train_rel, held_rel = split_holdout(labels[named], fraction, seed)
+    train_idx, held_idx = named[train_rel], named[held_rel]
+    counts = np.bincount(labels[train_idx], minlength=people) if len(train_idx) else np.zeros(0, int)
+    return train_idx, held_idx, counts, int((counts >= 2).sum())
+
+
+def too_few_to_learn(trainable: int, held_out: int) -> str | None:
+    """Why the learners refuse to start, in words, or None when there are enough named faces."""
+    if trainable < 2:
+        return "refused: need at least 2 named people with 2 or more faces each"
+    if held_out == 0:
+        return "refused: need a named person with at least 3 faces to check a new model"
+    return None
 
 
 def heldout_score(query: np.ndarray, q_labels: np.ndarray, gallery: np.ndarray, g_labels: np.ndarray) -> HeldOut:
@@ -207,10 +232,6 @@ def _checkpoint_score(suffix, features, labels: np.ndarray, held: np.ndarray, ga
     return heldout_score(emb[: len(held)], labels[held], emb[len(held) :], labels[gallery])
 
 
-def _better(a: HeldOut, b: HeldOut) -> bool:
-    return (a.auc, a.accuracy) > (b.auc, b.accuracy)
-
-
 def _perfect(h: HeldOut) -> bool:
     return h.auc >= 1.0 and h.accuracy >= 1.0
 
@@ -243,11 +264,7 @@ def learn_from_corrections(
         return
     yield LearnProgress(Stage.EXAMPLES, message="Collecting the named people's faces…")
     crops, labels, person_ids, statements = library_examples(library, cfg.min_faces)
-    named = np.flatnonzero(labels >= 0)  # the rest are faces only known as "not this person"
-    train_rel, held_rel = split_holdout(labels[named], cfg.holdout, cfg.seed)
-    train_idx, held_idx = named[train_rel], named[held_rel]
-    counts = np.bincount(labels[train_idx], minlength=len(person_ids)) if len(train_idx) else np.zeros(0, int)
-    trainable = int((counts >= 2).sum())
+    train_idx, held_idx, counts, trainable = split_named(labels, len(person_ids), cfg.holdout, cfg.seed)
     result = LearnResult(
         False, "", people=len(person_ids), train_faces=len(train_idx), heldout_faces=len(held_idx),
         max_steps=cfg.max_steps,
@@ -255,11 +272,9 @@ def learn_from_corrections(
     yield LearnProgress(
         "split", message=f"{len(person_ids)} people, {len(train_idx)} faces to learn from, {len(held_idx)} to check"
     )
-    if trainable < 2:
-        yield final(Stage.REFUSED, result, "refused: need at least 2 named people with 2 or more faces each")
-        return
-    if len(held_idx) == 0:
-        yield final(Stage.REFUSED, result, "refused: need a named person with at least 3 faces to check a new model")
+    refused = too_few_to_learn(trainable, len(held_idx))
+    if refused:
+        yield final(Stage.REFUSED, result, refused)
         return
     if cancelled():
         yield final(Stage.CANCELLED, result, "cancelled")
@@ -310,7 +325,7 @@ def learn_from_corrections(
     def checkpoint(step: int, put) -> None:
         score = _checkpoint_score(suffix, features, labels, held_idx, train_idx)
         result.checkpoints.append((step, score))
-        if not best or _better(score, best["score"]):
+        if not best or score.better_than(best["score"]):
             best.update(step=step, score=score, state={k: v.detach().clone() for k, v in model.state_dict().items()})
         put(LearnProgress(Stage.TRAIN, step, cfg.max_steps, f"Held-out check at step {step}: {score.line()}"))
         if _perfect(best["score"]):

@@ -15,14 +15,13 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QTableView,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from .controller import plural
 from .item_models import Column, RowsTableModel
-from .widgets import display_path, duration
+from .widgets import StatusProgress, display_path, duration
 
 STAGES = {
     "scan": "Looking for photos…",
@@ -200,42 +199,24 @@ class ImportPage(QWidget):
         self._show_failures(p.failures)
 
 
-class ImportStatus(QWidget):
+class ImportStatus(StatusProgress):
     """The import's progress in the status bar, visible from every page."""
 
     open_details = Signal()
 
     def __init__(self, controller, parent=None):
-        super().__init__(parent)
-        self.label = QLabel()
-        self.bar = QProgressBar()
-        self.bar.setMaximumWidth(180)
-        self.bar.setMaximumHeight(14)
-        self.bar.setTextVisible(False)
-        self.details_btn = QToolButton()
-        self.details_btn.setText("Details")
-        self.details_btn.setAutoRaise(True)
-        self.cancel_btn = QToolButton()
-        self.cancel_btn.setText("Cancel")
-        self.cancel_btn.setAutoRaise(True)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.label)
-        lay.addWidget(self.bar)
-        lay.addWidget(self.details_btn)
-        lay.addWidget(self.cancel_btn)
+        super().__init__(("Details", "Cancel"), parent)
+        self.details_btn, self.cancel_btn = self.buttons
         self.details_btn.clicked.connect(self.open_details)
         self.cancel_btn.clicked.connect(controller.cancel_import)
         controller.import_started.connect(lambda _p: (self.show(), self.bar.setRange(0, 0),
                                                       self.label.setText("Importing…")))
         controller.import_progress.connect(self._progress)
         controller.import_finished.connect(lambda _p: self.hide())
-        self.hide()
 
     def _progress(self, p) -> None:
         if p.total and p.stage != "scan":
-            self.bar.setRange(0, p.total)
-            self.bar.setValue(min(p.done, p.total))
+            self.show_count(p.done, p.total)
             eta = f", {duration(p.eta)} left" if p.eta else ""
             self.label.setText(f"Importing {p.done}/{p.total}{eta}")
         else:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from .controller import INFO, plural
 from .item_models import FacesModel
 from .learning import learning_unavailable, plain_summary, run_learning
-from .widgets import PhotoViewer, SuggestionsView, load_photo, page_shortcut
+from .widgets import PhotoViewer, SuggestionsView, YesNoSkip, load_photo, page_shortcut
 
 BIG = 150
 log = logging.getLogger(__name__)
@@ -61,11 +61,9 @@ class ReviewPage(QWidget):
         for w in (self.face_caption, self.person_caption):
             w.setAlignment(Qt.AlignmentFlag.AlignCenter)
             w.setObjectName("muted")
-        self.yes_btn = QPushButton("Yes (Y)")
-        self.no_btn = QPushButton("No (N)")
-        self.skip_btn = QPushButton("Skip (S)")
-        self.yes_btn.setObjectName("yes")
-        self.no_btn.setObjectName("no")
+        answers = YesNoSkip(self, self.answer_yes, self.answer_no, self.skip)
+        self.yes_btn, self.no_btn, self.skip_btn = answers.yes_btn, answers.no_btn, answers.skip_btn
+        self.yes_action, self.no_action, self.skip_action = answers.yes_action, answers.no_action, answers.skip_action
         self.viewer = PhotoViewer(self)
         self.viewer.setMinimumHeight(100)  # room for the card in a 500 px high window
         self.empty = QLabel("Nothing to review. Suggestions appear here when new photos of people you named arrive.")
@@ -110,12 +108,6 @@ class ReviewPage(QWidget):
         pair.addWidget(self.person_img, 0, 1)
         pair.addWidget(self.face_caption, 1, 0)
         pair.addWidget(self.person_caption, 1, 1)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        for b in (self.yes_btn, self.no_btn, self.skip_btn):
-            b.setMinimumWidth(110)
-            buttons.addWidget(b)
-        buttons.addStretch(1)
         self.card = QFrame()
         self.card.setObjectName("card")
         cl = QVBoxLayout(self.card)
@@ -125,7 +117,7 @@ class ReviewPage(QWidget):
         row.addLayout(pair)
         row.addStretch(1)
         cl.addLayout(row)
-        cl.addLayout(buttons)
+        cl.addLayout(answers.row)
         top = QHBoxLayout()
         top.addWidget(title)
         top.addWidget(self.left)
@@ -143,13 +135,7 @@ class ReviewPage(QWidget):
         lay.addWidget(self.grid_box, 1)
         lay.addLayout(learn)
 
-        self.yes_action = page_shortcut(self, "Yes", "Y", self.answer_yes)
-        self.no_action = page_shortcut(self, "No", "N", self.answer_no)
-        self.skip_action = page_shortcut(self, "Skip", "S", self.skip)
         self.full_action = page_shortcut(self, "View the photo full screen", "F", self.viewer.open_full_screen)
-        self.yes_btn.clicked.connect(self.answer_yes)
-        self.no_btn.clicked.connect(self.answer_no)
-        self.skip_btn.clicked.connect(self.skip)
         self.learn_btn.clicked.connect(self.learn)
         self.grid_btn.toggled.connect(self.set_grid_mode)
         self.grid_yes.clicked.connect(self.answer_yes)

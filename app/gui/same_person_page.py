@@ -13,10 +13,10 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .controller import plural
-from .widgets import page_shortcut
+from .widgets import YesNoSkip
 
 STRIP = 6  # faces shown per side
 FACE_PX = 80  # two strips of three faces fit a window 800 px wide beside the sidebar
@@ -105,11 +105,9 @@ class SamePersonPage(QWidget):
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.side_a = FaceStrip(thumbs)
         self.side_b = FaceStrip(thumbs)
-        self.yes_btn = QPushButton("Yes (Y)")
-        self.no_btn = QPushButton("No (N)")
-        self.skip_btn = QPushButton("Skip (S)")
-        self.yes_btn.setObjectName("yes")
-        self.no_btn.setObjectName("no")
+        answers = YesNoSkip(self, self.answer_yes, self.answer_no, self.skip)
+        self.yes_btn, self.no_btn, self.skip_btn = answers.yes_btn, answers.no_btn, answers.skip_btn
+        self.yes_action, self.no_action, self.skip_action = answers.yes_action, answers.no_action, answers.skip_action
         self.yes_btn.setToolTip("The same person: put the two groups together")
         self.no_btn.setToolTip("Two people: never group them together")
         self.skip_btn.setToolTip("Ask again another time")
@@ -129,19 +127,13 @@ class SamePersonPage(QWidget):
         sides.addSpacing(12)
         sides.addWidget(self.side_b)
         sides.addStretch(1)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        for b in (self.yes_btn, self.no_btn, self.skip_btn):
-            b.setMinimumWidth(110)
-            buttons.addWidget(b)
-        buttons.addStretch(1)
         self.card = QFrame()
         self.card.setObjectName("card")
         cl = QVBoxLayout(self.card)
         cl.addWidget(self.question)
         cl.addLayout(sides)
         cl.addWidget(self.hint)
-        cl.addLayout(buttons)
+        cl.addLayout(answers.row)
         top = QHBoxLayout()
         top.addWidget(title)
         top.addWidget(self.left)
@@ -153,12 +145,6 @@ class SamePersonPage(QWidget):
         lay.addWidget(self.empty)
         lay.addStretch(1)
 
-        self.yes_action = page_shortcut(self, "Yes", "Y", self.answer_yes)
-        self.no_action = page_shortcut(self, "No", "N", self.answer_no)
-        self.skip_action = page_shortcut(self, "Skip", "S", self.skip)
-        self.yes_btn.clicked.connect(self.answer_yes)
-        self.no_btn.clicked.connect(self.answer_no)
-        self.skip_btn.clicked.connect(self.skip)
         controller.edit_done.connect(self._edit_done)
         self._show_current()
 

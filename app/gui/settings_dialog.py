@@ -16,12 +16,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSlider,
-    QToolButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from engine.config import ClusterConfig
@@ -30,6 +27,7 @@ from engine.services.overview import count_people, gpu_available, load_cluster_i
 from engine.services.reembed import stale_face_count
 
 from .controller import plural
+from .widgets import StatusProgress
 
 T_MIN, T_MAX, T_STEP = 0.30, 1.80, 0.02
 
@@ -280,29 +278,16 @@ def _stale_faces(lib) -> int:
         return 0
 
 
-class ModelSwitchStatus(QWidget):
+class ModelSwitchStatus(StatusProgress):
     """The model switch's progress in the status bar, visible from every page, with Stop."""
 
     def __init__(self, controller, parent=None):
-        super().__init__(parent)
-        self.label = QLabel()
-        self.bar = QProgressBar()
-        self.bar.setMaximumWidth(180)
-        self.bar.setMaximumHeight(14)
-        self.bar.setTextVisible(False)
-        self.stop_btn = QToolButton()
-        self.stop_btn.setText("Stop")
-        self.stop_btn.setAutoRaise(True)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.label)
-        lay.addWidget(self.bar)
-        lay.addWidget(self.stop_btn)
+        super().__init__(("Stop",), parent)
+        (self.stop_btn,) = self.buttons
         self.stop_btn.clicked.connect(controller.cancel_model_switch)
         controller.model_switch_started.connect(self._started)
         controller.model_switch_progress.connect(self._progress)
         controller.model_switch_finished.connect(lambda _p: self.hide())
-        self.hide()
 
     def _started(self, model_id: str) -> None:
         self.bar.setRange(0, 0)
@@ -311,8 +296,7 @@ class ModelSwitchStatus(QWidget):
 
     def _progress(self, p) -> None:
         if p.total:
-            self.bar.setRange(0, p.total)
-            self.bar.setValue(min(p.done, p.total))
+            self.show_count(p.done, p.total)
             self.label.setText(f"Looking at faces again with {p.model_id}: {p.done}/{p.total}")
         else:
             self.bar.setRange(0, 0)

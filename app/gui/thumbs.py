@@ -18,17 +18,24 @@ from . import pyside_compat  # noqa: F401  (must run before any Qt call)
 MISSING = object()
 
 
-def load_face_image(library, face_id: int, size: int, round_: bool) -> QImage | None:
-    """Runs on a pool thread: the face's thumbnail scaled to ``size`` px, optionally cut to a circle."""
-    path = library.thumbnail(face_id)
+def _filling(path, size: int) -> QImage | None:
+    """The image file at ``path`` scaled (smoothly) until it covers a ``size`` px square; None when there is
+    no file or it cannot be read. The callers cut the square out of its middle."""
     if path is None:
         return None
     img = QImage(str(path))
     if img.isNull():
         return None
-    img = img.scaled(
+    return img.scaled(
         size, size, Qt.AspectRatioMode.KeepAspectRatioByExpanding, Qt.TransformationMode.SmoothTransformation
     )
+
+
+def load_face_image(library, face_id: int, size: int, round_: bool) -> QImage | None:
+    """Runs on a pool thread: the face's thumbnail scaled to ``size`` px, optionally cut to a circle."""
+    img = _filling(library.thumbnail(face_id), size)
+    if img is None:
+        return None
     out = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
     out.fill(Qt.GlobalColor.transparent)
     p = QPainter(out)
@@ -48,15 +55,9 @@ def load_face_image(library, face_id: int, size: int, round_: bool) -> QImage | 
 def load_photo_image(library, photo_id: int, size: int, _round: bool, photo_path: str | None = None) -> QImage | None:
     """Runs on a pool thread: the whole photo's cached thumbnail (made by the engine), cut to fill a
     ``size`` px square, as the photo grid shows it."""
-    path = library.photo_thumbnail(photo_id, photo_path)
-    if path is None:
+    img = _filling(library.photo_thumbnail(photo_id, photo_path), size)
+    if img is None:
         return None
-    img = QImage(str(path))
-    if img.isNull():
-        return None
-    img = img.scaled(
-        size, size, Qt.AspectRatioMode.KeepAspectRatioByExpanding, Qt.TransformationMode.SmoothTransformation
-    )
     return img.copy((img.width() - size) // 2, (img.height() - size) // 2, size, size)
 
 

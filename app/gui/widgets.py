@@ -24,12 +24,17 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
+    QHBoxLayout,
+    QLabel,
     QListView,
     QMenu,
     QMessageBox,
+    QProgressBar,
+    QPushButton,
     QSizePolicy,
     QStyle,
     QStyledItemDelegate,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -56,6 +61,63 @@ def page_shortcut(page: QWidget, text: str, key: str, slot) -> QAction:
     a.triggered.connect(slot)
     page.addAction(a)
     return a
+
+
+class StatusProgress(QWidget):
+    """A long job's progress in the window's status bar, visible from every page (the import, the model
+    switch): a line of words, a thin bar, then a flat button for each label in ``buttons``. Hidden until
+    the job starts."""
+
+    def __init__(self, buttons: tuple[str, ...], parent=None):
+        super().__init__(parent)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(180)
+        self.bar.setMaximumHeight(14)
+        self.bar.setTextVisible(False)
+        self.buttons: list[QToolButton] = []
+        for text in buttons:
+            b = QToolButton()
+            b.setText(text)
+            b.setAutoRaise(True)
+            self.buttons.append(b)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.label)
+        lay.addWidget(self.bar)
+        for b in self.buttons:
+            lay.addWidget(b)
+        self.hide()
+
+    def show_count(self, done: int, total: int) -> None:
+        """The bar at ``done`` of ``total`` (a count past the total, as a re-count can give, shows full)."""
+        self.bar.setRange(0, total)
+        self.bar.setValue(min(done, total))
+
+
+class YesNoSkip:
+    """The answers of a page that asks one question at a time (review, "same person?"): Yes (Y), No (N)
+    and Skip (S) buttons in a centred ``row`` for the page's card, and the page's Y / N / S keys; a key and
+    its button call the same slot."""
+
+    def __init__(self, page: QWidget, yes, no, skip):
+        self.yes_btn = QPushButton("Yes (Y)")
+        self.no_btn = QPushButton("No (N)")
+        self.skip_btn = QPushButton("Skip (S)")
+        self.yes_btn.setObjectName("yes")
+        self.no_btn.setObjectName("no")
+        self.row = QHBoxLayout()
+        self.row.addStretch(1)
+        for b in (self.yes_btn, self.no_btn, self.skip_btn):
+            b.setMinimumWidth(110)
+            self.row.addWidget(b)
+        self.row.addStretch(1)
+        self.yes_action = page_shortcut(page, "Yes", "Y", yes)
+        self.no_action = page_shortcut(page, "No", "N", no)
+        self.skip_action = page_shortcut(page, "Skip", "S", skip)
+        self.yes_btn.clicked.connect(yes)
+        self.no_btn.clicked.connect(no)
+        self.skip_btn.clicked.connect(skip)
 
 
 def icon(name: str) -> QIcon:

@@ -19,6 +19,14 @@ class ScanProblem:
     reason: str
 
 
+def _folder_problem(d: Path, exc: OSError) -> ScanProblem:
+    """Why a folder could not be listed, in words: one that went while the scan ran is not an error of the
+    user's, so it is said so rather than shown as a read failure."""
+    if isinstance(exc, FileNotFoundError):
+        return ScanProblem(d, "folder vanished during the scan")
+    return ScanProblem(d, f"cannot read folder: {exc.strerror or exc}")
+
+
 def iter_photo_files(roots: Iterable[Path], problems: list[ScanProblem] | None = None) -> Iterator[Path]:
     """Yield image files below ``roots`` (files or folders), each real file once, sorted per folder.
 
@@ -39,11 +47,8 @@ def iter_photo_files(roots: Iterable[Path], problems: list[ScanProblem] | None =
     def walk(d: Path) -> Iterator[Path]:
         try:
             st = d.stat()
-        except FileNotFoundError:
-            problems.append(ScanProblem(d, "folder vanished during the scan"))
-            return
         except OSError as exc:
-            problems.append(ScanProblem(d, f"cannot read folder: {exc.strerror or exc}"))
+            problems.append(_folder_problem(d, exc))
             return
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
@@ -54,11 +59,8 @@ def iter_photo_files(roots: Iterable[Path], problems: list[ScanProblem] | None =
         try:
             with os.scandir(d) as it:
                 entries = sorted(it, key=lambda e: e.name)
-        except FileNotFoundError:
-            problems.append(ScanProblem(d, "folder vanished during the scan"))
-            return
         except OSError as exc:
-            problems.append(ScanProblem(d, f"cannot read folder: {exc.strerror or exc}"))
+            problems.append(_folder_problem(d, exc))
             return
         subdirs = []
         for e in entries:

@@ -16,9 +16,8 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from PIL import Image
 
-from conftest import SAMPLE, close_window, open_copy  # noqa: E402
+from conftest import SAMPLE, close_window, open_copy, side_by_side  # noqa: E402
 from conftest import wait_idle as _idle
 
 pytest.importorskip("pytestqt")
@@ -31,17 +30,6 @@ import app.gui.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt
 
 WAIT = 30_000
 FILE_TIME = datetime(2015, 1, 20, 12).timestamp()
-
-
-def _photo(names: list[str], out, taken: str | None) -> None:
-    imgs = [Image.open(SAMPLE / n).convert("RGB").resize((400, 480)) for n in names]
-    canvas = Image.new("RGB", (400 * len(imgs), 480), "white")
-    for i, im in enumerate(imgs):
-        canvas.paste(im, (400 * i, 0))
-    exif = Image.Exif()
-    if taken:
-        exif.get_ifd(0x8769)[0x9003] = taken
-    canvas.save(out, exif=exif, quality=92)
 
 
 # file -> (folder, people left to right, EXIF date taken or None: the file's time, 20 January 2015)
@@ -66,7 +54,7 @@ def _dated_template(tmp_path_factory):
     for name, (folder, parts, taken) in PHOTOS.items():
         (base / "photos" / folder).mkdir(parents=True, exist_ok=True)
         out = base / "photos" / folder / name
-        _photo(parts, out, taken)
+        side_by_side(parts, out, taken)
         if taken is None:
             os.utime(out, (FILE_TIME, FILE_TIME))
     with Library(base / "library") as lib:

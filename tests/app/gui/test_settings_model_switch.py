@@ -19,7 +19,7 @@ import app.gui.pyside_compat  # noqa: E402, F401  (before pytest-qt makes any Qt
 from engine.models import packs  # noqa: E402
 from engine.models.packs import ARCFACE_MBF, installed_version  # noqa: E402
 
-from conftest import close_window  # noqa: E402
+from conftest import close_window, label_the_sample  # noqa: E402
 from conftest import library_labels as _state  # noqa: E402
 
 WAIT = 60_000
@@ -34,15 +34,6 @@ def _face_models(lib) -> set[str]:
 
     with lib.store.session() as s:
         return set(s.scalars(select(Face.model_id)))
-
-
-def _label_the_sample(lib) -> None:
-    two = [p for p in lib.people() if p.faces == 2]
-    lib.rename(two[0].id, "Jacinda Ardern")
-    first = lib.faces_of(two[0].id)
-    lib.confirm([first[0].id])
-    lib.set_cover(two[0].id, first[1].id)
-    lib.not_this_person([lib.faces_of(two[1].id)[0].id])
 
 
 def _open(qtbot, w):
@@ -64,7 +55,7 @@ def test_choosing_arcface_switches_in_the_background_and_keeps_everything(qtbot,
 
     from app.gui.main_window import MainWindow
 
-    _label_the_sample(imported)
+    label_the_sample(imported)
     imported.recluster(1.10, save=True)  # the user's own grouping threshold, in SFace's space
     before = _state(imported)
     threads = {t.ident for t in threading.enumerate()}

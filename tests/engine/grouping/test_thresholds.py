@@ -12,7 +12,7 @@ import pytest
 from engine.models.registry import SFACE, verified_path
 from engine.services.library import Library
 
-from conftest import SHARED
+from conftest import SHARED, old_library
 from conftest import run_cli as fp
 
 LAG = SHARED / "lag-dev"
@@ -67,19 +67,7 @@ def test_import_groups_with_the_active_models_threshold(tmp_path, sample_dir):
 
 
 def test_migration_adds_threshold_columns_after_a_backup(tmp_path):
-    from alembic import command
-    from sqlalchemy import create_engine
-
-    from engine.store.database import DB_NAME, _alembic_config
-
-    root = tmp_path / "old"
-    root.mkdir()
-    eng = create_engine(f"sqlite:///{root / DB_NAME}")
-    cfg = _alembic_config(eng)
-    with eng.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
-    eng.dispose()
+    root = old_library(tmp_path / "old", "0002")
     with Library(root) as lib:
         assert lib.model_thresholds().cluster == 1.20
     backups = list((root / "backups").glob("*.sqlite"))

@@ -12,6 +12,7 @@ from engine.errors import ModelError
 from engine.models.quantize import from_bytes
 from engine.store.schema import Face
 
+from conftest import label_the_sample  # noqa: E402
 from conftest import library_labels as _state  # noqa: E402
 
 SFACE_ID = "sface-2021dec-int8bq"
@@ -35,20 +36,11 @@ def _embeddings(lib) -> dict[int, tuple[str, bytes]]:
         return {f.id: (f.model_id, f.embedding) for f in s.scalars(select(Face))}
 
 
-def _label(lib) -> None:
-    two = [p for p in lib.people() if p.faces == 2]
-    lib.rename(two[0].id, "Jacinda Ardern")
-    first = lib.faces_of(two[0].id)
-    lib.confirm([first[0].id])
-    lib.set_cover(two[0].id, first[1].id)
-    lib.not_this_person([lib.faces_of(two[1].id)[0].id])
-
-
 def test_switch_is_journaled_and_undo_goes_back_with_the_threshold_then_reembeds(imported, tmp_path):
     from engine.services.reembed import re_embed, switch_model
 
     other = _other_space_model(imported, tmp_path)
-    _label(imported)
+    label_the_sample(imported)
     imported.recluster(1.10, save=True)  # the user's own grouping threshold, in SFace's space
     before, stored = _state(imported), _embeddings(imported)
 

@@ -15,7 +15,7 @@ from engine.errors import LibraryError
 from engine.services.library import Library
 from engine.store.schema import Face, Person, Photo
 
-from conftest import SAMPLE
+from conftest import SAMPLE, old_library
 
 
 def test_more_hostile_files(library, tmp_path):
@@ -164,20 +164,12 @@ def test_people_of_a_merged_library_have_consistent_covers(imported):
 
 def test_migration_backs_up_the_database_first(tmp_path):
     """A library made by an older version is upgraded, after a consistent backup, with its data."""
-    from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    from engine.store.database import DB_NAME, _alembic_config, head_revision
+    from engine.store.database import head_revision
 
-    root = tmp_path / "old-library"
-    root.mkdir()
-    eng = create_engine(f"sqlite:///{root / DB_NAME}")
-    cfg = _alembic_config(eng)
-    with eng.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
-        conn.execute(text("INSERT INTO people (id, name, hidden, created_at) VALUES (7, 'Grandma', 0, '2020-01-01')"))
-    eng.dispose()
+    root = old_library(tmp_path / "old-library", "0001", rows=lambda conn: conn.execute(
+        text("INSERT INTO people (id, name, hidden, created_at) VALUES (7, 'Grandma', 0, '2020-01-01')")))
     assert head_revision() != "0001"
     with Library(root) as lib:
         assert lib.find_person("Grandma").id == 7

@@ -15,6 +15,8 @@ from engine.grouping.thresholds import stored_cluster_config
 from engine.services.library import Library
 from engine.store.schema import NOT_KNOWN, CannotLink
 
+from conftest import old_library
+
 
 def _groups(lib) -> list[list[str]]:
     """Each person's photo names, sorted: what the user sees."""
@@ -216,19 +218,7 @@ def test_no_is_kept_when_faces_left_by_an_interrupted_import_are_grouped(split):
 def test_migration_adds_the_cannot_links_table_after_a_backup(tmp_path):
     import sqlite3
 
-    from alembic import command
-    from sqlalchemy import create_engine
-
-    from engine.store.database import DB_NAME, _alembic_config
-
-    root = tmp_path / "old"
-    root.mkdir()
-    eng = create_engine(f"sqlite:///{root / DB_NAME}")
-    cfg = _alembic_config(eng)
-    with eng.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
-    eng.dispose()
+    root = old_library(tmp_path / "old", "0004")
     with Library(root) as lib:
         assert lib.same_person_questions() == []
         with lib.store.session() as s:

@@ -6,25 +6,13 @@ import os
 from datetime import date, datetime
 
 import pytest
-from PIL import Image
 
 from engine.errors import EditError
 from engine.services.search import parse_day
 
-from conftest import SAMPLE
+from conftest import SAMPLE, side_by_side
 
 FILE_TIME = datetime(2015, 1, 1, 12).timestamp()
-
-
-def _side_by_side(names: list[str], out, taken: str | None):
-    imgs = [Image.open(SAMPLE / n).convert("RGB").resize((400, 480)) for n in names]
-    canvas = Image.new("RGB", (400 * len(imgs), 480), "white")
-    for i, im in enumerate(imgs):
-        canvas.paste(im, (400 * i, 0))
-    exif = Image.Exif()
-    if taken:
-        exif.get_ifd(0x8769)[0x9003] = taken
-    canvas.save(out, exif=exif, quality=92)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +27,8 @@ def group_library(tmp_path_factory):
     for n in ("obama.jpg", "sunak.jpg", "ardern_2018.jpg"):
         (photos / n).write_bytes((SAMPLE / n).read_bytes())
         os.utime(photos / n, (FILE_TIME, FILE_TIME))
-    _side_by_side(["obama.jpg", "sunak.jpg"], photos / "pair.jpg", "2019:06:01 10:00:00")
-    _side_by_side(["obama.jpg", "sunak.jpg", "ardern_2018.jpg"], photos / "trio.jpg", "2021:03:02 18:30:00")
+    side_by_side(["obama.jpg", "sunak.jpg"], photos / "pair.jpg", "2019:06:01 10:00:00")
+    side_by_side(["obama.jpg", "sunak.jpg", "ardern_2018.jpg"], photos / "trio.jpg", "2021:03:02 18:30:00")
     lib = Library(base / "lib")
     last = list(lib.import_paths([photos]))[-1]
     assert last.faces == 8, last.failures
