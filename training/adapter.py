@@ -44,6 +44,7 @@ from .personalise import (
     heldout_score,
     split_named,
     too_few_to_learn,
+    usable_negatives,
 )
 
 
@@ -157,10 +158,7 @@ def learn_adapter(library, cancel: threading.Event | None = None, config: Adapte
 
     # Training rows: training faces of people with 2 of them, then faces only known as "not this person".
     tr_rows = train_idx[counts[labels[train_idx]] >= 2]
-    held_set = set(held_idx.tolist())
-    negs = [(c, p) for c, p in (statements if cfg.negatives else []) if c not in held_set]
-    label_of = {pid: i for i, pid in enumerate(person_ids)}
-    negs = [(c, label_of[p]) for c, p in negs if labels[c] != label_of[p] and counts[label_of[p]] >= 2]
+    negs = usable_negatives(statements if cfg.negatives else [], person_ids, labels, counts, held_idx)
     extra = np.asarray(sorted({c for c, _ in negs} - set(tr_rows.tolist())), np.int64)
     rows = np.concatenate([tr_rows, extra])
     tr_labels = labels[rows].copy()

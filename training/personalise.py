@@ -140,6 +140,23 @@ def split_named(labels: np.ndarray, people: int, fraction: float, seed: int
     return train_idx, held_idx, counts, int((counts >= 2).sum())
 
 
+def usable_negatives(statements, person_ids: list[int], labels: np.ndarray, counts: np.ndarray,
+                     held_idx: np.ndarray) -> list[tuple[int, int]]:
+    """The user's "not this person" statements a learner can train on, as (crop index, label index).
+
+    Kept: statements about a training face (never a held-out one: those only check) that name one of the
+    learnt people with at least 2 training faces, about a face that is not that person's own. The examples
+    also hold statements naming someone left out (hidden, or with too few faces): those are skipped."""
+    label_of = {pid: i for i, pid in enumerate(person_ids)}
+    held = set(held_idx.tolist())
+    negs = []
+    for crop, pid in statements:
+        lab = label_of.get(pid)
+        if lab is not None and crop not in held and counts[lab] >= 2 and labels[crop] != lab:
+            negs.append((int(crop), lab))
+    return negs
+
+
 def too_few_to_learn(trainable: int, held_out: int) -> str | None:
     """Why the learners refuse to start, in words, or None when there are enough named faces."""
     if trainable < 2:
@@ -283,13 +300,7 @@ def learn_from_corrections(
     # Training rows: the training faces of people with 2 of them (the sampler needs pairs), then the
     # other faces that a usable "not this person" statement names (label -1: nobody's, negatives only).
     tr_rows = train_idx[counts[labels[train_idx]] >= 2]
-    label_of = {pid: i for i, pid in enumerate(person_ids)}
-    held_set = set(held_idx.tolist())
-    negs = []
-    for crop, pid in statements if cfg.negatives else []:
-        lab = label_of.get(pid)
-        if lab is not None and crop not in held_set and counts[lab] >= 2 and labels[crop] != lab:
-            negs.append((int(crop), lab))
+    negs = usable_negatives(statements if cfg.negatives else [], person_ids, labels, counts, held_idx)
     extra = np.asarray(sorted({c for c, _ in negs} - set(tr_rows.tolist())), np.int64)
     rows = np.concatenate([tr_rows, extra])
     tr_labels = labels[rows].copy()

@@ -40,3 +40,19 @@ def test_two_faces_each_leave_nothing_to_check_on(imported, learner):
     assert last.stage == "refused" and not last.result.activated
     assert last.message == "refused: need a named person with at least 3 faces to check a new model"
     assert _state(imported) == before
+
+
+def test_usable_negatives_skip_statements_about_people_left_out_and_held_out_faces():
+    """A "not this person" statement may name someone the learner left out (hidden, or too few faces): the
+    adapter looked that person up directly and stopped with a KeyError; both learners now skip it."""
+    import numpy as np
+
+    from training.personalise import usable_negatives
+
+    person_ids = [10, 20]
+    labels = np.array([0, 0, 0, 1, 1, 1, -1])
+    counts = np.array([2, 2])  # training faces each learnt person has
+    held = np.array([2, 5])
+    statements = [(6, 10), (6, 99), (0, 20), (2, 20), (3, 20), (4, 10)]
+    assert usable_negatives(statements, person_ids, labels, counts, held) == [(6, 0), (0, 1), (4, 0)]
+    assert usable_negatives(statements, person_ids, labels, np.array([1, 2]), held) == [(0, 1)]
