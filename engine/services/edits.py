@@ -558,9 +558,10 @@ def pending_model_switch(store: LibraryStore, undoing: bool) -> str | None:
 
 
 def newest_entry(store: LibraryStore) -> int:
-    """The id of the newest journal entry (0 when there is none)."""
+    """The id of the newest journal entry not undone (0 when there is none). Undone entries do not count: the
+    next edit forgets them, and its entry may then take the same id."""
     with store.session() as s:
-        return s.scalar(select(func.max(JournalEntry.id))) or 0
+        return s.scalar(select(func.max(JournalEntry.id)).where(JournalEntry.undone.is_(False))) or 0
 
 
 def undo(store: LibraryStore) -> str | None:

@@ -126,3 +126,16 @@ def test_nothing_is_folded_into_an_edit_that_is_not_the_answer(singles):
     before = _state(singles)
     out = edits.regroup_near(singles.store, [a], singles.cluster_config(), since=newest)
     assert out["changed"] == 0 and _state(singles) == before
+
+
+def test_an_answer_after_an_undo_still_regroups(singles):
+    """Undo, then answer again: the new edit forgets the undone entry and the journal may give the new one the
+    same id, so "newer than before the answer" must not count undone entries (it skipped the regrouping)."""
+    a, b = _pid(singles, "ardern_2018"), _pid(singles, "sunak")
+    singles.answer(f"{a}-{b}", "no", ON)
+    singles.undo()
+    assert all(len(g) == 1 for g in _groups(singles))
+    singles.answer(f"{a}-{b}", "no", ON)
+    assert ["ardern_2018", "ardern_2022"] in _groups(singles)
+    assert singles.undo().startswith("Not the same person")
+    assert all(len(g) == 1 for g in _groups(singles))
