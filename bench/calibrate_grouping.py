@@ -99,6 +99,23 @@ def false_pairs(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
     return int(round(same_group - same_both)), int(round(diff_all))
 
 
+def expand_neighbours(emb: np.ndarray, k: int, radius: float = 1.4) -> np.ndarray:
+    """Each face plus its ``k`` nearest faces within squared L2 ``radius``, weighted by cosine, renormalised
+    (database-side query expansion, as image retrieval uses it). An experiment of issue 10 (``--expand``,
+    docs/clustering.md "Per-library normalisation"); not in the app."""
+    x = emb.astype(np.float64)
+    s = x @ x.T
+    np.fill_diagonal(s, -2.0)
+    kk = min(k, len(x) - 1)
+    out = x.copy()
+    if kk > 0:
+        idx = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+        sim = np.take_along_axis(s, idx, axis=1)
+        w = np.where(2 - 2 * sim < radius, np.maximum(sim, 0.0), 0.0)
+        out += np.einsum("nk,nkd->nd", w, x[idx])
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
 def add_strangers(libs: list[DevLibrary], lfw_cache: Path, share: float, seed: int = 7) -> list[DevLibrary]:
     """Each library plus ``share`` x its faces of strangers: LFW people with one photo (the clean LFW cache
     of bench/cluster_lfw.py, the same detector, alignment and model), as the faces in the background of a
@@ -252,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="add this share of one-photo LFW strangers to every library (e.g. 0.2)")
     ap.add_argument("--centre", type=float, default=0.0,
                     help="remove this share of each library's mean embedding before grouping (ClusterConfig.centre)")
+    ap.add_argument("--expand", default="",
+                    help="K or K:RADIUS: add each face's K nearest faces within squared L2 RADIUS (default 1.4), "
+                         "weighted by cosine, before grouping (an experiment; the stable grid then starts at 0.5)")
     ap.add_argument("--lfw-cache", type=Path,
                     default=Path(__file__).resolve().parents[1] / ".cache" / "lfw_embeddings.npz",
                     help="the clean LFW embeddings the strangers come from (bench/cluster_lfw.py --make-cache)")
@@ -269,6 +289,12 @@ def main(argv: list[str] | None = None) -> int:
 
             libs = [replace(lib, emb=centre_library(lib.emb, args.centre)) for lib in libs]
         settings = [s for s in SETTINGS if not args.quick or s[0] in ("average", "stable")]
+        if args.expand:  # an experiment: database-side query expansion (not in the app); distances shrink
+            from dataclasses import replace
+
+            k, _, radius = args.expand.partition(":")
+            libs = [replace(lib, emb=expand_neighbours(lib.emb, int(k), float(radius or 1.4))) for lib in libs]
+            settings = [("stable", t) for t in _grid(0.50, 0.65)] + settings
         rows = evaluate(libs, settings)
     text, cv = tables(rows)
     print(text)
