@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from engine.grouping.people import near_faces
     from engine.grouping.same_person import QuestionConfig
 
-    ways = {"no regrouping": QuestionConfig(regroup_every=0), "near the answer (12 groups)": QuestionConfig(regroup_every=1),
+    ways = {"no regrouping": QuestionConfig(regroup_every=0),
+            "near the answer (12 groups)": QuestionConfig(regroup_every=1),
             "whole library": QuestionConfig(regroup_every=1, regroup_neighbours=0)}
     times: dict[str, list[float]] = {w: [] for w in ways}
     looked: list[int] = []

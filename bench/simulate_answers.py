@@ -179,39 +179,70 @@ def fit_faces(libs, threshold: float, method: str) -> None:
           f"majority person): face_weights = ({', '.join(f'{v:.3f}' for v in w)})")
 
 
-def fit_curve(libs, threshold: float, method: str) -> None:
-    """Fit p(same) = sigmoid((threshold + offset - d) / scale) on group pairs of the automatic grouping
-    (``method`` at ``threshold``: the curve is relative to the threshold of the grouping it follows)."""
+def fit_curve(libs, threshold: float, method: str, with_rank: bool = True) -> None:
+    """Fit p(same) = sigmoid((threshold + offset - d) / scale - rank_weight * log(1 + rank)) on the group pairs
+    the queue looks at (each group's ``QuestionConfig.neighbours`` nearest groups, ``rank_pairs``) within
+    threshold + 0.6 of the automatic grouping (``method`` at ``threshold``: the curve is relative to the
+    threshold of the grouping it follows). ``with_rank`` False: distance alone (rank_weight 0). The fit is
+    also cross-validated over the five identity folds: the held-out log-loss and, per kind, how many of each
+    library's first 10 and 30 pairs by the fitted p are one person."""
     from scipy.optimize import minimize
 
     from engine.grouping.cluster import cluster_faces
+    from engine.grouping.same_person import QuestionConfig, rank_pairs
 
-    ds, ys = [], []
-    for lib in libs:
+    ds, rs, ys, folds, kinds, which = [], [], [], [], [], []
+    for li, lib in enumerate(libs):
         lab = cluster_faces(lib.emb, threshold, method=method)
         codes = np.unique(lib.truth, return_inverse=True)[1]
         g = int(lab.max()) + 1
         sums = np.zeros((g, lib.emb.shape[1]))
         np.add.at(sums, lab, lib.emb.astype(float))
-        size = np.bincount(lab, minlength=g).astype(float)
+        size = np.bincount(lab, minlength=g)
         cnt = np.zeros((g, int(codes.max()) + 1))
         np.add.at(cnt, (lab, codes), 1)
         own = cnt.argmax(1)
-        mu = sums / size[:, None]
-        iu, ju = np.triu_indices(g, 1)
-        d = 2 - 2 * np.einsum("ij,ij->i", mu[iu], mu[ju])
-        sel = d < threshold + 0.6
-        ds.append(d[sel])
-        ys.append((own[iu] == own[ju])[sel])
-    d, y = np.concatenate(ds), np.concatenate(ys).astype(float)
+        pr = rank_pairs(sums / size[:, None], size, np.zeros(g, bool), threshold,
+                        QuestionConfig(min_probability=0.0))
+        sel = pr.distance < threshold + 0.6
+        ds.append(pr.distance[sel])
+        rs.append(pr.rank[sel])
+        ys.append((own[pr.a] == own[pr.b])[sel])
+        folds.append(np.full(int(sel.sum()), lib.fold))
+        kinds.append(np.full(int(sel.sum()), lib.kind))
+        which.append(np.full(int(sel.sum()), li))
+    d, r, y = np.concatenate(ds), np.log1p(np.concatenate(rs)), np.concatenate(ys).astype(float)
+    fold, kind, which = np.concatenate(folds), np.concatenate(kinds), np.concatenate(which)
 
-    def nll(w):
-        p = np.clip(1 / (1 + np.exp((d - w[0]) / w[1])), 1e-9, 1 - 1e-9)
-        return -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum()
+    def prob(w, sel):
+        z = (d[sel] - w[0]) / w[1] + (w[2] * r[sel] if with_rank else 0.0)
+        return np.clip(1 / (1 + np.exp(np.clip(z, -50, 50))), 1e-9, 1 - 1e-9)
 
-    w = minimize(nll, [threshold + 0.2, 0.1], method="Nelder-Mead").x
+    def fit(sel):
+        def nll(w):
+            p = prob(w, sel)
+            return -(y[sel] * np.log(p) + (1 - y[sel]) * np.log(1 - p)).sum()
+
+        return minimize(nll, [threshold + 0.2, 0.1, 0.0], method="Nelder-Mead",
+                        options={"maxiter": 4000, "xatol": 1e-5, "fatol": 1e-6}).x
+
+    w = fit(np.ones(len(d), bool))
+    held = np.zeros(len(d))
+    for f in np.unique(fold):
+        held[fold == f] = prob(fit(fold != f), fold == f)
+    loss = -(y * np.log(held) + (1 - y) * np.log(1 - held)).mean()
+    tops = []
+    for k in sorted(set(kind.tolist())):
+        t10, t30 = [], []
+        for li in np.unique(which[kind == k]):
+            o = np.argsort(-held[which == li], kind="stable")
+            t10.append(y[which == li][o[:10]].mean())
+            t30.append(y[which == li][o[:30]].mean())
+        tops.append(f"{k} {np.mean(t10):.3f} / {np.mean(t30):.3f}")
     print(f"{method} at {threshold:.2f}: {len(d)} group pairs within threshold + 0.6 ({y.mean():.3f} same person): "
-          f"offset {w[0] - threshold:.3f}, scale {w[1]:.3f}")
+          f"offset {w[0] - threshold:.3f}, scale {w[1]:.3f}" + (f", rank_weight {w[2]:.3f}" if with_rank else ""))
+    print(f"held out (five folds): log-loss {loss:.4f}; one person among each library's first 10 / 30 pairs: "
+          + ", ".join(tops))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="regroup near the answered groups after every N answers (0: never; QuestionConfig)")
     ap.add_argument("--offset", type=float, default=None, help="the curve's offset instead of QuestionConfig's")
     ap.add_argument("--scale", type=float, default=None, help="the curve's scale instead of QuestionConfig's")
+    ap.add_argument("--rank-weight", type=float, default=None,
+                    help="the curve's weight on the neighbour rank instead of QuestionConfig's")
+    ap.add_argument("--no-rank", action="store_true", help="with --fit: the distance alone (rank_weight 0)")
     ap.add_argument("--min-probability", type=float, default=None, help="the queue's cut-off (QuestionConfig's)")
     ap.add_argument("--face-value", type=float, default=None, help="face questions' score factor (QuestionConfig's)")
     args = ap.parse_args(argv)
@@ -244,15 +278,17 @@ def main(argv: list[str] | None = None) -> int:
         from engine.config import ClusterConfig
 
         cc = ClusterConfig()
-        fit = fit_faces if args.fit_faces else fit_curve
-        fit(libs, args.threshold or cc.threshold, args.method or cc.method)
+        if args.fit_faces:
+            fit_faces(libs, args.threshold or cc.threshold, args.method or cc.method)
+        else:
+            fit_curve(libs, args.threshold or cc.threshold, args.method or cc.method, with_rank=not args.no_rank)
         return 0
     kinds = tuple(args.kinds)
     libs = [lib for lib in libs if lib.kind in kinds]
     if args.per_kind:
         libs = [lib for k in kinds for lib in [x for x in libs if x.kind == k][: args.per_kind]]
-    given = (("offset", args.offset), ("scale", args.scale), ("min_probability", args.min_probability),
-             ("face_value", args.face_value))
+    given = (("offset", args.offset), ("scale", args.scale), ("rank_weight", args.rank_weight),
+             ("min_probability", args.min_probability), ("face_value", args.face_value))
     curve = {k: v for k, v in given if v is not None}
     res = []
     for i, lib in enumerate(libs):
@@ -264,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     from engine.grouping.same_person import QuestionConfig
 
     qc = QuestionConfig(policy=args.policy, **curve)
-    print(f"\npolicy {args.policy}, curve offset {qc.offset}, scale {qc.scale}, min_probability {qc.min_probability}; "
+    print(f"\npolicy {args.policy}, curve offset {qc.offset}, scale {qc.scale}, rank_weight {qc.rank_weight}, "
+          f"min_probability {qc.min_probability}; "
           f"face questions {'off' if args.no_faces else 'on'}; grouping T {args.group_threshold or 'default'}; "
           f"regroup near the answers every {args.regroup_every or 'never'} "
           f"({args.regroup_neighbours or 'all'} neighbours); "

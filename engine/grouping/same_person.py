@@ -12,7 +12,9 @@ family-shaped development sets (``bench/simulate_answers.py --fit``, docs/cluste
     p(d) = 1 / (1 + exp((d - (threshold + offset)) / scale))
 
 relative to the grouping threshold, so it moves with each model's calibrated threshold. Pairs with
-``p < min_probability`` are not asked (2.5 %: d > threshold + 0.51).
+``p < min_probability`` are not asked (2.5 %: d > threshold + 0.51). The curve can also take the pair's
+neighbour rank (``neighbour_ranks``, ``QuestionConfig.rank_weight``): it predicts better held out but did
+not reduce the answers a simulated user needs, so its weight is 0 (docs/clustering.md, "Neighbour rank").
 
 **Ranking rule** (``rank_score``, ``QuestionConfig.policy``, default ``"balanced"``): score =
 p(d) * log2(1 + faces affected), the faces affected being the smaller group, or the unnamed one beside a
@@ -64,6 +66,9 @@ class QuestionConfig:
     # too early in 4 of the 20 mixed development libraries (simulated user: 36 of 60 libraries reached BCubed
     # F1 0.98 within 200 answers, against 40 of 60 at 2.5 %; docs/clustering.md).
     min_probability: float = 0.025
+    # The logit's fall per log(1 + rank), the rank being how many groups are closer to one side of the pair
+    # than the other side is (neighbour_ranks; 0: each is the other's nearest). 0: distance alone.
+    rank_weight: float = 0.0
     # Nearest groups looked at per group.
     neighbours: int = 12
     # Faces shown per side (the face strips).
@@ -114,15 +119,48 @@ class RankedPairs:
     probability: np.ndarray
     faces_affected: np.ndarray
     score: np.ndarray
+    rank: np.ndarray  # neighbour_ranks: closer groups on the farther side (0: mutual nearest)
 
     def __len__(self) -> int:
         return len(self.a)
 
 
-def same_probability(d: np.ndarray | float, threshold: float, cfg: QuestionConfig = QuestionConfig()) -> np.ndarray:
-    """p(same person) of two groups at average-linkage distance ``d`` (see the module doc)."""
-    z = (np.asarray(d, np.float64) - (threshold + cfg.offset)) / cfg.scale
+def same_probability(d: np.ndarray | float, threshold: float, cfg: QuestionConfig = QuestionConfig(),
+                     rank: np.ndarray | float = 0) -> np.ndarray:
+    """p(same person) of two groups at average-linkage distance ``d`` whose farther side has ``rank`` closer
+    groups than the other (0: each is the other's nearest; see the module doc)."""
+    z = ((np.asarray(d, np.float64) - (threshold + cfg.offset)) / cfg.scale
+         + cfg.rank_weight * np.log1p(np.asarray(rank, np.float64)))
     return 1.0 / (1.0 + np.exp(np.clip(z, -50, 50)))
+
+
+def neighbour_ranks(nn: np.ndarray, a: np.ndarray, b: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:
+    """For each pair (a, b) of groups: how many groups are closer to one side than the other is, the larger of
+    the two counts (0 when each is the other's nearest). ``nn``: (G, k) each group's nearest groups, nearest
+    first (itself and -1 ignored); groups a pair code ``min * G + max`` in ``excluded`` (known to be other
+    people: answered no, or in one photo) do not count as closer. Beyond a side's list: its length."""
+    g, kk = nn.shape
+    rows = np.repeat(np.arange(g, dtype=np.int64), kk)
+    cols = nn.reshape(-1).astype(np.int64)
+    valid = (cols >= 0) & (cols != rows)
+    if excluded is not None and len(excluded):
+        valid &= ~np.isin(np.minimum(rows, cols) * g + np.maximum(rows, cols), np.asarray(excluded, np.int64))
+    valid = valid.reshape(g, kk)
+    rank = np.cumsum(valid, axis=1) - 1  # the position among the row's counted neighbours
+    keys = (rows * g + cols).reshape(g, kk)[valid]
+    vals = rank[valid]
+    order = np.argsort(keys, kind="stable")
+    keys, vals = keys[order], vals[order]
+    cap = valid.sum(axis=1)
+
+    def one_side(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        want = x * g + y
+        at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+        hit = (keys[at] == want) if len(keys) else np.zeros(len(want), bool)
+        return np.where(hit, vals[at] if len(keys) else 0, cap[x])
+
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    return np.maximum(one_side(a, b), one_side(b, a)).astype(np.int64)
 
 
 def entropy_bits(p: np.ndarray | float) -> np.ndarray:
@@ -168,7 +206,7 @@ def rank_pairs(
     named = np.asarray(named, bool)
     if g < 2:
         z = np.zeros(0, np.int64)
-        return RankedPairs(z, z, np.zeros(0), np.zeros(0), z, np.zeros(0))
+        return RankedPairs(z, z, np.zeros(0), np.zeros(0), z, np.zeros(0), z)
     kk = min(cfg.neighbours + 1, g)
     if g <= EXACT_GROUPS_MAX:
         index = faiss.IndexFlatIP(means.shape[1])
@@ -194,14 +232,16 @@ def rank_pairs(
     keep = ~(named[a] & named[b])
     a, b = a[keep], b[keep]
     d = np.maximum(2.0 - 2.0 * np.einsum("ij,ij->i", means[a].astype(np.float64), means[b].astype(np.float64)), 0.0)
-    p = same_probability(d, threshold, cfg)
+    rank = neighbour_ranks(nn, a, b, excluded)
+    p = same_probability(d, threshold, cfg, rank)
     keep = p >= cfg.min_probability
-    a, b, d, p = a[keep], b[keep], d[keep], p[keep]
+    a, b, d, p, rank = a[keep], b[keep], d[keep], p[keep], rank[keep]
     # The faces an answer decides: the unnamed side beside a named person, else the smaller group.
     affected = np.where(named[a], sizes[b], np.where(named[b], sizes[a], np.minimum(sizes[a], sizes[b])))
     score = rank_score(p, affected, cfg.policy)
     order = np.lexsort((b, a, d, -score))
-    return RankedPairs(a[order], b[order], d[order], p[order], affected[order].astype(np.int64), score[order])
+    return RankedPairs(a[order], b[order], d[order], p[order], affected[order].astype(np.int64), score[order],
+                       rank[order])
 
 
 def nearest_faces(emb: np.ndarray, towards: np.ndarray, n: int) -> np.ndarray:

@@ -78,3 +78,43 @@ def test_beyond_the_exact_limit_the_inverted_file_still_finds_the_close_pairs(ca
     assert found >= 0.98 * (g // 2)
     assert close[:found].all()  # asked before any other pair
     assert "WARNING" not in capfd.readouterr().err  # faiss's training warning would reach the terminal
+
+
+def test_neighbour_ranks_count_the_closer_groups_on_the_farther_side():
+    from engine.grouping.same_person import neighbour_ranks
+
+    # Groups on a line: 0 - 1 - 2 - 3 (each row nearest first, itself included as faiss returns it).
+    nn = np.array([[0, 1, 2, 3], [1, 0, 2, 3], [2, 1, 0, 3], [3, 2, 1, 0]])
+    a, b = np.array([0, 0, 0, 1]), np.array([1, 2, 3, 2])
+    assert neighbour_ranks(nn, a, b).tolist() == [0, 1, 2, 1]  # 1's nearest is 0, not 2
+    # Groups known to be other people (answered no, or in one photo) do not count as closer: with (0, 1)
+    # answered no, 0's and 1's nearest is 2.
+    assert neighbour_ranks(nn, a[1:], b[1:], excluded=np.array([0 * 4 + 1])).tolist() == [1, 2, 0]
+    assert neighbour_ranks(nn, np.array([0, 2]), np.array([2, 3]), excluded=np.array([1, 1 * 4 + 2])).tolist() == [0, 1]
+    # Not in a side's list at all: that side counts its whole list as closer.
+    assert neighbour_ranks(nn[:, :2], np.array([0]), np.array([2])).tolist() == [1]
+    assert neighbour_ranks(nn[:, :2], np.array([0]), np.array([3])).tolist() == [1]
+
+
+def test_a_pair_that_are_not_each_others_nearest_is_less_likely():
+    # Groups 1 and 2 at about the same distance from group 0, but group 2 has a nearer group (3) of its own:
+    # the question about 0 and 1 (each the other's nearest) is the likelier one, by the curve's rank term.
+    e = np.eye(8)
+    c1, c2 = 1 - 1.29 / 2, 1 - 1.30 / 2
+    g1 = c1 * e[0] + np.sqrt(1 - c1 * c1) * e[1]
+    g2 = c2 * e[0] + np.sqrt(1 - c2 * c2) * e[2]
+    g3 = 0.8 * g2 + 0.6 * e[3]  # squared distance 0.4 from group 2
+    means = np.array([e[0], g1, g2, g3 / np.linalg.norm(g3)])
+    cfg = QuestionConfig(rank_weight=0.9)
+    pr = rank_pairs(means, np.ones(4, np.int64), np.zeros(4, bool), 1.2, cfg)
+    at = {(int(x), int(y)): i for i, (x, y) in enumerate(zip(pr.a, pr.b, strict=True))}
+    assert pr.rank[at[(0, 1)]] == 0 and pr.rank[at[(0, 2)]] == 1
+    assert at[(0, 1)] < at[(0, 2)]
+    assert pr.probability[at[(0, 2)]] == pytest.approx(float(same_probability(pr.distance[at[(0, 2)]], 1.2, cfg, 1)))
+    assert pr.probability[at[(0, 1)]] == pytest.approx(float(same_probability(pr.distance[at[(0, 1)]], 1.2, cfg, 0)))
+    # log(2) x 0.9 off the logit: clearly less likely, where the distance alone gives almost the same.
+    assert pr.probability[at[(0, 2)]] < 0.8 * pr.probability[at[(0, 1)]]
+    flat = rank_pairs(means, np.ones(4, np.int64), np.zeros(4, bool), 1.2, QuestionConfig(rank_weight=0.0))
+    fat = {(int(x), int(y)): i for i, (x, y) in enumerate(zip(flat.a, flat.b, strict=True))}
+    assert flat.probability[fat[(0, 2)]] > 0.85 * flat.probability[fat[(0, 1)]]
+    assert np.allclose(flat.probability, same_probability(flat.distance, 1.2, QuestionConfig(rank_weight=0.0)))

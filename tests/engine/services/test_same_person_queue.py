@@ -54,7 +54,9 @@ def test_queue_is_ranked_and_shows_both_sides(split):
         threshold = stored_cluster_config(s).threshold
     for q in qs:
         assert q.probability >= cfg.min_probability
-        assert q.probability == pytest.approx(float(same_probability(q.distance, threshold)), abs=1e-9)
+        # The curve of the distance and of how many groups are nearer one side than the other (0..neighbours).
+        assert any(q.probability == pytest.approx(float(same_probability(q.distance, threshold, cfg, r)), abs=1e-9)
+                   for r in range(cfg.neighbours + 1))
         assert q.id == f"{q.person_a}-{q.person_b}"
         assert {split.face(f).person_id for f in q.faces_a} == {q.person_a}
         assert {split.face(f).person_id for f in q.faces_b} == {q.person_b}
