@@ -37,6 +37,21 @@ DATA_MARKERS = {
 }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _prepared_models_in_a_temporary_cache(tmp_path_factory):
+    """The prepared networks (engine/models/prepared.py) go to a folder of this test run, not to the user's
+    cache; the subprocesses the CLI tests start inherit it."""
+    from engine.models.prepared import ENV
+
+    old = os.environ.get(ENV)
+    os.environ[ENV] = str(tmp_path_factory.mktemp("model-cache"))
+    yield
+    if old is None:
+        os.environ.pop(ENV, None)
+    else:
+        os.environ[ENV] = old
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         for name, (path, what) in DATA_MARKERS.items():

@@ -22,6 +22,7 @@ from engine.config import DetectConfig
 from engine.errors import ModelError
 from engine.models.accel import make_session
 from engine.models.onnx_rewrite import yunet_any_size
+from engine.models.prepared import prepared_bytes
 from engine.models.registry import YUNET, ModelSpec, fold_constants, verified_path
 
 STRIDES = (8, 16, 32)
@@ -47,7 +48,9 @@ class Detection:
 @lru_cache(maxsize=4)
 def _graph(path_str: str, sha: str) -> bytes:
     try:
-        return yunet_any_size(fold_constants(Path(path_str).read_bytes(), keep_inputs=("input",)))
+        # Kept on disk between runs (engine.models.prepared): the rewrite needs the onnx package, ~1 s to load.
+        return prepared_bytes("detect-any-size", sha, lambda: yunet_any_size(
+            fold_constants(Path(path_str).read_bytes(), keep_inputs=("input",))))
     except ModelError:
         raise
     except Exception as exc:

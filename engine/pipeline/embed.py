@@ -12,7 +12,16 @@ from engine.config import EmbedConfig
 from engine.errors import ModelError
 from engine.models.accel import make_session, on_gpu
 from engine.models.onnx_rewrite import prelu_as_relu_mix
-from engine.models.registry import SFACE, ModelSpec, prepared_model_bytes
+from engine.models.prepared import prepared_bytes
+from engine.models.registry import SFACE, ModelSpec, prepared_model_bytes, verified_path
+
+
+def runtime_graph(spec: ModelSpec, path: Path | None = None) -> bytes:
+    """The embedding graph onnxruntime runs: the checked file made to take 0..255 RGB NCHW with a dynamic
+    batch, PRelu rewritten (``prelu_as_relu_mix``); kept on disk between runs (``engine.models.prepared``)."""
+    verified_path(spec, path)  # the source is checked every time, before its prepared form is looked up
+    return prepared_bytes(f"embed-{spec.graph}-prelu-mix", spec.sha256,
+                          lambda: prelu_as_relu_mix(prepared_model_bytes(spec, path)))
 
 
 def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -45,7 +54,7 @@ class Embedder:
         self.parallel = max(1, self.config.threads or os.cpu_count() or 1)
         try:
             self._sess, self.fallback_message = make_session(
-                prelu_as_relu_mix(prepared_model_bytes(spec, path)), opts, self.config.use_gpu
+                runtime_graph(spec, path), opts, self.config.use_gpu
             )
         except ModelError:
             raise

@@ -1,0 +1,88 @@
+"""The networks as onnxruntime runs them, kept on disk between runs of the app.
+
+The bundled files are not what runs: the detector and the embedder are rewritten when loaded (weights
+dequantised into constants, a dynamic batch, PRelu as Relu arithmetic; ``registry.fold_constants``,
+``onnx_rewrite``). That costs about 1.3 s at every start of an import or any other command that loads
+them, most of it importing the ``onnx`` package (0.75 s) and folding SFace's weights (0.5 s), and it gives
+the same bytes every time. So the result is written once to the user's cache folder and read back on the
+next start (about 40 ms for SFace's 39 MB, checksum included).
+
+Nothing is trusted blindly: the source file is still checked against its SHA-256 before its prepared form
+is looked up (``registry.verified_path``), the name of a prepared file holds the source's checksum and
+``RECIPE_VERSION``, and its own SHA-256 is stored beside it and checked on every read; a file that fails is
+made again. When the folder cannot be written (read-only home, full disk) the prepared bytes are simply
+made every time, as before. ``FACENET_PHOTOS_CACHE`` names another folder (the tests use it); ``off``
+turns the cache off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+# Bump when a rewrite changes what it writes, so that no older prepared file is read again.
+RECIPE_VERSION = 1
+ENV = "FACENET_PHOTOS_CACHE"
+
+
+def cache_dir() -> Path | None:
+    """Where prepared models are kept, or None when the cache is off."""
+    env = os.environ.get(ENV)
+    if env:
+        return None if env.strip().lower() == "off" else Path(env) / "models"
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return base / "facenet-photos" / "Cache" / "models"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "facenet-photos" / "models"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facenet-photos" / "models"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        data = path.read_bytes()
+        want = path.with_suffix(".sha256").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return data if _digest(data) == want else None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepared_bytes(recipe: str, source_sha256: str, make: Callable[[], bytes]) -> bytes:
+    """``make()``'s bytes, read from the cache when a checked copy made by the same ``recipe`` from the same
+    source (``source_sha256``, already verified by the caller) is there, else made and stored."""
+    folder = cache_dir()
+    if folder is None:
+        return make()
+    path = folder / f"{recipe}-{source_sha256[:32]}-v{RECIPE_VERSION}.onnx"
+    data = _read(path)
+    if data is not None:
+        return data
+    data = make()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # The model first, its checksum last: a run killed in between leaves a file without a valid
+        # checksum, which the next run makes again.
+        _write_atomically(path, data)
+        _write_atomically(path.with_suffix(".sha256"), _digest(data).encode("ascii"))
+    except OSError:
+        pass  # an unwritable cache only costs the time it would have saved
+    return data

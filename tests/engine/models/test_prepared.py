@@ -1,0 +1,109 @@
+"""The prepared networks kept on disk between runs (engine/models/prepared.py): made once, read back
+identical, checked on every read, and never in the way when the folder is broken or unwritable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.models import prepared
+from engine.models.prepared import ENV, RECIPE_VERSION, prepared_bytes
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV, str(tmp_path))
+    return tmp_path / "models"
+
+
+class Maker:
+    def __init__(self, data: bytes):
+        self.data, self.calls = data, 0
+
+    def __call__(self) -> bytes:
+        self.calls += 1
+        return self.data
+
+
+def test_made_once_then_read_back(cache):
+    make = Maker(b"graph bytes" * 1000)
+    assert prepared_bytes("r", "ab" * 32, make) == make.data
+    assert prepared_bytes("r", "ab" * 32, make) == make.data
+    assert make.calls == 1
+    files = sorted(p.name for p in cache.iterdir())
+    assert files == [f"r-{'ab' * 16}-v{RECIPE_VERSION}.onnx", f"r-{'ab' * 16}-v{RECIPE_VERSION}.sha256"]
+    # Another source file or another recipe is another entry.
+    assert prepared_bytes("r", "cd" * 32, Maker(b"other")) == b"other"
+    assert prepared_bytes("s", "ab" * 32, Maker(b"third")) == b"third"
+
+
+def test_a_damaged_or_half_written_entry_is_made_again(cache):
+    make = Maker(b"x" * 5000)
+    prepared_bytes("r", "ab" * 32, make)
+    model = next(cache.glob("*.onnx"))
+    damaged = bytearray(model.read_bytes())
+    damaged[100] ^= 0xFF
+    model.write_bytes(bytes(damaged))
+    assert prepared_bytes("r", "ab" * 32, make) == make.data and make.calls == 2
+    assert model.read_bytes() == make.data  # repaired
+    model.with_suffix(".sha256").unlink()  # killed between the model and its checksum
+    assert prepared_bytes("r", "ab" * 32, make) == make.data and make.calls == 3
+    assert prepared_bytes("r", "ab" * 32, make) == make.data and make.calls == 3
+    assert not list(cache.glob("*.part"))
+
+
+def test_an_unwritable_cache_or_the_cache_turned_off_still_gives_the_bytes(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv(ENV, str(blocker))
+    make = Maker(b"y" * 100)
+    assert prepared_bytes("r", "ab" * 32, make) == make.data
+    assert prepared_bytes("r", "ab" * 32, make) == make.data and make.calls == 2
+    monkeypatch.setenv(ENV, "off")
+    assert prepared.cache_dir() is None
+    assert prepared_bytes("r", "ab" * 32, make) == make.data and make.calls == 3
+
+
+def test_the_default_folder_is_the_users_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(prepared.sys, "platform", "linux")
+    assert prepared.cache_dir() == tmp_path / "facenet-photos" / "models"
+
+
+def test_the_bundled_networks_from_the_cache_compute_what_they_did(cache, monkeypatch, sample_dir):
+    # The embedder and the detector built from cached graphs give the same faces and the same vectors as
+    # ones whose graphs were made in this process with the cache off.
+    from engine.pipeline import detect
+    from engine.pipeline.embed import Embedder, runtime_graph
+    from engine.pipeline.faces import FaceFinder
+
+    def run():
+        detect._graph.cache_clear()
+        finder, emb = FaceFinder(), Embedder()
+        out = []
+        for path in sorted(sample_dir.glob("*.jpg"))[:3]:
+            faces = finder.find(path).faces
+            assert faces
+            out.append(([f.box for f in faces], emb.embed(np.stack([f.crop for f in faces]))))
+        return out
+
+    monkeypatch.setenv(ENV, "off")
+    fresh = run()
+    made_here = runtime_graph(Embedder().spec)
+    monkeypatch.setenv(ENV, str(cache.parent))
+    run()  # fills the cache
+    assert len(list(cache.glob("*.onnx"))) == 2
+    # Read back, not made again: the rewrites are not even called.
+    from engine.pipeline import embed
+
+    def not_again(*_a, **_k):
+        raise AssertionError("the prepared graph was made again instead of read from the cache")
+
+    monkeypatch.setattr(detect, "fold_constants", not_again)
+    monkeypatch.setattr(embed, "prelu_as_relu_mix", not_again)
+    cached = run()
+    assert runtime_graph(Embedder().spec) == made_here
+    for (boxes_a, vec_a), (boxes_b, vec_b) in zip(fresh, cached, strict=True):
+        assert boxes_a == boxes_b
+        assert np.array_equal(vec_a, vec_b)
