@@ -30,10 +30,17 @@ ENV = "FACENET_PHOTOS_CACHE"
 
 
 def cache_dir() -> Path | None:
-    """Where prepared models are kept, or None when the cache is off."""
+    """Where prepared models are kept, or None when the cache is off (or no home folder is known)."""
     env = os.environ.get(ENV)
     if env:
         return None if env.strip().lower() == "off" else Path(env) / "models"
+    try:
+        return _platform_cache()
+    except (RuntimeError, KeyError, OSError):  # no HOME (a service account, a bare container)
+        return None
+
+
+def _platform_cache() -> Path:
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
         return base / "facenet-photos" / "Cache" / "models"

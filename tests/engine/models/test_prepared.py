@@ -69,6 +69,15 @@ def test_the_default_folder_is_the_users_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(prepared.sys, "platform", "linux")
     assert prepared.cache_dir() == tmp_path / "facenet-photos" / "models"
+    # No home folder at all (a service account): no cache, and the networks still load.
+    monkeypatch.delenv("XDG_CACHE_HOME")
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(prepared.Path, "home", staticmethod(no_home))
+    assert prepared.cache_dir() is None
+    assert prepared_bytes("r", "ab" * 32, Maker(b"z")) == b"z"
 
 
 def test_the_bundled_networks_from_the_cache_compute_what_they_did(cache, monkeypatch, sample_dir):
