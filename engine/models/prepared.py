@@ -90,6 +90,10 @@ def prepared_bytes(recipe: str, source_sha256: str, make: Callable[[], bytes]) -
         # checksum, which the next run makes again.
         _write_atomically(path, data)
         _write_atomically(path.with_suffix(".sha256"), _digest(data).encode("ascii"))
+        # What an older version of the app prepared from the same file is never read again.
+        for old in folder.glob(f"{recipe}-{source_sha256[:32]}-v*"):
+            if old.stem != path.stem:
+                old.unlink(missing_ok=True)
     except OSError:
         pass  # an unwritable cache only costs the time it would have saved
     return data

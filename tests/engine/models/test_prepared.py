@@ -37,6 +37,16 @@ def test_made_once_then_read_back(cache):
     assert prepared_bytes("s", "ab" * 32, Maker(b"third")) == b"third"
 
 
+def test_a_new_recipe_version_replaces_what_the_old_one_made(cache, monkeypatch):
+    prepared_bytes("r", "ab" * 32, Maker(b"old"))
+    prepared_bytes("r", "cd" * 32, Maker(b"another file"))
+    monkeypatch.setattr(prepared, "RECIPE_VERSION", RECIPE_VERSION + 1)
+    assert prepared_bytes("r", "ab" * 32, Maker(b"new")) == b"new"
+    names = sorted(p.name for p in cache.iterdir())
+    assert names == sorted([f"r-{'ab' * 16}-v{RECIPE_VERSION + 1}.onnx", f"r-{'ab' * 16}-v{RECIPE_VERSION + 1}.sha256",
+                            f"r-{'cd' * 16}-v{RECIPE_VERSION}.onnx", f"r-{'cd' * 16}-v{RECIPE_VERSION}.sha256"])
+
+
 def test_a_damaged_or_half_written_entry_is_made_again(cache):
     make = Maker(b"x" * 5000)
     prepared_bytes("r", "ab" * 32, make)
