@@ -77,7 +77,7 @@ def groups(lib, n: int) -> np.ndarray:
 
 def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: float = 0.98, regroup: bool = False,
              policy: str = "balanced", curve: dict | None = None, dev=None, faces: bool = True,
-             threshold: float | None = None, regroup_every: int = 1, regroup_neighbours: int = 12):
+             threshold: float | None = None, regroup_every: int | None = None, regroup_neighbours: int = 12):
     """Returns ({answers: (P, R, F1, corrections per 100, cross-age pairs joined, cross-age pairs, false
     pairs, different-people pairs)}, answers needed for ``target_f1`` or None, seconds per question, the
     scores after a final regrouping or None, and {kind: answers of that kind}). ``dev``: the DevLibrary
@@ -85,6 +85,8 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
     from engine.grouping.same_person import QuestionConfig
     from evals.metrics import bcubed, corrections
 
+    if regroup_every is None:  # as the app does
+        regroup_every = QuestionConfig().regroup_every
     cfg = QuestionConfig(policy=policy, ask_faces=faces, regroup_every=regroup_every,
                          regroup_neighbours=regroup_neighbours, **(curve or {}))
     kinds: dict[str, list[int]] = {"pair": [0, 0], "face": [0, 0]}  # [yes, no]
@@ -245,6 +247,12 @@ def fit_curve(libs, threshold: float, method: str, with_rank: bool = True) -> No
           + ", ".join(tops))
 
 
+def _app_regroup_every() -> int:
+    from engine.grouping.same_person import QuestionConfig
+
+    return QuestionConfig().regroup_every
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
@@ -262,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--regroup", action="store_true", help="regroup after the answers and score again")
     ap.add_argument("--regroup-neighbours", type=int, default=12,
                     help="groups near each answered one the regrouping looks at (0: the whole library)")
-    ap.add_argument("--regroup-every", type=int, default=1,
-                    help="regroup near the answered groups after every N answers (0: never; QuestionConfig)")
+    ap.add_argument("--regroup-every", type=int, default=_app_regroup_every(),
+                    help="regroup near the answered groups after every N answers (0: never; default: the app's, "
+                         "QuestionConfig.regroup_every)")
     ap.add_argument("--offset", type=float, default=None, help="the curve's offset instead of QuestionConfig's")
     ap.add_argument("--scale", type=float, default=None, help="the curve's scale instead of QuestionConfig's")
     ap.add_argument("--rank-weight", type=float, default=None,
