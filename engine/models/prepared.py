@@ -5,7 +5,7 @@ dequantised into constants, a dynamic batch, PRelu as Relu arithmetic; ``registr
 ``onnx_rewrite``). That costs about 1.3 s at every start of an import or any other command that loads
 them, most of it importing the ``onnx`` package (0.75 s) and folding SFace's weights (0.5 s), and it gives
 the same bytes every time. So the result is written once to the user's cache folder and read back on the
-next start (about 40 ms for SFace's 39 MB, checksum included).
+next start (about 60 ms for SFace's 39 MB, checksum included).
 
 Nothing is trusted blindly: the source file is still checked against its SHA-256 before its prepared form
 is looked up (``registry.verified_path``), the name of a prepared file holds the source's checksum and
