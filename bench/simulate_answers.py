@@ -205,7 +205,7 @@ def fit_curve(libs, threshold: float, method: str, with_rank: bool = True) -> No
         np.add.at(cnt, (lab, codes), 1)
         own = cnt.argmax(1)
         pr = rank_pairs(sums / size[:, None], size, np.zeros(g, bool), threshold,
-                        QuestionConfig(min_probability=0.0))
+                        QuestionConfig(min_probability=0.0), ranks=True)
         sel = pr.distance < threshold + 0.6
         ds.append(pr.distance[sel])
         rs.append(pr.rank[sel])
