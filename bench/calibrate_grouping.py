@@ -28,6 +28,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -283,15 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.strangers > 0:
             libs = add_strangers(libs, args.lfw_cache, args.strangers)
         if args.centre > 0:  # the per-library normalisation (engine/grouping/normalise.py), strangers included
-            from dataclasses import replace
-
             from engine.grouping.normalise import centre_library
 
             libs = [replace(lib, emb=centre_library(lib.emb, args.centre)) for lib in libs]
         settings = [s for s in SETTINGS if not args.quick or s[0] in ("average", "stable")]
         if args.expand:  # an experiment: database-side query expansion (not in the app); distances shrink
-            from dataclasses import replace
-
             k, _, radius = args.expand.partition(":")
             libs = [replace(lib, emb=expand_neighbours(lib.emb, int(k), float(radius or 1.4))) for lib in libs]
             settings = [("stable", t) for t in _grid(0.50, 0.65)] + settings

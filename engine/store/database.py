@@ -173,9 +173,8 @@ class LibraryStore:
             return
         from alembic import command
 
-        head = head_revision()
         if current is not None or has_tables:
-            self.backup(f"before-{head}")
+            self.backup(f"before-{HEAD_REVISION}")
         cfg = _alembic_config(self.engine)
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
