@@ -5,6 +5,7 @@ scrolling a big library.
     python bench/gui_responsiveness.py --part import --photos 200            # only the import
     python bench/gui_responsiveness.py --part big --people 5000 --faces 100000
     python bench/gui_responsiveness.py --part photos --faces 100000          # the photo grid
+    python bench/gui_responsiveness.py --part photos --gc compare            # collector on the GUI thread or not
 
 A QTimer fires every 10 ms on the GUI thread; the gap between two ticks beyond those 10 ms is time the event
 loop could not run (a stall the user would feel as a frozen window). Target: every gap < 100 ms.
@@ -17,6 +18,10 @@ wait for the people grid, scroll it from top to bottom, then open the biggest pe
 Part "photos": the same synthetic library (one photo per face, dates taken spread over ten years, a cached
 photo thumbnail for every photo): open the Photos page, wait for the grid of every photo, scroll it from top to
 bottom, then filter by the biggest person and wait for the grid again.
+With ``--gc compare`` (photos part) every round runs twice, in alternating order: once as the app runs
+(cyclic garbage collection on the GUI thread only, app/gui/garbage_collection.py) and once with CPython's
+automatic collection on every thread (the baseline); each round also reports the collections and their
+pauses, by thread.
 """
 
 from __future__ import annotations
@@ -74,6 +79,63 @@ class StallMeter:
             "median_ms": round(statistics.median(g), 1),
             "over_100ms": sum(1 for x in g if x > 100),
         }
+
+
+class GcMeter:
+    """Every garbage collection while started: its pause and whether it ran on the GUI thread."""
+
+    def __init__(self):
+        import threading
+
+        self.gui_thread = threading.get_ident()
+        self.runs: list[tuple[bool, int, float]] = []
+        self._t0: dict[int, float] = {}
+
+    def _callback(self, phase: str, info: dict) -> None:
+        import threading
+
+        me = threading.get_ident()
+        if phase == "start":
+            self._t0[me] = time.perf_counter()
+        elif me in self._t0:
+            ms = (time.perf_counter() - self._t0.pop(me)) * 1e3
+            self.runs.append((me == self.gui_thread, info["generation"], ms))
+
+    def start(self) -> None:
+        import gc
+
+        self.runs.clear()
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> dict:
+        import gc
+
+        gc.callbacks.remove(self._callback)
+        out = {}
+        for where, on_gui in (("gui_thread", True), ("pool_threads", False)):
+            ms = [r[2] for r in self.runs if r[0] == on_gui]
+            out[where] = {"collections": len(ms), "full": sum(1 for r in self.runs if r[0] == on_gui and r[1] == 2),
+                          "max_ms": round(max(ms, default=0.0), 1), "total_ms": round(sum(ms), 1)}
+        return out
+
+
+def automatic_gc(on: bool):
+    """The baseline of ``--gc compare``: the app's windows leave CPython's automatic collection alone."""
+    import contextlib
+
+    from app.gui.garbage_collection import GuiThreadCollector
+
+    @contextlib.contextmanager
+    def patched():
+        start = GuiThreadCollector.start
+        if on:
+            GuiThreadCollector.start = lambda self: None
+        try:
+            yield
+        finally:
+            GuiThreadCollector.start = start
+
+    return patched()
 
 
 def spin_until(cond, timeout_s: float, step_ms: int = 5) -> bool:
@@ -292,15 +354,21 @@ def bench_big(n_people: int, n_faces: int, big_person: int) -> dict:
 ROUNDS = 3
 
 
-def photo_round(library_dir: Path, n: int, n_people: int, big_person: int) -> dict:
+def photo_round(library_dir: Path, n: int, n_people: int, big_person: int, gc_mode: str = "gui-thread") -> dict:
     """One round: the people grid (baseline), then the photo grid: open, scroll, filter."""
+    with automatic_gc(gc_mode == "automatic"):
+        return _photo_round(library_dir, n, n_people, big_person) | {"gc_mode": gc_mode}
+
+
+def _photo_round(library_dir: Path, n: int, n_people: int, big_person: int) -> dict:
     from app.gui.main_window import MainWindow
     from engine.services.library import Library
 
     # The machine is shared and noisy: each round measures the people grid (the baseline, the same
     # library) right before the photo grid, and the report gives the ratio of their stalls.
     lib = Library(library_dir)
-    meter = StallMeter()
+    meter, collections = StallMeter(), GcMeter()
+    collections.start()
     meter.start()
     w = MainWindow(lib, owns_library=True)
     w.resize(1280, 820)
@@ -332,7 +400,9 @@ def photo_round(library_dir: Path, n: int, n_people: int, big_person: int) -> di
     spin(0.5)
     filter_stalls = meter.stop()
     close_window(w)
+    gc_runs = collections.stop()
     return {
+        "garbage_collections": gc_runs,
         "people_grid": {"open_stall": people_open, "scroll": people_scroll},
         "photo_grid": {"shown": ok, "rows": rows, "columns": cols, "widgets_in_grid": widgets,
                        "open_to_filled_s": round(shown_s, 2), "first_screen_thumbnails": first_screen,
@@ -343,7 +413,31 @@ def photo_round(library_dir: Path, n: int, n_people: int, big_person: int) -> di
     }
 
 
-def bench_photos(n_people: int, n_faces: int, big_person: int) -> dict:
+def photo_summary(rounds: list[dict]) -> dict:
+    def med(f):
+        return round(statistics.median(f(x) for x in rounds), 1)
+
+    summary = {
+        "photo_open_to_filled_s": med(lambda x: x["photo_grid"]["open_to_filled_s"]),
+        "photo_open_max_stall_ms": med(lambda x: x["photo_grid"]["open_stall"]["max_ms"]),
+        "photo_open_p99_ms": med(lambda x: x["photo_grid"]["open_stall"]["p99_ms"]),
+        "photo_scroll_max_stall_ms": med(lambda x: x["photo_grid"]["scroll"]["stall"]["max_ms"]),
+        "photo_scroll_p99_ms": med(lambda x: x["photo_grid"]["scroll"]["stall"]["p99_ms"]),
+        "people_scroll_max_stall_ms": med(lambda x: x["people_grid"]["scroll"]["stall"]["max_ms"]),
+        "people_scroll_p99_ms": med(lambda x: x["people_grid"]["scroll"]["stall"]["p99_ms"]),
+        "filter_to_filled_s": med(lambda x: x["filter_one_person"]["to_filled_s"]),
+        "filter_max_stall_ms": med(lambda x: x["filter_one_person"]["stall"]["max_ms"]),
+        "gc_pool_thread_collections": med(lambda x: x["garbage_collections"]["pool_threads"]["collections"]),
+        "gc_gui_thread_collections": med(lambda x: x["garbage_collections"]["gui_thread"]["collections"]),
+        "gc_longest_pause_ms": med(lambda x: max(x["garbage_collections"][k]["max_ms"]
+                                                 for k in ("gui_thread", "pool_threads"))),
+    }
+    summary["scroll_p99_ratio_photos_to_people"] = round(
+        summary["photo_scroll_p99_ms"] / max(0.1, summary["people_scroll_p99_ms"]), 2)
+    return summary
+
+
+def bench_photos(n_people: int, n_faces: int, big_person: int, gc_modes: tuple[str, ...] = ("gui-thread",)) -> dict:
     from sqlalchemy import text
 
     from engine.services.library import Library
@@ -369,25 +463,20 @@ def bench_photos(n_people: int, n_faces: int, big_person: int) -> dict:
         n = len(lib.photo_timeline())
         query_s = time.monotonic() - t
         lib.close()
-        rounds = [photo_round(tmp / "library", n, n_people, big_person) for _ in range(ROUNDS)]
-
-        def med(f):
-            return round(statistics.median(f(x) for x in rounds), 1)
-
-        summary = {
-            "photo_open_to_filled_s": med(lambda x: x["photo_grid"]["open_to_filled_s"]),
-            "photo_open_max_stall_ms": med(lambda x: x["photo_grid"]["open_stall"]["max_ms"]),
-            "photo_scroll_max_stall_ms": med(lambda x: x["photo_grid"]["scroll"]["stall"]["max_ms"]),
-            "photo_scroll_p99_ms": med(lambda x: x["photo_grid"]["scroll"]["stall"]["p99_ms"]),
-            "people_scroll_max_stall_ms": med(lambda x: x["people_grid"]["scroll"]["stall"]["max_ms"]),
-            "people_scroll_p99_ms": med(lambda x: x["people_grid"]["scroll"]["stall"]["p99_ms"]),
-            "filter_to_filled_s": med(lambda x: x["filter_one_person"]["to_filled_s"]),
-            "filter_max_stall_ms": med(lambda x: x["filter_one_person"]["stall"]["max_ms"]),
-        }
-        summary["scroll_p99_ratio_photos_to_people"] = round(
-            summary["photo_scroll_p99_ms"] / max(0.1, summary["people_scroll_p99_ms"]), 2)
-        return {"library": {**built, "photos": n}, "timeline_query_s": round(query_s, 2), "rounds": rounds,
-                "median": summary}
+        rounds = []
+        for i in range(ROUNDS):  # with two modes, alternate which goes first: the machine is noisy
+            for mode in (gc_modes if i % 2 == 0 else gc_modes[::-1]):
+                rounds.append(photo_round(tmp / "library", n, n_people, big_person, mode))
+        by_mode = {mode: photo_summary([r for r in rounds if r["gc_mode"] == mode]) for mode in gc_modes}
+        out = {"library": {**built, "photos": n}, "timeline_query_s": round(query_s, 2), "rounds": rounds,
+               "median": by_mode[gc_modes[0]]}
+        if len(gc_modes) > 1:
+            out["median_by_gc_mode"] = by_mode
+            ours, base = by_mode[gc_modes[0]], by_mode[gc_modes[1]]
+            out["ratio_gui_thread_to_automatic"] = {
+                k: round(ours[k] / base[k], 2) for k in ours
+                if k.endswith(("_ms", "_s")) and isinstance(base[k], (int, float)) and base[k] > 0}
+        return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -399,6 +488,8 @@ def main() -> int:
     ap.add_argument("--people", type=int, default=5000)
     ap.add_argument("--faces", type=int, default=100_000)
     ap.add_argument("--big-person", type=int, default=10_000)
+    ap.add_argument("--gc", choices=("gui-thread", "automatic", "compare"), default="gui-thread",
+                    help="photos part: garbage collection as the app does it, CPython's automatic one, or both")
     args = ap.parse_args()
     import json
     import logging
@@ -414,7 +505,8 @@ def main() -> int:
         out["big"] = bench_big(args.people, args.faces, args.big_person)
         print(json.dumps({"big": out["big"]}, indent=2), flush=True)
     if args.part in ("photos", "all"):
-        out["photos"] = bench_photos(args.people, args.faces, args.big_person)
+        modes = ("gui-thread", "automatic") if args.gc == "compare" else (args.gc,)
+        out["photos"] = bench_photos(args.people, args.faces, args.big_person, modes)
         print(json.dumps({"photos": {k: v for k, v in out["photos"].items() if k != "rounds"}}, indent=2), flush=True)
         for i, r in enumerate(out["photos"]["rounds"]):
             print(f"round {i + 1}: {json.dumps(r)}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -165,6 +166,7 @@ def close_window(qtbot, w, threads_before, timeout: int = 30_000) -> None:
     w.close()
     qtbot.waitUntil(lambda: w.is_closed, timeout=timeout)
     assert QThreadPool.globalInstance().activeThreadCount() == 0
+    assert gc.isenabled(), "the closed window left automatic garbage collection off"
     extra = [t for t in threading.enumerate()
              if t.ident not in threads_before and t.is_alive() and not isinstance(t, threading._DummyThread)]
     assert not extra, [t.name for t in extra]

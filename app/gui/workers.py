@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from engine.errors import FacenetPhotosError
 
 from . import pyside_compat  # noqa: F401  (must run before any Qt call)
+from .garbage_collection import GuiThreadCollector
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,10 @@ class Jobs(QObject):
             self.pool.setMaxThreadCount(6)
         self._active: set[Job] = set()
         self._closed = False
+        # Cycles holding Qt wrappers must be freed on the GUI thread, never by a pool thread that happened to
+        # allocate past a threshold (see garbage_collection.py): collection runs on this thread until shutdown.
+        self.collector = GuiThreadCollector(self)
+        self.collector.start()
 
     @property
     def active(self) -> list[Job]:
@@ -186,9 +191,12 @@ class Jobs(QObject):
         return all(j.done.is_set() for j in self._active)
 
     def shutdown(self, timeout: float = 30.0) -> bool:
-        """Cancel everything, wait for it, and ignore whatever the jobs still report."""
+        """Cancel everything, wait for it, and ignore whatever the jobs still report. Once no job runs, garbage
+        collection is automatic again (a job still running past ``timeout`` keeps it on this thread)."""
         self.cancel_all()
         ok = self.wait(timeout)
         self._closed = True
         self._active.clear()
+        if ok:
+            self.collector.stop()
         return ok
