@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer
 from . import pyside_compat  # noqa: F401  (must run before any Qt call)
 
 INTERVAL_MS = 100  # young cycles from a busy pool thread wait at most this long; a check costs ~1 µs
+IDLE_INTERVAL_MS = 1000  # no job running: only the GUI thread allocates; an idle app wakes up once a second
 
 _holders = 0  # collectors holding automatic collection off (several windows may be open at once)
 _was_enabled = True
@@ -40,11 +41,19 @@ class GuiThreadCollector(QObject):
     """While started: no automatic collection on any thread; this object's timer collects on its own thread
     (create it on the GUI thread). Stopping it the last time gives automatic collection back."""
 
-    def __init__(self, parent: QObject | None = None, interval_ms: int = INTERVAL_MS):
+    def __init__(self, parent: QObject | None = None, interval_ms: int = INTERVAL_MS,
+                 idle_interval_ms: int = IDLE_INTERVAL_MS):
         super().__init__(parent)
+        self.interval_ms, self.idle_interval_ms = interval_ms, idle_interval_ms
         self._timer = QTimer(self, interval=interval_ms)
         self._timer.timeout.connect(collect_due)
         self._holding = False
+
+    def set_busy(self, busy: bool) -> None:
+        """Pool threads running (check often) or not (check seldom, after collecting what is due now)."""
+        self._timer.setInterval(self.interval_ms if busy else self.idle_interval_ms)
+        if not busy:
+            collect_due()
 
     @property
     def holding(self) -> bool:

@@ -121,7 +121,9 @@ class Jobs(QObject):
         # Cycles holding Qt wrappers must be freed on the GUI thread, never by a pool thread that happened to
         # allocate past a threshold (see garbage_collection.py): collection runs on this thread until shutdown.
         self.collector = GuiThreadCollector(self)
+        self.collector.set_busy(False)
         self.collector.start()
+        self.busy_changed.connect(self.collector.set_busy)
 
     @property
     def active(self) -> list[Job]:

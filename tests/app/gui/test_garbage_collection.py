@@ -122,3 +122,19 @@ def test_jobs_free_what_their_functions_leave_on_the_gui_thread(qtbot):
     finally:
         assert jobs.shutdown()
     assert gc.isenabled()
+
+
+def test_the_collector_checks_often_only_while_jobs_run(qtbot):
+    jobs = Jobs()
+    try:
+        timer = jobs.collector._timer
+        assert timer.isActive() and timer.interval() == jobs.collector.idle_interval_ms
+        release = threading.Event()
+        jobs.start(release.wait, 10)
+        assert timer.interval() == jobs.collector.interval_ms
+        release.set()
+        qtbot.waitUntil(lambda: not jobs.active, timeout=WAIT)
+        assert timer.interval() == jobs.collector.idle_interval_ms
+    finally:
+        assert jobs.shutdown()
+    assert not jobs.collector._timer.isActive()
