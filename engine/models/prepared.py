@@ -13,6 +13,11 @@ is looked up (``registry.verified_path``), the name of a prepared file holds the
 made again. When the folder cannot be written (read-only home, full disk) the prepared bytes are simply
 made every time, as before. ``FACENET_PHOTOS_CACHE`` names another folder (the tests use it); ``off``
 turns the cache off.
+
+The folder stays bounded: every model the user trains or installs is another source file with its own
+prepared copy (SFace's is 39 MB), and one left behind by a changed or deleted model would otherwise stay
+for good. A read marks its entry as used (its modification time), and after each write the entries used
+longest ago go until the folder holds at most ``LIMIT_BYTES`` (the one just made always stays).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from pathlib import Path
 # Bump when a rewrite changes what it writes, so that no older prepared file is read again.
 RECIPE_VERSION = 1
 ENV = "FACENET_PHOTOS_CACHE"
+# Room for the bundled networks and several trained or installed ones; beyond it the least recently used go.
+LIMIT_BYTES = 400 * 2**20
 
 
 def cache_dir() -> Path | None:
@@ -82,6 +89,10 @@ def prepared_bytes(recipe: str, source_sha256: str, make: Callable[[], bytes]) -
     path = folder / f"{recipe}-{source_sha256[:32]}-v{RECIPE_VERSION}.onnx"
     data = _read(path)
     if data is not None:
+        try:
+            os.utime(path)  # used now: the last to go when the folder is over its limit
+        except OSError:
+            pass
         return data
     data = make()
     try:
@@ -94,6 +105,28 @@ def prepared_bytes(recipe: str, source_sha256: str, make: Callable[[], bytes]) -
         for old in folder.glob(f"{recipe}-{source_sha256[:32]}-v*"):
             if old.stem != path.stem:
                 old.unlink(missing_ok=True)
+        _keep_within_limit(folder, path)
     except OSError:
         pass  # an unwritable cache only costs the time it would have saved
     return data
+
+
+def _keep_within_limit(folder: Path, keep: Path) -> None:
+    """Delete the entries used longest ago (and their checksums) until the folder's models fit in
+    ``LIMIT_BYTES``; ``keep`` (just written) always stays. Another process may be deleting too."""
+    entries = []
+    for model in folder.glob("*.onnx"):
+        try:
+            st = model.stat()
+        except OSError:
+            continue
+        entries.append((st.st_mtime, st.st_size, model))
+    total = sum(size for _, size, _ in entries)
+    for _, size, model in sorted(entries, key=lambda e: e[0]):  # used longest ago first
+        if total <= LIMIT_BYTES:
+            break
+        if model == keep:
+            continue
+        model.with_suffix(".sha256").unlink(missing_ok=True)
+        model.unlink(missing_ok=True)
+        total -= size

@@ -126,3 +126,26 @@ def test_the_bundled_networks_from_the_cache_compute_what_they_did(cache, monkey
     for (boxes_a, vec_a), (boxes_b, vec_b) in zip(fresh, cached, strict=True):
         assert boxes_a == boxes_b
         assert np.array_equal(vec_a, vec_b)
+
+
+def test_the_folder_keeps_within_its_limit_dropping_what_was_used_longest_ago(cache, monkeypatch):
+    # Each trained or installed model leaves its own prepared copy; the folder must not grow for good.
+    import os
+
+    monkeypatch.setattr(prepared, "LIMIT_BYTES", 3000)
+    for i, src in enumerate(("aa", "bb", "cc")):
+        prepared_bytes("r", src * 32, Maker(bytes([i]) * 1000))
+        entry = cache / f"r-{src * 16}-v{RECIPE_VERSION}.onnx"
+        os.utime(entry, (1000 + i, 1000 + i))  # made in this order, a second apart
+    # Reading "aa" again marks it used now: "bb" is the one used longest ago.
+    make_a = Maker(b"\x00" * 1000)
+    assert prepared_bytes("r", "aa" * 32, make_a) == make_a.data and make_a.calls == 0
+    prepared_bytes("r", "dd" * 32, Maker(b"d" * 1000))
+    left = sorted(p.name.split("-")[1][:2] for p in cache.glob("*.onnx"))
+    assert left == ["aa", "cc", "dd"]
+    assert sorted(p.name.split("-")[1][:2] for p in cache.glob("*.sha256")) == left  # no checksum left alone
+    # A model larger than the whole limit is still kept while it is the one in use.
+    big = Maker(b"e" * 5000)
+    assert prepared_bytes("r", "ee" * 32, big) == big.data
+    assert [p.name.split("-")[1][:2] for p in cache.glob("*.onnx")] == ["ee"]
+    assert prepared_bytes("r", "ee" * 32, big) == big.data and big.calls == 1
