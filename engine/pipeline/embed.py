@@ -66,8 +66,10 @@ class Embedder:
         self.on_gpu = on_gpu(self._sess)
         self.batch_size = max(64, self.config.batch_size) if self.on_gpu else max(1, self.config.batch_size)
 
-    def embed(self, faces: np.ndarray) -> np.ndarray:
-        """faces: (N, 112, 112, 3) uint8 RGB -> (N, dim) float32 unit vectors."""
+    def embed(self, faces: np.ndarray, *, here: bool = False) -> np.ndarray:
+        """faces: (N, 112, 112, 3) uint8 RGB -> (N, dim) float32 unit vectors. ``here``: every network
+        call on the calling thread, one after another (for a caller that is itself one of several
+        workers, one per core: side-by-side calls would only crowd the same cores)."""
         faces = np.asarray(faces)
         if faces.ndim == 3:
             faces = faces[None]
@@ -75,7 +77,7 @@ class Embedder:
             return np.zeros((0, self.dim), np.float32)
         bs = self.batch_size
         chunks = [faces[i : i + bs] for i in range(0, len(faces), bs)]
-        n = 1 if self.on_gpu else min(self.parallel, len(chunks))
+        n = 1 if self.on_gpu or here else min(self.parallel, len(chunks))
         if n == 1:
             out = [self._run(c) for c in chunks]
         else:

@@ -1,7 +1,8 @@
 """The import pipeline as a generator of progress reports.
 
-scan -> hash (skip duplicates, re-link moved files) -> decode/detect/align on worker threads ->
-embed in batches -> commit every ``commit_every`` photos -> recognise -> cluster.
+scan -> hash (skip duplicates, re-link moved files) -> decode/detect/align/embed on worker threads
+(on a GPU: embed in batches on the main thread) -> commit every ``commit_every`` photos -> recognise
+-> cluster.
 
 A photo and its faces are written in the same transaction, and a photo counts as imported only
 once that transaction commits, so a killed import resumes where it stopped with no duplicates.
@@ -72,8 +73,8 @@ class _Work:
 _READ_ONCE_BYTES = 64 * 2**20
 
 
-def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig) -> _Work:
-    """Runs on a worker thread: hash, header, decode, detect, align."""
+def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig, embedder: Embedder | None = None) -> _Work:
+    """Runs on a worker thread: hash, header, decode, detect, align, and with ``embedder`` embed."""
     try:
         if w.size > cfg.max_file_bytes:
             raise FacenetPhotosError(f"file is {w.size / 2**20:.0f} MiB, above the size limit")
@@ -84,6 +85,10 @@ def _analyse(finder: FaceFinder, w: _Work, cfg: ImportConfig) -> _Work:
         w.info = read_info(w.path, cfg.max_pixels)
         w.faces = finder.find(w.path, data) if data is not None else finder.find(w.path)
         w.names = add_region_faces(w.faces, w.info, finder.config, cfg.max_pixels)
+        if embedder is not None and w.faces.faces:
+            vectors = embedder.embed(np.stack([f.crop for f in w.faces.faces]), here=True)
+            for f, v in zip(w.faces.faces, vectors, strict=True):
+                f.embedding = v
     except FacenetPhotosError as exc:
         w.error = str(exc)
     except FileNotFoundError:
@@ -163,14 +168,18 @@ def run_import(
     prog.elapsed = time.monotonic() - t0
     yield prog
 
-    # One decode/detect worker per core (at most 4): on 12 MP photos decode and detect are over half
-    # the work, and the embedder's threads do not spin, so they share the cores instead of idling.
+    # One decode/detect/embed worker per core (at most 4); the main thread only writes.
     n_workers = workers or max(1, min(4, os.cpu_count() or 2))
-    # Photos queued ahead of the main thread: enough to keep the workers busy while it embeds and
-    # writes a whole commit batch (with only a few queued, they sat idle through each embedding:
-    # one core unused for most of a 12 MP import). A finished photo holds only its crops and
+    # Photos queued ahead of the main thread: enough to keep the workers busy while it writes a whole
+    # commit batch (with only a few queued, they sat idle through each batch: one core unused for
+    # most of a 12 MP import). A finished photo holds only its crops and
     # thumbnails, ~110 KB a face, so this costs a few MB.
     ahead = cfg.commit_every + n_workers * 4
+    # On the CPU each worker embeds its own photo's faces: the cores then run one thread each, where
+    # batches embedded on the main thread (two network threads beside the two workers) crowded them
+    # (the network's CPU a face 6 % higher) and left the last batch to embed after the workers had
+    # stopped. A GPU wants the whole batch in one call, so it keeps the batched path.
+    in_worker = None if embedder.on_gpu else embedder
     pending: deque[Future] = deque()
     batch: list[_Work] = []
     it = iter(todo)
@@ -181,7 +190,7 @@ def run_import(
                     w = next(it, None)
                     if w is None:
                         return
-                    pending.append(pool.submit(_analyse, finder, w, cfg))
+                    pending.append(pool.submit(_analyse, finder, w, cfg, in_worker))
 
             fill()
             while pending:
@@ -256,13 +265,11 @@ def _commit_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, p
 
 
 def _write_batch(store: LibraryStore, batch: list[_Work], embedder: Embedder, prog: ImportProgress) -> None:
-    crops = [f.crop for w in batch if w.faces for f in w.faces.faces]
-    embs = embedder.embed(np.stack(crops)) if crops else np.zeros((0, embedder.dim), np.float32)
-    i = 0
-    for w in batch:
-        for f in w.faces.faces if w.faces else []:
-            f.embedding = embs[i]
-            i += 1
+    # Faces a worker did not embed already (the GPU path) are embedded here, as one batch.
+    todo = [f for w in batch if w.faces for f in w.faces.faces if f.embedding is None]
+    if todo:
+        for f, v in zip(todo, embedder.embed(np.stack([f.crop for f in todo])), strict=True):
+            f.embedding = v
     thumbs: list[tuple[int, np.ndarray]] = []
     with store.transaction() as s:
         for w in batch:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from pathlib import Path
 
 from PIL import Image
 from sqlalchemy import func, select
@@ -147,12 +148,13 @@ def test_import_lets_go_of_committed_pixels(library, sample_dir, monkeypatch):
             assert [r() for r in refs] == [None] * 6
 
 
-def test_workers_keep_analysing_while_a_batch_is_embedded(library, tmp_path, monkeypatch):
-    """While the main thread embeds and writes a commit batch, the decode/detect workers go on with
-    the photos queued behind it: a whole commit batch more than the workers' own queue (with only
-    the workers' queue, they stopped after 4 photos a worker and one core sat idle)."""
+def test_workers_keep_analysing_while_a_batch_is_written(library, tmp_path, monkeypatch):
+    """While the main thread writes a commit batch, the decode/detect/embed workers go on with the
+    photos queued behind it: a whole commit batch more than the workers' own queue (with only the
+    workers' queue, they stopped after 4 photos a worker and one core sat idle)."""
     import time
 
+    import engine.services.importer as importer
     from engine.config import ImportConfig
     from engine.pipeline.faces import FaceFinder
     from engine.services.importer import run_import
@@ -171,21 +173,54 @@ def test_workers_keep_analysing_while_a_batch_is_embedded(library, tmp_path, mon
         return out
 
     monkeypatch.setattr(FaceFinder, "find", find)
-    embedder = library.embedder()
-    real_embed = embedder.embed
-    seen_during_first_embed = []
+    real_write = importer._write_batch
+    seen_during_first_write = []
 
-    def embed(faces):
-        if not seen_during_first_embed:
+    def write_batch(*args):
+        if not seen_during_first_write:
             # 2 photos in this batch; the queue behind it: 2 (a commit batch) + 4 (one worker's own).
             deadline = time.monotonic() + 30
             while len(analysed) < 8 and time.monotonic() < deadline:
                 time.sleep(0.02)
-            seen_during_first_embed.append(len(analysed))
-        return real_embed(faces)
+            seen_during_first_write.append(len(analysed))
+        return real_write(*args)
 
-    monkeypatch.setattr(embedder, "embed", embed)
+    monkeypatch.setattr(importer, "_write_batch", write_batch)
     progs = list(run_import(library.store, [src], ImportConfig(commit_every=2, cluster_after=False),
-                            embedder=embedder, workers=1))
+                            embedder=library.embedder(), workers=1))
     assert progs[-1].stage == "done" and progs[-1].done == 14
-    assert seen_during_first_embed == [8]
+    assert seen_during_first_write == [8]
+
+
+def test_faces_embedded_on_the_workers_are_those_of_the_batched_path(tmp_path, sample_dir, monkeypatch):
+    """On the CPU each worker embeds its photo's faces; a GPU embedder gets them as one batch on the
+    main thread instead. Both store the same vectors, and the worker path makes no call of its own
+    on the main thread."""
+    from engine.services.library import Library
+
+    stored = {}
+    main_thread_calls = {}
+    for path in ("workers", "batched"):
+        lib = Library(tmp_path / path)
+        try:
+            embedder = lib.embedder()
+            real_embed = embedder.embed
+            calls = main_thread_calls[path] = []
+
+            def embed(faces, *, here=False, real_embed=real_embed, calls=calls):
+                if threading.current_thread() is threading.main_thread():
+                    calls.append(len(faces))
+                return real_embed(faces, here=here)
+
+            monkeypatch.setattr(embedder, "embed", embed)
+            if path == "batched":
+                monkeypatch.setattr(embedder, "on_gpu", True)
+            assert run(lib, [sample_dir]).faces == 6
+            with lib.store.session() as s:
+                stored[path] = {(Path(p).name, round(x)): e for p, x, e in
+                                s.execute(select(Photo.path, Face.x, Face.embedding).join(Face))}
+        finally:
+            lib.close()
+    assert main_thread_calls == {"workers": [], "batched": [6]}
+    assert len(stored["workers"]) == 6
+    assert stored["workers"] == stored["batched"]  # the same stored bytes, face by face
