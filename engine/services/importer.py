@@ -172,8 +172,8 @@ def run_import(
     n_workers = workers or max(1, min(4, os.cpu_count() or 2))
     # Photos queued ahead of the main thread: enough to keep the workers busy while it writes a whole
     # commit batch (with only a few queued, they sat idle through each batch: one core unused for
-    # most of a 12 MP import). A finished photo holds only its crops and
-    # thumbnails, ~110 KB a face, so this costs a few MB.
+    # most of a 12 MP import). A finished photo holds only its crops and thumbnails, ~110 KB a face,
+    # so this costs a few MB.
     ahead = cfg.commit_every + n_workers * 4
     # On the CPU each worker embeds its own photo's faces: the cores then run one thread each, where
     # batches embedded on the main thread (two network threads beside the two workers) crowded them
