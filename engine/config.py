@@ -86,6 +86,12 @@ class ClusterConfig:
     # the same F1 (0.888) at a different T (1.25-1.30), so T does not carry over and the gain is not robust.
     # A threshold chosen for one setting of this is wrong for another.
     centre: float = 0.0
+    # The stable method lengthens edges between two faces the model's child classifier finds child-like
+    # (engine/grouping/children.py; the penalty is the model's, SFace's 0.1). At T 1.20 on the development
+    # libraries: the same F1 (0.866), lag-dev precision 0.960 -> 0.972 and its wrong merges of different
+    # people 1,595 -> 962 per million pairs (-40 %), at 0.3 more corrections per 100 faces there (22.7 ->
+    # 23.2; docs/clustering.md, "Keeping children apart"). False: group without it.
+    separate_children: bool = True
     # Recognition: a new face is suggested for a named person when its nearest faces of that
     # person vote for it within this squared distance (a little stricter than grouping).
     recognise_threshold: float = 1.0

@@ -186,6 +186,8 @@ def cluster_faces(
     k: int = 30,
     method: str = "average",
     cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
+    child: np.ndarray | None = None,
+    child_penalty: float = 0.0,
 ) -> np.ndarray:
     """Cluster unit embeddings (N, d) into people; returns int64 labels 0..C-1 (first appearance order).
 
@@ -195,6 +197,8 @@ def cluster_faces(
     ``k``: neighbours per face in the candidate graph. ``method``: "average" or "single" (see module doc), or
     "stable" (engine/grouping/density.py: the most stable groups of the constrained single-linkage tree).
     ``cannot_link``: (u, v) arrays of face indices that never share a cluster (the user's "no").
+    ``child``, ``child_penalty``: the stable method's penalty on edges between two children's faces
+    (engine/grouping/children.py); the linkage methods ignore them.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
@@ -203,7 +207,8 @@ def cluster_faces(
 
         pairs = None if cannot_link is None else np.stack(
             [np.asarray(a, dtype=np.int64).reshape(-1) for a in cannot_link], axis=1)
-        return cluster_faces_stable(emb, threshold, photo_ids=photo_ids, fixed=fixed, k=k, cannot_link=pairs)
+        return cluster_faces_stable(emb, threshold, photo_ids=photo_ids, fixed=fixed, k=k, cannot_link=pairs,
+                                    child=child, child_penalty=child_penalty)
     emb = _as_f32(emb)
     n = len(emb)
     if photo_ids is not None:

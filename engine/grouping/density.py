@@ -306,6 +306,8 @@ def cluster_faces_stable(
     attach_threshold: float | None = None,
     link_threshold: float | None = None,
     link_min_size: int | None = None,
+    child: np.ndarray | None = None,
+    child_penalty: float = 0.0,
 ) -> np.ndarray:
     """Group unit embeddings (N, d) by stability (module doc); int64 labels 0..C-1, first appearance order.
 
@@ -316,6 +318,9 @@ def cluster_faces_stable(
     reachability with the distance to the (min_samples - 1)-th nearest other face (worse on the
     development sets; kept for experiments). ``link_threshold`` (default ``LINK_RATIO * T``; ``np.inf``
     turns it off) and ``link_min_size`` (default ``LINK_MIN_SIZE``, at least 2): the chaining guard.
+    ``child`` (N,) in 0..1, each face's likelihood of being a child's (engine/grouping/children.py): every
+    candidate edge is lengthened by ``child_penalty * child_i * child_j``, so two children need to be that
+    much closer to join while adults, and a child with an adult, keep their distances.
     """
     emb = _as_f32(emb)
     n = len(emb)
@@ -326,7 +331,7 @@ def cluster_faces_stable(
     link_min = LINK_MIN_SIZE if link_min_size is None else int(link_min_size)
     if link_min < 2:
         raise ValueError(f"link_min_size must be at least 2 (a group of two or more faces), not {link_min}")
-    for name, arr in (("photo_ids", photo_ids), ("fixed", fixed)):
+    for name, arr in (("photo_ids", photo_ids), ("fixed", fixed), ("child", child)):
         if arr is not None and len(np.asarray(arr).reshape(-1)) != n:
             raise ValueError(f"{name} has {len(np.asarray(arr).reshape(-1))} entries for {n} faces")
     if cannot_link is not None:
@@ -378,6 +383,9 @@ def cluster_faces_stable(
     rows, cols, w = rows[ok], cols[ok], w[ok]
     if min_samples > 1:
         w = np.maximum(w, np.maximum(core[rows], core[cols]))
+    if child is not None and child_penalty:
+        c = np.clip(np.asarray(child, np.float64).reshape(-1), 0.0, 1.0)
+        w = w + float(child_penalty) * c[rows] * c[cols]
     ok = w <= cap
     eu, ev, w = lab[rows[ok]], lab[cols[ok]], w[ok]
     keep = eu != ev

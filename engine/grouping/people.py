@@ -29,6 +29,7 @@ from engine.store.schema import (
     Photo,
 )
 
+from .children import child_weights
 from .cluster import cluster_faces, knn
 from .normalise import centre_library
 from .thresholds import stored_cluster_config
@@ -369,9 +370,10 @@ def _regroup_unnamed(s, cfg: ClusterConfig, only: list[int] | None = None) -> di
     )
     # The per-library normalisation (off unless ClusterConfig.centre is set) only changes the vectors the
     # grouping sees; the fixed and cannot-link constraints apply as before.
+    child, penalty = child_weights(s, t.emb, cfg)
     labels = cluster_faces(centre_library(t.emb, cfg.centre), cfg.threshold, photo_ids=t.photo_ids, fixed=fixed,
                            k=cfg.k, method=cfg.method,
-                           cannot_link=cannot_link_pairs(cannot_links(s), t.ids))
+                           cannot_link=cannot_link_pairs(cannot_links(s), t.ids), child=child, child_penalty=penalty)
     forbid = _is_not(s)
     members: dict[int, list[int]] = defaultdict(list)
     for i, c in enumerate(labels):

@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from engine.config import ClusterConfig, ImportConfig
+from engine.grouping.children import child_weights
 from engine.grouping.cluster import cluster_faces
 from engine.grouping.normalise import centre_library
 from engine.grouping.people import load_faces
@@ -150,6 +151,8 @@ class ClusterInput:
     fixed: np.ndarray
     k: int = field(default=ClusterConfig().k)
     method: str = field(default=ClusterConfig().method)
+    child: np.ndarray | None = None  # child likelihoods and their penalty, as the grouping uses them
+    child_penalty: float = 0.0
 
     def __len__(self) -> int:
         return len(self.emb)
@@ -157,15 +160,16 @@ class ClusterInput:
 
 def load_cluster_input(library) -> ClusterInput:
     """The library's embeddings, as a full re-grouping (``Library.recluster``) would see them."""
+    cfg = library.cluster_config()
     with library.store.session() as s:
         t = load_faces(s)
+        child, penalty = child_weights(s, t.emb, cfg)
     fixed = np.array(
         [pid if a == BY_USER and pid >= 0 else -1 for pid, a in zip(t.person_ids, t.assignment, strict=True)],
         np.int64,
     )
-    cfg = library.cluster_config()
     # Centred as the grouping centres it (ClusterConfig.centre), so the preview counts the same groups.
-    return ClusterInput(centre_library(t.emb, cfg.centre), t.photo_ids, fixed, cfg.k, cfg.method)
+    return ClusterInput(centre_library(t.emb, cfg.centre), t.photo_ids, fixed, cfg.k, cfg.method, child, penalty)
 
 
 def count_people(data: ClusterInput, threshold: float) -> int:
@@ -173,7 +177,7 @@ def count_people(data: ClusterInput, threshold: float) -> int:
     if len(data) == 0:
         return 0
     labels = cluster_faces(data.emb, float(threshold), photo_ids=data.photo_ids, fixed=data.fixed, k=data.k,
-                           method=data.method)
+                           method=data.method, child=data.child, child_penalty=data.child_penalty)
     return int(len(np.unique(labels)))
 
 
