@@ -8,7 +8,9 @@
    real faces from ../shared/data/lfw (or lag-dev) pasted at known places, widths log-uniform from 40 to
    700 px, blended with a soft elliptical edge so the detector sees a face, not a square. Every fifth
    photo is stored rotated with EXIF orientation 6; JPEG quality 90; the first 8 photos are also
-   written as HEIC (pillow-heif, quality 90). The ground-truth boxes (display orientation) go to
+   written as HEIC (pillow-heif, quality 90) the way an iPhone writes them: a grid of 512 px tiles, each
+   its own HEVC picture (libheif then decodes the tiles on several threads; one 12 MP picture decodes on
+   one). The ground-truth boxes (display orientation) go to
    ``truth.json``: the box YuNet finds on the source face, scaled and moved with it.
 2. Runs, interleaved over ``--rounds`` rounds, each in its own process (so peak RSS and CPU time are
    that side's own):
@@ -81,7 +83,7 @@ def make_set(cache: Path, n: int, faces_from: str, seed: int) -> dict:
     from engine.pipeline.decode import decode
     from engine.pipeline.detect import FaceDetector
 
-    key = {"n": n, "faces": faces_from, "seed": seed, "version": 3}
+    key = {"n": n, "faces": faces_from, "seed": seed, "version": 4}
     n_heic = min(n, HEIC_MADE)
     truth_file = cache / "truth.json"
     if truth_file.exists():
@@ -149,7 +151,8 @@ def make_set(cache: Path, n: int, faces_from: str, seed: int) -> dict:
             import pillow_heif
 
             pillow_heif.register_heif_opener()
-            stored.save(heic_dir / f"{name}.heic", "HEIF", quality=90, exif=exif.tobytes())
+            # Apple's layout (the iPhone sample in photo-formats/heic is 48 such tiles and a thumbnail).
+            stored.save(heic_dir / f"{name}.heic", "HEIF", quality=90, exif=exif.tobytes(), tile_size=512)
         photos.append({"name": name, "rotated": rotated, "boxes": boxes})
     truth = {"key": key, "photos": photos}
     truth_file.write_text(json.dumps(truth))
