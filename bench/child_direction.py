@@ -4,7 +4,8 @@
     python bench/child_direction.py                        # out-of-fold AUC, penalty x threshold tables (~2 min)
     python bench/child_direction.py --write                # also refit on all faces -> resources/models/
 
-The classifier (engine/grouping/children.py) is a logistic regression on the model's unit embeddings:
+The classifier (engine/grouping/children.py; fitted by evals/family.py, as ``facenet-photos calibrate`` fits
+one for any model) is a logistic regression on the model's unit embeddings:
 lag-dev's "young" faces against its adults and the degraded LFW people (adults). For the tables every face's
 likelihood comes from a classifier fitted on the *other* identity folds (the five folds of
 bench/family_sets.py), so no library is scored with a classifier that saw its people. Each development
@@ -28,36 +29,11 @@ import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 from benchlib import REPO  # noqa: E402
 from calibrate_grouping import KINDS, _fmt, _grid, cross_age, cross_validate, false_pairs, summarise  # noqa: E402
-from family_sets import DEFAULT_CACHE, identity_folds, libraries, load_cache  # noqa: E402
+from family_sets import DEFAULT_CACHE, libraries, load_cache  # noqa: E402
 
-N_FOLDS = 5
-
-
-def training_set(cache: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(embeddings, is-young, identity fold) over lag-dev then the LFW people, as the cache holds them."""
-    lag_id, lfw_id = cache["lag_identity"], cache["lfw_identity"]
-    lf, ff = identity_folds(lag_id, N_FOLDS, 0), identity_folds(lfw_id, N_FOLDS, 0)
-    x = np.concatenate([cache["lag_emb"], cache["lfw_emb"]]).astype(np.float64)
-    y = np.concatenate([cache["lag_age"] == "young", np.zeros(len(lfw_id), bool)])
-    fold = np.concatenate([[lf[i] for i in lag_id], [ff[i] for i in lfw_id]]).astype(np.int64)
-    return x, y, fold
-
-
-def fit(x: np.ndarray, y: np.ndarray):
-    from sklearn.linear_model import LogisticRegression
-
-    # Balanced: lag-dev's young faces are a tenth of the faces; the likelihood should not lean on that share.
-    return LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced").fit(x, y)
-
-
-def out_of_fold(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    c = np.zeros(len(x))
-    for f in range(N_FOLDS):
-        c[fold == f] = fit(x[fold != f], y[fold != f]).predict_proba(x[fold == f])[:, 1]
-    return c
+from evals.family import child_training_set, fit_child_classifier, out_of_fold_child  # noqa: E402
 
 
 def evaluate(libs, lib_child, penalties, thresholds, log=print) -> list[dict]:
@@ -86,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--penalties", default="0,0.05,0.1,0.15,0.2,0.3,0.45")
     ap.add_argument("--at", type=float, default=1.20, help="the threshold of the per-penalty table (the default T)")
+    ap.add_argument("--grid", default="0.95,1.50", help="lowest,highest threshold T of the tables (step 0.05)")
     ap.add_argument("--write", action="store_true", help="refit on all faces and write resources/models/"
                                                          "child_direction.json for the cache's model")
     ap.add_argument("--penalty", type=float, default=0.1, help="the penalty --write stores")
@@ -94,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import roc_auc_score
 
     cache = load_cache(args.cache)
-    x, y, fold = training_set(cache)
-    c = out_of_fold(x, y, fold)
+    x, y, fold = child_training_set(cache)
+    c = out_of_fold_child(x, y, fold)
     n_lag = len(cache["lag_identity"])
     print(f"out-of-fold ROC AUC, young against everyone else: {roc_auc_score(y, c):.3f} "
           f"(lag-dev alone: {roc_auc_score(y[:n_lag], c[:n_lag]):.3f}); likelihood >= 0.5 on "
@@ -103,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
           f" of lag-dev adults, {(c[n_lag:] >= 0.5).mean():.1%} of LFW faces")
 
     libs = libraries(cache)
-    by_row = {x[i].astype(np.float32).tobytes(): c[i] for i in range(len(x))}
-    lib_child = [np.array([by_row[e.astype(np.float32).tobytes()] for e in lib.emb]) for lib in libs]
+    lib_child = [c[lib.index] for lib in libs]
     penalties = [float(p) for p in args.penalties.split(",")]
-    rows = evaluate(libs, lib_child, penalties, _grid(0.95, 1.50))
+    lo, hi = (float(v) for v in args.grid.split(","))
+    rows = evaluate(libs, lib_child, penalties, _grid(lo, hi))
 
     full = summarise(rows)
     print(f"\n#### At T = {args.at:.2f}, all folds: BCubed P / R / F1 / corrections per 100 faces\n")
@@ -140,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {pen:g} | {t:.2f} | {r:.3f} | {f:.0f} | {f1:.3f} |")
 
     if args.write:
-        model = fit(x, y)
+        model = fit_child_classifier(x, y)
         model_id = str(cache["model_id"])
         out = REPO / "resources" / "models" / "child_direction.json"
         doc = json.loads(out.read_text()) if out.exists() else {"models": {}}

@@ -11,7 +11,8 @@ on:
 drawn into "family-sized" libraries of 20-40 people inside identity folds (:func:`libraries`).
 ``bench/family_sets.py`` builds and caches these embeddings; ``bench/calibrate_grouping.py`` cross-validates
 the grouping methods on them (docs/clustering.md); :func:`calibrate_thresholds` chooses one model's
-verification, grouping and recognition thresholds (``facenet-photos calibrate``).
+verification, grouping and recognition thresholds and fits its child-face classifier and the penalty that
+keeps different children apart (``facenet-photos calibrate``; engine/grouping/children.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ LAG_CANVAS = 2.0
 MIN_PRECISION = 0.98
 RECOGNISE_PRECISION = 0.99
 GROUPING_GRID = tuple(round(0.80 + 0.05 * i, 2) for i in range(17))  # 0.80 .. 1.60
+# The children's penalty (squared L2 added to an edge between two child-like faces) tried as a share of the
+# grouping threshold, so that one grid serves every model's distance scale; SFace's 0.1 at T 1.20 is 1/12.
+# At the grouping threshold, the largest that costs at most CHILD_F1_TOLERANCE of mean F1 is kept: what it
+# buys is precision (fewer children merged), which the F1 of a few libraries undervalues.
+CHILD_PENALTY_SHARES = (0.0, 1 / 24, 1 / 12, 1 / 8, 1 / 6, 1 / 4)
+CHILD_F1_TOLERANCE = 0.001
+CHILD_FOLDS = 5  # the libraries' identity folds: a library's likelihoods come from a fit without its people
+MIN_CHILD_FACES = 20  # fewer young (or other) faces than this: no classifier
 
 
 # ------------------------------------------------------------------------------------------ degrading
@@ -224,6 +233,8 @@ class DevLibrary:
     emb: np.ndarray
     truth: np.ndarray  # person labels (str)
     young: np.ndarray  # bool: lag-dev "young" photo (False elsewhere)
+    # Each face's row in the cache's lag-dev faces followed by its LFW faces (child_training_set's order).
+    index: np.ndarray | None = None
 
     @property
     def n_people(self) -> int:
@@ -271,8 +282,75 @@ def libraries(cache: dict[str, np.ndarray], *, n_folds: int = 5, per_fold: int =
                     truth=np.concatenate([np.char.add("lag:", lag_id[sel_lag].astype(str)),
                                           np.char.add("lfw:", lfw_id[sel_lfw].astype(str))]).astype(str),
                     young=np.concatenate([young[sel_lag], np.zeros(len(sel_lfw), bool)]),
+                    index=np.concatenate([sel_lag, len(lag_id) + sel_lfw]),
                 ))
     return out
+
+
+# ---------------------------------------------------------------------------- child-face classifier
+
+
+@dataclass(frozen=True)
+class ChildFit:
+    """A model's child-face classifier (engine/grouping/children.py) and how well it separates."""
+
+    weights: tuple[float, ...]
+    bias: float
+    auc: float  # out of fold: young faces against every other face
+    auc_lag: float  # out of fold, within lag-dev (young against the same people as adults)
+    faces: int
+    young: int
+
+
+def child_training_set(cache: dict[str, np.ndarray], *, n_folds: int = CHILD_FOLDS, seed: int = 0
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unit embeddings, is-young, identity fold): lag-dev's faces then the LFW people's (all adults), each
+    fold the one :func:`libraries` puts that person in."""
+    lag_id, lfw_id = cache["lag_identity"], cache["lfw_identity"]
+    lf, ff = identity_folds(lag_id, n_folds, seed), identity_folds(lfw_id, n_folds, seed)
+    x = np.concatenate([cache["lag_emb"], cache["lfw_emb"]]).astype(np.float64)
+    y = np.concatenate([np.asarray(cache["lag_age"]) == "young", np.zeros(len(lfw_id), bool)])
+    fold = np.concatenate([[lf[i] for i in lag_id], [ff[i] for i in lfw_id]]).astype(np.int64)
+    return x, y, fold
+
+
+def fit_child_classifier(x: np.ndarray, y: np.ndarray):
+    """Logistic regression on the embeddings (scikit-learn's)."""
+    from sklearn.linear_model import LogisticRegression
+
+    # Balanced: lag-dev's young faces are a tenth of the faces; the likelihood should not lean on that share.
+    return LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced").fit(x, y)
+
+
+def out_of_fold_child(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Each face's child likelihood from a classifier fitted on the other folds' people."""
+    c = np.zeros(len(x))
+    for f in np.unique(fold):
+        train = fold != f
+        if len(set(y[train].tolist())) < 2:
+            raise ValueError("a fold's complement holds no young face (or only young ones)")
+        c[fold == f] = fit_child_classifier(x[train], y[train]).predict_proba(x[fold == f])[:, 1]
+    return c
+
+
+def fit_child(cache: dict[str, np.ndarray], *, seed: int = 0) -> tuple[ChildFit | None, np.ndarray | None]:
+    """(the classifier fitted on every face, each face's out-of-fold likelihood in child_training_set's
+    order); (None, None) when the sets hold too few young or adult faces to fit one."""
+    from sklearn.metrics import roc_auc_score
+
+    x, y, fold = child_training_set(cache, seed=seed)
+    if y.sum() < MIN_CHILD_FACES or (~y).sum() < MIN_CHILD_FACES:
+        return None, None
+    try:
+        c = out_of_fold_child(x, y, fold)
+    except ValueError:
+        return None, None
+    n_lag = len(cache["lag_identity"])
+    lag_y = y[:n_lag]
+    auc_lag = float(roc_auc_score(lag_y, c[:n_lag])) if 0 < lag_y.sum() < n_lag else float("nan")
+    model = fit_child_classifier(x, y)
+    return ChildFit(tuple(float(v) for v in model.coef_[0]), float(model.intercept_[0]),
+                    float(roc_auc_score(y, c)), auc_lag, int(len(x)), int(y.sum())), c
 
 
 # ------------------------------------------------------------------------------------- calibration
@@ -291,6 +369,10 @@ class CalibratedThresholds:
     verify_accuracy: float
     libraries: int
     faces: int
+    # The child classifier and the penalty chosen with the grouping threshold (0 and None: the sets could
+    # not fit one, or no penalty kept the F1).
+    child_penalty: float = 0.0
+    child: ChildFit | None = None
 
 
 def calibrate_thresholds(cache: dict[str, np.ndarray], *, seed: int = 0,
@@ -318,6 +400,20 @@ def calibrate_thresholds(cache: dict[str, np.ndarray], *, seed: int = 0,
         if s[0] >= MIN_PRECISION and (best is None or s[2] > best[1][2]):
             best = (t, s)
     t_cluster, s_cluster = best or fallback
+    # The children's penalty at that threshold: the largest that costs (almost) no F1. The threshold is not
+    # chosen again with it: a penalty lets it rise for a little more F1, but the LFW people's precision then
+    # falls (docs/clustering.md, "Keeping children apart").
+    child_fit, c_all = fit_child(cache, seed=seed) if method == "stable" else (None, None)
+    share_kept = 0.0
+    if child_fit is not None and best is not None:
+        for share in CHILD_PENALTY_SHARES[1:]:
+            s = np.mean([bcubed(cluster_faces(lib.emb, t_cluster, method=method, child=c_all[lib.index],
+                                              child_penalty=share * t_cluster), lib.truth) for lib in libs], axis=0)
+            if s[2] < s_cluster[2] - CHILD_F1_TOLERANCE or s[0] < s_cluster[0]:
+                break
+            share_kept, s_kept = share, s
+        if share_kept:
+            s_cluster = s_kept
     # Verification and recognition on face pairs inside each library (every same-person pair, every
     # different-person pair: a family library's pairs, not LFW's balanced ones, so accuracy is weighted
     # to balance them).
@@ -356,4 +452,5 @@ def calibrate_thresholds(cache: dict[str, np.ndarray], *, seed: int = 0,
         verify=round(float(t_verify), 4), cluster=float(t_cluster), recognise=t_rec,
         cluster_precision=float(s_cluster[0]), cluster_recall=float(s_cluster[1]), cluster_f1=float(s_cluster[2]),
         verify_accuracy=float(acc), libraries=len(libs), faces=int(sum(len(lib.truth) for lib in libs)),
+        child_penalty=round(share_kept * float(t_cluster), 4), child=child_fit,
     )

@@ -453,6 +453,11 @@ def models(
             note = "" if th.get("calibrated", True) else " (not calibrated: borrowed defaults)"
             out.print(f"    thresholds (squared L2): same person {th['verify']:.2f}, grouping {th['cluster']:.2f}, "
                       f"recognition {th['recognise']:.2f}{note}", markup=False, highlight=False)
+            ch = th.get("children")
+            out.print("    children kept apart: " + (
+                "no (no child-face classifier; 'facenet-photos calibrate' fits one)" if not ch else
+                f"penalty {ch['penalty']:.3f}" + ("" if ch["source"] == m["id"] else f", {ch['source']}'s classifier")),
+                markup=False, highlight=False)
         if m.get("notice"):
             out.print(f"    notice: {m['notice']}", markup=False, highlight=False)
     if not calibrated:

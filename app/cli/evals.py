@@ -82,9 +82,9 @@ def eval_lfw(
 
 
 def calibrate_model(lib, model_id: str, lag_dir: Path, lfw_dir: Path, log=None, *, people: tuple[int, int] = (20, 40)):
-    """Choose a model's verification, grouping and recognition thresholds on the family-shaped development
-    sets (lag-dev and phone-degraded LFW people; evals/family.py) embedded with that model, and store them
-    with its record through the library. Returns the ``CalibratedThresholds``."""
+    """Choose a model's verification, grouping and recognition thresholds and its child classifier on the
+    family-shaped development sets (lag-dev and phone-degraded LFW people; evals/family.py) embedded with
+    that model, and store them with its record through the library. Returns the ``CalibratedThresholds``."""
     from engine.pipeline.faces import FaceFinder
     from evals.family import build_dev_embeddings, calibrate_thresholds
 
@@ -92,6 +92,16 @@ def calibrate_model(lib, model_id: str, lag_dir: Path, lfw_dir: Path, log=None, 
     cache = build_dev_embeddings(Path(lag_dir), Path(lfw_dir), FaceFinder(), embedder, log=log)
     result = calibrate_thresholds(cache, people=people)
     lib.set_model_thresholds(model_id, result.verify, result.cluster, result.recognise)
+    # The child classifier is stored even when no penalty kept the F1 (penalty 0: off, but listed as fitted).
+    if result.child is not None:
+        from engine.grouping.children import ChildDirection
+
+        c = result.child
+        direction = ChildDirection.from_dict(model_id, {"weights": c.weights, "bias": c.bias,
+                                                        "penalty": result.child_penalty})
+        lib.set_model_child_direction(model_id, direction, faces=c.faces, young=c.young, auc=round(c.auc, 4))
+    else:
+        lib.set_model_child_direction(model_id, None)
     return result
 
 
@@ -103,8 +113,9 @@ def calibrate(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Choose a model's verification, grouping and recognition thresholds on family-shaped development
-    sets (lag-dev children and adults, LFW people with 10+ photos made to look like phone photos) and
-    store them with the model (docs/clustering.md). Takes about 10 minutes on two cores."""
+    sets (lag-dev children and adults, LFW people with 10+ photos made to look like phone photos), fit its
+    child-face classifier and the penalty that keeps different children apart, and store them with the
+    model (docs/clustering.md). Takes 2-10 minutes on two cores."""
     from engine.errors import ModelError
 
     for name, d in (("--lag", lag), ("--lfw", lfw)):
@@ -117,13 +128,23 @@ def calibrate(
             r = calibrate_model(lib, model, lag, lfw, log=lambda m: err.print(m, highlight=False, markup=False))
         except (ModelError, ValueError) as exc:
             fail(str(exc))
+    res = {k: v for k, v in dataclasses.asdict(r).items() if k != "child"}
+    if r.child is not None:
+        res["child_auc"], res["child_faces"], res["child_young"] = r.child.auc, r.child.faces, r.child.young
     if json_out:
-        dump_json({"model": model, **dataclasses.asdict(r)})
+        dump_json({"model": model, **res})
         return
+    if r.child is None:
+        children = "children: too few young faces to fit a classifier"
+    elif not r.child_penalty:
+        children = "children: no penalty kept the F1"
+    else:
+        children = (f"children kept apart with penalty {r.child_penalty:.3f} (child-face classifier ROC AUC "
+                    f"{r.child.auc:.3f} out of fold, {r.child.young} young faces)")
     out.print(f"{model}: verify {r.verify:.3f}, group {r.cluster:.3f}, recognise {r.recognise:.3f} "
               f"(grouping on {r.libraries} development libraries, {r.faces} faces: BCubed precision "
               f"{r.cluster_precision:.3f}, recall {r.cluster_recall:.3f}, F1 {r.cluster_f1:.3f}; "
-              f"verification accuracy {r.verify_accuracy:.3f}); stored with the model")
+              f"verification accuracy {r.verify_accuracy:.3f}); {children}; stored with the model")
 
 
 @eval_cli.command("lag")

@@ -9,9 +9,12 @@ face a likelihood c of being a child's; the stable grouping then lengthens every
 distance, so adults group as before and a child's photos may still join the same person's adult ones; two
 children must be that much closer to join.
 
-The classifier belongs to the model that made the embeddings, as its thresholds do: it ships for the bundled
-SFace only (``resources/models/child_direction.json``, SHA-256 checked like the weights), and a model in
-SFace's space (one trained compatible with it) uses SFace's. Any other model groups without the penalty.
+The classifier belongs to the model that made the embeddings, as its thresholds do. One ships for the bundled
+SFace (``resources/models/child_direction.json``, SHA-256 checked like the weights); ``facenet-photos
+calibrate`` fits one for any model with its thresholds and stores it with the model's record
+(``ModelRecord.child_classifier``), where it wins over a shipped one. A model without its own uses that of
+the model whose space it lives in (``compatible_with``, as for thresholds); with none, it groups without the
+penalty.
 """
 
 from __future__ import annotations
@@ -41,6 +44,22 @@ class ChildDirection:
     # Squared-L2 added to an edge between two faces that are surely children (c = 1 both).
     penalty: float
 
+    @classmethod
+    def from_dict(cls, model_id: str, d: dict) -> ChildDirection:
+        """From the form stored with a model record or shipped in the JSON file (extra keys ignored)."""
+        weights = np.asarray(d["weights"], np.float64).reshape(-1)
+        bias, penalty = float(d["bias"]), float(d["penalty"])
+        if not (len(weights) and np.isfinite(weights).all() and np.isfinite(bias)):
+            raise ValueError("a child classifier needs finite weights and bias")
+        if not (0.0 <= penalty <= 1.0):
+            raise ValueError(f"the children's penalty must be a squared distance between 0 and 1, not {penalty}")
+        return cls(model_id, weights, bias, penalty)
+
+    def as_dict(self, **about) -> dict:
+        """The stored form; ``about`` adds how it was fitted (faces, AUC, ...), kept for the listing."""
+        return {"weights": [round(float(v), 6) for v in self.weights], "bias": round(self.bias, 6),
+                "penalty": round(self.penalty, 4), **about}
+
     def likelihood(self, emb: np.ndarray) -> np.ndarray:
         """(N,) float64 in 0..1 for unit embeddings (N, d) of this model."""
         emb = np.asarray(emb, dtype=np.float64).reshape(len(emb), -1)
@@ -67,28 +86,43 @@ def load_directions(path: Path | None = None, sha256: str | None = SHA256) -> di
         if sha256 is not None and sha256_file(path) != sha256:
             raise ModelError(f"{path.name} has the wrong checksum; refusing to use it")
         raw = json.loads(path.read_text(encoding="utf-8"))
-        out = {
-            mid: ChildDirection(mid, np.asarray(d["weights"], np.float64), float(d["bias"]), float(d["penalty"]))
-            for mid, d in raw["models"].items()
-        }
+        out = {mid: ChildDirection.from_dict(mid, d) for mid, d in raw["models"].items()}
         _cache[key] = out
         return out
 
 
+def model_child_direction(session, model_id: str) -> ChildDirection | None:
+    """The classifier ``model_id``'s embeddings are grouped with: its own stored one, else the shipped one
+    for it, else the same for each model whose space it lives in, nearest first; None: no penalty."""
+    from engine.grouping.thresholds import compatible_chain
+
+    shipped = load_directions()
+    for mid, record in compatible_chain(session, model_id):
+        if record is not None and record.child_classifier:
+            return ChildDirection.from_dict(mid, record.child_classifier)
+        if mid in shipped:
+            return shipped[mid]
+    return None
+
+
 def active_child_direction(session) -> ChildDirection | None:
-    """The classifier of the library's active embedding model, through the models it is compatible with."""
+    """The classifier of the library's active embedding model (:func:`model_child_direction`)."""
     from engine.grouping.thresholds import active_embedder_id
+
+    return model_child_direction(session, active_embedder_id(session))
+
+
+def set_model_child_direction(session, model_id: str, direction: ChildDirection | None, **about) -> None:
+    """Store ``direction`` with ``model_id``'s record (None: remove it, back to the shipped or borrowed one)."""
     from engine.store.schema import ModelRecord
 
-    mid = active_embedder_id(session)
-    chain: list[str] = []
-    seen = {mid}
-    m = session.get(ModelRecord, mid)
-    while m is not None and m.compatible_with and m.compatible_with not in seen:
-        chain.append(m.compatible_with)
-        seen.add(m.compatible_with)
-        m = session.get(ModelRecord, m.compatible_with)
-    return child_direction(mid, tuple(chain))
+    m = session.get(ModelRecord, model_id)
+    if m is None or m.kind != "embedder":
+        raise ModelError(f"no embedding model {model_id!r} in this library")
+    if direction is not None and m.dim and len(direction.weights) != m.dim:
+        raise ValueError(f"a child classifier of dimension {len(direction.weights)} for {model_id}, whose "
+                         f"embeddings have {m.dim}")
+    m.child_classifier = direction.as_dict(**about) if direction is not None else None
 
 
 def child_weights(session, emb: np.ndarray, config) -> tuple[np.ndarray | None, float]:

@@ -46,15 +46,28 @@ def active_embedder_id(session) -> str:
     return row.id if row is not None else SFACE.model_id
 
 
+def compatible_chain(session, model_id: str) -> list[tuple[str, ModelRecord | None]]:
+    """``model_id`` and the models whose space it lives in, nearest first (its ``compatible_with``, that
+    model's, ...), each with its record (None for a model this library has no record of, which ends the
+    chain). What a model has not been calibrated for itself it borrows along this chain."""
+    out: list[tuple[str, ModelRecord | None]] = []
+    seen: set[str] = set()
+    cur: str | None = model_id
+    while cur and cur not in seen:
+        seen.add(cur)
+        m = session.get(ModelRecord, cur)
+        out.append((cur, m))
+        if m is None:
+            break
+        cur = m.compatible_with
+    return out
+
+
 def model_thresholds(session, model_id: str | None = None) -> ModelThresholds:
     """A model's thresholds (default: the active embedder's). An uncalibrated model borrows those of the
     model it is harmonically compatible with (its embeddings live in that model's space)."""
     mid = model_id or active_embedder_id(session)
-    seen: set[str] = set()
-    cur: str | None = mid
-    while cur and cur not in seen:
-        seen.add(cur)
-        m = session.get(ModelRecord, cur)
+    for cur, m in compatible_chain(session, mid):
         if m is None:
             if cur == mid and mid != SFACE.model_id:
                 raise ModelError(f"no embedding model {mid!r} in this library")
@@ -67,7 +80,6 @@ def model_thresholds(session, model_id: str | None = None) -> ModelThresholds:
             # A model pack's own numbers (its LFW threshold; grouping scaled from SFace's), until calibrated.
             p = pack.thresholds
             return ModelThresholds(mid, p.verify, p.cluster, p.recognise, calibrated=False, source=cur)
-        cur = m.compatible_with
     return ModelThresholds.bundled(mid, calibrated=mid == SFACE.model_id)
 
 

@@ -66,15 +66,26 @@ def default_thresholds(model_id: str, compatible_with: str | None = None) -> Thr
     return SFACE_THRESHOLDS
 
 
-def _thresholds_dict(t: Thresholds) -> dict:
-    return {"verify": t.verify, "cluster": t.cluster, "recognise": t.recognise, "source": t.source}
+def _thresholds_dict(t: Thresholds, model_id: str, compatible_with: str | None = None) -> dict:
+    """Thresholds of a model this library has no record of, and the shipped child classifier it would use."""
+    from engine.grouping.children import load_directions
+
+    shipped = load_directions()
+    child = next((shipped[m] for m in (model_id, compatible_with) if m in shipped), None)
+    return {"verify": t.verify, "cluster": t.cluster, "recognise": t.recognise, "source": t.source,
+            "children": None if child is None else {"source": child.model_id, "penalty": child.penalty}}
 
 
 def _recorded_thresholds(session, model_id: str) -> dict:
-    """A recorded model's thresholds as the library uses them (calibrated, borrowed or a pack's own)."""
+    """A recorded model's thresholds as the library uses them (calibrated, borrowed or a pack's own), and
+    the child classifier its grouping uses (``children``: whose, and its penalty; None: no penalty)."""
+    from engine.grouping.children import model_child_direction
+
     t = model_thresholds(session, model_id)
+    child = model_child_direction(session, model_id)
     return {"verify": t.verify, "cluster": t.cluster, "recognise": t.recognise,
-            "source": t.source or ("not calibrated" if not t.calibrated else ""), "calibrated": t.calibrated}
+            "source": t.source or ("not calibrated" if not t.calibrated else ""), "calibrated": t.calibrated,
+            "children": None if child is None else {"source": child.model_id, "penalty": child.penalty}}
 
 
 @lru_cache(maxsize=1)
@@ -250,7 +261,7 @@ class Library:
                 "sha256": pack.spec.sha256, "dim": pack.spec.embedding_dim, "active": False,
                 "compatible_with": None, "licence": pack.licence, "notice": pack.notice,
                 "status": "pack installed" if pack_file(pack) else f"not installed: {pack.install_hint}",
-                "thresholds": _thresholds_dict(default_thresholds(pack.spec.model_id)),
+                "thresholds": _thresholds_dict(default_thresholds(pack.spec.model_id), pack.spec.model_id),
             })
         for d in DERIVED.values():
             if d.model_id in recorded:
@@ -259,7 +270,8 @@ class Library:
                 "id": d.model_id, "kind": "embedder", "file": None, "sha256": None, "dim": d.dim, "active": False,
                 "compatible_with": d.compatible_with, "licence": d.licence, "notice": None,
                 "status": f"not built: {d.how}",
-                "thresholds": _thresholds_dict(default_thresholds(d.model_id, d.compatible_with)),
+                "thresholds": _thresholds_dict(default_thresholds(d.model_id, d.compatible_with), d.model_id,
+                                               d.compatible_with),
             })
         return out
 
@@ -279,6 +291,19 @@ class Library:
                 s.add(_pack_record(pack))
                 s.flush()
             set_model_thresholds(s, model_id, verify, cluster, recognise)
+
+    def set_model_child_direction(self, model_id: str, direction, **about) -> None:
+        """Store a model's child-face classifier (a ``ChildDirection``; None removes it) with its record,
+        creating an installed pack's record as :meth:`set_model_thresholds` does. ``about``: how it was
+        fitted, kept beside it (faces, AUC)."""
+        from engine.grouping.children import set_model_child_direction
+
+        with self.store.transaction() as s:
+            pack = PACKS.get(model_id)
+            if pack is not None and s.get(ModelRecord, model_id) is None:
+                s.add(_pack_record(pack))
+                s.flush()
+            set_model_child_direction(s, model_id, direction, **about)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property

@@ -160,6 +160,10 @@ class ModelRecord(Base):
     verify_threshold: Mapped[float | None] = mapped_column(Float)
     cluster_threshold: Mapped[float | None] = mapped_column(Float)
     recognise_threshold: Mapped[float | None] = mapped_column(Float)
+    # The model's child-face classifier (engine/grouping/children.py: weights, bias, penalty and how it was
+    # fitted), chosen with the thresholds by ``facenet-photos calibrate``. NULL: the one shipped for the
+    # model (SFace's, resources/models/child_direction.json) or the compatible model's, else none.
+    child_classifier: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from engine.config import ClusterConfig
 from engine.errors import ModelError
-from engine.grouping.children import FILENAME, SHA256, child_direction, child_weights, load_directions
+from engine.grouping.children import FILENAME, SHA256, child_weights, load_directions
 from engine.grouping.density import cluster_faces_stable
 from engine.models.registry import SFACE, models_dir, verified_path
 from engine.services.library import Library
@@ -20,6 +20,10 @@ from engine.services.library import Library
 from conftest import SHARED
 
 LAG = SHARED / "lag-dev"
+
+
+def _sface():
+    return load_directions()[SFACE.model_id]
 
 
 def _two_groups(gap: float, n: int = 4, seed: int = 0) -> np.ndarray:
@@ -54,10 +58,9 @@ def test_the_penalty_parts_two_children_only():
 
 
 def test_the_shipped_classifier_is_checked_and_belongs_to_sface(tmp_path):
-    d = child_direction(SFACE.model_id)
-    assert d is not None and d.weights.shape == (128,) and d.penalty == pytest.approx(0.1)
-    assert child_direction("some-other-model") is None
-    assert child_direction("upgrade-of-sface", (SFACE.model_id,)) is d
+    d = _sface()
+    assert d.weights.shape == (128,) and d.penalty == pytest.approx(0.1)
+    assert set(load_directions()) == {SFACE.model_id}
     bad = tmp_path / FILENAME
     doc = json.loads((models_dir() / FILENAME).read_text())
     doc["models"][SFACE.model_id]["penalty"] = 2.0
@@ -75,7 +78,7 @@ def test_adults_of_the_bundled_sample_do_not_look_like_children(sample_dir):
     finder, embedder = FaceFinder(), Embedder()
     crops = [f.crop for p in sorted(sample_dir.glob("*.jpg")) for f in finder.find(p).faces]
     assert len(crops) >= 6
-    c = child_direction(SFACE.model_id).likelihood(embedder.embed(np.stack(crops)))
+    c = _sface().likelihood(embedder.embed(np.stack(crops)))
     assert (c < 0.5).all(), c
 
 
@@ -99,7 +102,7 @@ def test_lag_dev_children_score_above_its_adults():
         if faces:
             crops.append(max(faces, key=lambda f: f.box[2]).crop)
             young.append(age.strip() == "young")
-    c = child_direction(SFACE.model_id).likelihood(embedder.embed(np.stack(crops)))
+    c = _sface().likelihood(embedder.embed(np.stack(crops)))
     assert 10 <= sum(young) <= len(young) - 10
     assert roc_auc_score(young, c) > 0.85
 
@@ -126,3 +129,65 @@ def test_the_classifier_file_is_listed_with_the_weights():
     listed = dict(line.split()[::-1] for line in (models_dir() / "checksums.sha256").read_text().splitlines())
     assert listed[FILENAME] == SHA256
     assert Path(models_dir() / FILENAME).is_file()
+
+
+def test_a_models_own_classifier_is_stored_listed_and_wins(tmp_path):
+    """`facenet-photos calibrate` stores a classifier with the model's record: it is used over the shipped
+    one, a model in its space borrows it, and removing it goes back to what was there before."""
+    from engine.grouping.children import ChildDirection, model_child_direction
+
+    emb = _two_groups(0.8)
+    axis = np.zeros(128)
+    axis[1] = 40.0  # the second group's faces lie along axis 1: a classifier that calls only them children
+    own = ChildDirection("personal-1", axis, -20.0, 0.5)
+    with Library(tmp_path / "lib") as lib:
+        for model_id, compatible in (("personal-1", None), ("upgrade-1", "personal-1")):
+            copy = tmp_path / f"{model_id}.onnx"
+            shutil.copyfile(verified_path(SFACE), copy)
+            lib.register_model(copy, model_id, compatible_with=compatible)
+        lib.activate_model("upgrade-1")
+        listed = {m["id"]: m["thresholds"]["children"] for m in lib.models()
+                  if m["kind"] == "embedder" and m["status"] in ("bundled", "registered")}
+        assert listed == {SFACE.model_id: {"source": SFACE.model_id, "penalty": 0.1},
+                          "personal-1": None, "upgrade-1": None}
+        lib.set_model_child_direction("personal-1", own, faces=10, auc=0.9)
+        with lib.store.session() as s:
+            got = model_child_direction(s, "upgrade-1")
+            assert got.model_id == "personal-1" and got.penalty == 0.5
+            child, penalty = child_weights(s, emb, lib.cluster_config())
+        assert penalty == 0.5 and (child[4:] > 0.99).all() and (child[:4] < 0.01).all()
+        listed = {m["id"]: m["thresholds"] for m in lib.models() if m["status"] == "registered"}
+        assert listed["upgrade-1"]["children"] == {"source": "personal-1", "penalty": 0.5}
+        # Stored for SFace too, it wins over the shipped file (a penalty of 0: calibrated off).
+        lib.set_model_child_direction(SFACE.model_id, ChildDirection(SFACE.model_id, np.zeros(128), 0.0, 0.0))
+        lib.activate_model(SFACE.model_id)
+        with lib.store.session() as s:
+            assert child_weights(s, emb, lib.cluster_config()) == (None, 0.0)
+        lib.set_model_child_direction(SFACE.model_id, None)
+        with lib.store.session() as s:
+            assert child_weights(s, emb, lib.cluster_config())[1] == pytest.approx(0.1)
+        # Plain errors for what cannot be stored.
+        with pytest.raises(ValueError, match="dimension 3"):
+            lib.set_model_child_direction("personal-1", ChildDirection("personal-1", np.ones(3), 0.0, 0.1))
+        with pytest.raises(ModelError, match="no embedding model 'nope'"):
+            lib.set_model_child_direction("nope", own)
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            ChildDirection.from_dict("x", {"weights": [1.0], "bias": 0.0, "penalty": 3.0})
+
+
+def test_migration_keeps_models_and_adds_the_classifier_column_after_a_backup(tmp_path):
+    import sqlite3
+
+    from conftest import old_library
+
+    root = old_library(tmp_path / "old", "0005_cannot_links")
+    with Library(root) as lib:
+        sface = next(m for m in lib.models() if m["id"] == SFACE.model_id)
+        assert sface["thresholds"]["children"] == {"source": SFACE.model_id, "penalty": 0.1}
+    backups = list((root / "backups").glob("*.sqlite"))
+    assert len(backups) == 1
+    raw = sqlite3.connect(backups[0])
+    try:
+        assert "child_classifier" not in {r[1] for r in raw.execute("PRAGMA table_info(models)")}
+    finally:
+        raw.close()

@@ -114,6 +114,10 @@ def test_cli_calibrate_stores_the_models_thresholds(tmp_path):
     assert {k: th[k] for k in ("verify", "cluster", "recognise")} == {
         "verify": res["verify"], "cluster": res["cluster"], "recognise": res["recognise"]}
     assert th["calibrated"] and th["source"] == "personal-1"
+    # The child classifier is fitted on the same faces (42 of the 80 lag-dev ones are young) and stored too.
+    assert res["child_young"] == 42 and 0.5 < res["child_auc"] <= 1.0
+    assert th["children"] == {"source": "personal-1", "penalty": res["child_penalty"]}
+    assert "children kept apart:" in fp("models", lib=libdir, check=0).stdout
     # Bad input: a plain error, nothing stored.
     r = fp("calibrate", "--model", "nope", "--lag", lag, "--lfw", lfw, lib=libdir, check=1)
     assert "no embedding model 'nope'" in r.stderr
