@@ -22,6 +22,10 @@ queue before face questions). On the lag-dev libraries the cross-age recall (chi
 in one group) and the false merges per million pairs of different people are reported at each checkpoint.
 
     python bench/simulate_answers.py --fit-faces    # the face questions' p(not the group's person) model
+
+The child classifier (engine/grouping/children.py) that groups each library and informs its face questions is
+fitted without that library's identity fold and stored with the library's SFace record, as ``facenet-photos
+calibrate`` stores one (``--shipped-child``: the shipped one, fitted on every lag-dev face, these included).
 """
 
 from __future__ import annotations
@@ -42,9 +46,10 @@ from family_sets import DEFAULT_CACHE, libraries, load_cache  # noqa: E402
 CHECKPOINTS = (0, 10, 50, 100)
 
 
-def build_library(root: Path, emb: np.ndarray, threshold: float | None = None):
+def build_library(root: Path, emb: np.ndarray, threshold: float | None = None, child_direction=None):
     """A library whose faces are ``emb`` (one photo each), grouped with the defaults (or at ``threshold``,
-    saved as the library's own, so the queue's curve follows it); face ids in row order."""
+    saved as the library's own, so the queue's curve follows it); face ids in row order. ``child_direction``:
+    a child classifier stored with SFace's record first (the held-out one; None: the shipped one)."""
     from sqlalchemy import insert
 
     from engine.models.quantize import to_bytes
@@ -58,6 +63,8 @@ def build_library(root: Path, emb: np.ndarray, threshold: float | None = None):
         s.execute(insert(Face), [{"id": i + 1, "photo_id": i + 1, "x": 0.0, "y": 0.0, "w": 50.0, "h": 50.0,
                                   "landmarks": [], "score": 0.9, "embedding": to_bytes(e), "model_id": "sface"}
                                  for i, e in enumerate(emb)])
+    if child_direction is not None:
+        lib.set_model_child_direction(child_direction.model_id, child_direction)
     lib.recluster(threshold, save=threshold is not None)
     return lib
 
@@ -77,7 +84,8 @@ def groups(lib, n: int) -> np.ndarray:
 
 def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: float = 0.98, regroup: bool = False,
              policy: str = "balanced", curve: dict | None = None, dev=None, faces: bool = True,
-             threshold: float | None = None, regroup_every: int | None = None, regroup_neighbours: int = 12):
+             threshold: float | None = None, regroup_every: int | None = None, regroup_neighbours: int = 12,
+             child_direction=None):
     """Returns ({answers: (P, R, F1, corrections per 100, cross-age pairs joined, cross-age pairs, false
     pairs, different-people pairs)}, answers needed for ``target_f1`` or None, seconds per question, the
     scores after a final regrouping or None, and {kind: answers of that kind}). ``dev``: the DevLibrary
@@ -92,7 +100,7 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
     kinds: dict[str, list[int]] = {"pair": [0, 0], "face": [0, 0]}  # [yes, no]
     codes = np.unique(truth, return_inverse=True)[1].reshape(-1)
     with tempfile.TemporaryDirectory() as tmp:
-        lib = build_library(Path(tmp), emb, threshold)
+        lib = build_library(Path(tmp), emb, threshold, child_direction)
         out: dict[int, tuple] = {}
         needed = None
         spent = 0.0
@@ -146,39 +154,79 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
     return out, needed, spent / max(asked, 1), after, kinds
 
 
-def fit_faces(libs, threshold: float, method: str) -> None:
-    """Fit the face questions' p(not the group's person) (``QuestionConfig.face_weights``) on every face of a
-    group of two or more of the automatic grouping: logistic in (mean distance to the rest, nearest and
-    second-nearest other member, all minus the threshold, and log2 of the group's size); a face is "wrong"
-    when its person is not the majority person of the rest of its group."""
+def held_out_child_directions(cache) -> dict[int, object]:
+    """SFace-space child classifiers per identity fold, each fitted without that fold's people (so no
+    library is grouped or questioned with a classifier that saw its people), with the shipped penalty."""
+    from engine.grouping.children import ChildDirection, load_directions
+    from engine.models.registry import SFACE
+    from evals.family import child_training_set, fit_child_classifier
+
+    penalty = load_directions()[SFACE.model_id].penalty
+    x, y, fold = child_training_set(cache)
+    out = {}
+    for f in np.unique(fold):
+        m = fit_child_classifier(x[fold != f], y[fold != f])
+        out[int(f)] = ChildDirection(SFACE.model_id, m.coef_[0].astype(np.float64), float(m.intercept_[0]), penalty)
+    return out
+
+
+def fit_faces(libs, threshold: float, method: str, cache) -> None:
+    """Fit the face questions' p(not the group's person) on every face of a group of two or more of the
+    automatic grouping: logistic in (mean distance to the rest, nearest and second-nearest other member, all
+    minus the threshold, and log2 of the group's size) (``QuestionConfig.face_weights``, the grouping without
+    the children's penalty), and with the face's child likelihood and the rest of its group's mean one
+    (``face_child_weights``, the grouping with it; likelihoods out of fold); a face is "wrong" when its person
+    is not the majority person of the rest of its group. Prints both fits and their held-out ROC AUC (weights
+    fitted on four identity folds, scored on the fifth) per kind."""
     from scipy.optimize import minimize
+    from sklearn.metrics import roc_auc_score
 
     from engine.grouping.cluster import cluster_faces
-    from engine.grouping.same_person import face_distances
+    from engine.grouping.same_person import child_of_rest, face_distances
+    from evals.family import child_training_set, out_of_fold_child
 
-    xs, ys = [], []
-    for lib in libs:
-        lab = cluster_faces(lib.emb, threshold, method=method)
-        codes = np.unique(lib.truth, return_inverse=True)[1]
-        g = int(lab.max()) + 1
-        rows, mean_rest, near, second, n = face_distances(lib.emb, lab, g)
-        wrong = np.zeros(len(rows), bool)
-        for i, r in enumerate(rows):
-            rest = np.flatnonzero(lab == lab[r])
-            rest = rest[rest != r]
-            wrong[i] = codes[r] != np.bincount(codes[rest]).argmax()
-        xs.append(np.stack([np.ones(len(rows)), mean_rest - threshold, near - threshold, second - threshold,
-                            np.log2(n)], 1))
-        ys.append(wrong)
-    x, y = np.concatenate(xs), np.concatenate(ys).astype(float)
+    x_all, y_all, fold_all = child_training_set(cache)
+    c_all = out_of_fold_child(x_all, y_all, fold_all)
+    penalty = held_out_child_directions(cache)[0].penalty
 
-    def nll(w):
+    def nll(w, x, y):
         z = x @ w
         return (np.logaddexp(0, z) - y * z).sum()
 
-    w = minimize(nll, np.zeros(x.shape[1]), method="BFGS").x
-    print(f"{method} at {threshold:.2f}: {len(y)} faces in groups of 2+ ({y.mean():.4f} not of their group's "
-          f"majority person): face_weights = ({', '.join(f'{v:.3f}' for v in w)})")
+    for with_child in (False, True):
+        xs, ys, kinds, folds = [], [], [], []
+        for lib in libs:
+            c = c_all[lib.index]
+            lab = cluster_faces(lib.emb, threshold, method=method, child=c if with_child else None,
+                                child_penalty=penalty if with_child else 0.0)
+            codes = np.unique(lib.truth, return_inverse=True)[1]
+            g = int(lab.max()) + 1
+            rows, mean_rest, near, second, n = face_distances(lib.emb, lab, g)
+            wrong = np.zeros(len(rows), bool)
+            for i, r in enumerate(rows):
+                rest = np.flatnonzero(lab == lab[r])
+                rest = rest[rest != r]
+                wrong[i] = codes[r] != np.bincount(codes[rest]).argmax()
+            cols = [np.ones(len(rows)), mean_rest - threshold, near - threshold, second - threshold, np.log2(n)]
+            if with_child:
+                cols += [c[rows], child_of_rest(c, lab, g, rows)]
+            xs.append(np.stack(cols, 1))
+            ys.append(wrong)
+            kinds += [lib.kind] * len(rows)
+            folds += [lib.fold] * len(rows)
+        x, y = np.concatenate(xs), np.concatenate(ys).astype(float)
+        kinds, folds = np.array(kinds), np.array(folds)
+        z = np.zeros(len(y))
+        for f in np.unique(folds):
+            w = minimize(nll, np.zeros(x.shape[1]), args=(x[folds != f], y[folds != f]), method="BFGS").x
+            z[folds == f] = x[folds == f] @ w
+        auc = ", ".join(f"{k} {roc_auc_score(y[kinds == k], z[kinds == k]):.3f}"
+                        for k in ("lag", "lfw-phone", "mixed") if (kinds == k).any())
+        w = minimize(nll, np.zeros(x.shape[1]), args=(x, y), method="BFGS").x
+        name = "face_child_weights" if with_child else "face_weights"
+        print(f"{method} at {threshold:.2f}{' with the children penalty' if with_child else ''}: {len(y)} faces in "
+              f"groups of 2+ ({y.mean():.4f} not of their group's majority person): {name} = "
+              f"({', '.join(f'{v:.3f}' for v in w)}); held-out ROC AUC all {roc_auc_score(y, z):.3f}, {auc}")
 
 
 def fit_curve(libs, threshold: float, method: str, with_rank: bool = True) -> None:
@@ -280,15 +328,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-rank", action="store_true", help="with --fit: the distance alone (rank_weight 0)")
     ap.add_argument("--min-probability", type=float, default=None, help="the queue's cut-off (QuestionConfig's)")
     ap.add_argument("--face-value", type=float, default=None, help="face questions' score factor (QuestionConfig's)")
+    ap.add_argument("--no-child-faces", action="store_true",
+                    help="face questions without the child likelihoods (QuestionConfig.face_weights for every model)")
+    ap.add_argument("--shipped-child", action="store_true",
+                    help="group and ask with the shipped child classifier (fitted on every lag-dev face) instead "
+                         "of one fitted without each library's fold")
     args = ap.parse_args(argv)
-    libs = libraries(load_cache(args.cache))
+    cache = load_cache(args.cache)
+    libs = libraries(cache)
     if args.fit or args.fit_faces:
         # The grouping the queue follows: the shipped defaults (the curve was first fitted at average 1.15).
         from engine.config import ClusterConfig
 
         cc = ClusterConfig()
         if args.fit_faces:
-            fit_faces(libs, args.threshold or cc.threshold, args.method or cc.method)
+            fit_faces(libs, args.threshold or cc.threshold, args.method or cc.method, cache)
         else:
             fit_curve(libs, args.threshold or cc.threshold, args.method or cc.method, with_rank=not args.no_rank)
         return 0
@@ -299,11 +353,17 @@ def main(argv: list[str] | None = None) -> int:
     given = (("offset", args.offset), ("scale", args.scale), ("rank_weight", args.rank_weight),
              ("min_probability", args.min_probability), ("face_value", args.face_value))
     curve = {k: v for k, v in given if v is not None}
+    if args.no_child_faces:
+        from engine.grouping.same_person import QuestionConfig
+
+        curve["face_child_weights"] = (*QuestionConfig().face_weights, 0.0, 0.0)
+    held_out = {} if args.shipped_child else held_out_child_directions(cache)
     res = []
     for i, lib in enumerate(libs):
         res.append(simulate(lib.emb, lib.truth, args.max_answers, regroup=args.regroup, policy=args.policy,
                             curve=curve, dev=lib, faces=not args.no_faces, threshold=args.group_threshold,
-                            regroup_every=args.regroup_every, regroup_neighbours=args.regroup_neighbours))
+                            regroup_every=args.regroup_every, regroup_neighbours=args.regroup_neighbours,
+                            child_direction=held_out.get(lib.fold)))
         print(f"library {i + 1}/{len(libs)} ({lib.kind}, {len(lib.emb)} faces): needed {res[-1][1]}, "
               f"{res[-1][2] * 1000:.0f} ms a question", flush=True)
     from engine.grouping.same_person import QuestionConfig
@@ -313,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
           f"min_probability {qc.min_probability}; "
           f"face questions {'off' if args.no_faces else 'on'}; grouping T {args.group_threshold or 'default'}; "
           f"regroup near the answers every {args.regroup_every or 'never'} "
+          f"child classifier {'shipped' if args.shipped_child else 'held out per fold'}; "
           f"({args.regroup_neighbours or 'all'} neighbours); "
           f"{len(libs)} libraries")
     print("| set | " + " | ".join(f"after {c}" for c in CHECKPOINTS)

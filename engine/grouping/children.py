@@ -62,7 +62,10 @@ class ChildDirection:
 
     def likelihood(self, emb: np.ndarray) -> np.ndarray:
         """(N,) float64 in 0..1 for unit embeddings (N, d) of this model."""
-        emb = np.asarray(emb, dtype=np.float64).reshape(len(emb), -1)
+        emb = np.asarray(emb, dtype=np.float64)
+        if emb.size == 0:
+            return np.zeros(len(emb))
+        emb = emb.reshape(len(emb), -1)
         if emb.shape[1] != len(self.weights):
             raise ValueError(f"embeddings of dimension {emb.shape[1]}, the classifier takes {len(self.weights)}")
         z = emb @ self.weights + self.bias

@@ -26,6 +26,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from engine.errors import EditError
+from engine.grouping.children import model_child_direction
 from engine.grouping.people import cannot_links, load_faces
 from engine.grouping.same_person import (
     QuestionConfig,
@@ -36,7 +37,7 @@ from engine.grouping.same_person import (
     rank_faces,
     rank_pairs,
 )
-from engine.grouping.thresholds import stored_cluster_config
+from engine.grouping.thresholds import active_embedder_id, stored_cluster_config
 from engine.store.database import LibraryStore
 from engine.store.schema import BY_USER, IS, IS_NOT, CannotLink, Constraint, Face, JournalEntry, ModelRecord, Person
 
@@ -202,7 +203,8 @@ class Queue:
 
 def queue_signature(store: LibraryStore) -> tuple:
     """A cheap fingerprint of everything the queue depends on (the groups, names, hidden people, answers,
-    statements, the threshold): when it is unchanged the ranked queue can be reused."""
+    statements, the threshold, the models' child classifiers): when it is unchanged the ranked queue can be
+    reused."""
     with store.session() as s:
         faces = s.execute(select(func.count(Face.id), func.total(Face.person_id * Face.id), func.max(Face.id),
                                  func.total(func.length(func.coalesce(Face.assignment, ""))))).one()
@@ -215,7 +217,12 @@ def queue_signature(store: LibraryStore) -> tuple:
         # A re-embed changes embeddings, not groups: count the faces already in the active model's space.
         model = s.scalar(select(ModelRecord.id).where(ModelRecord.active.is_(True), ModelRecord.kind == "embedder"))
         embedded = s.scalar(select(func.count(Face.id)).where(Face.model_id == model))
-    return (model, embedded, tuple(faces), tuple(people), tuple(journal), tuple(links), tuple(said), threshold)
+        # The face questions read the model's child classifier, which `calibrate` may store or replace.
+        # (A few small rows: one per model the library has recorded.)
+        child = tuple(sorted((mid, repr(c)) for mid, c in s.execute(
+            select(ModelRecord.id, ModelRecord.child_classifier).where(ModelRecord.child_classifier.is_not(None)))))
+    return (model, embedded, tuple(faces), tuple(people), tuple(journal), tuple(links), tuple(said), threshold,
+            child)
 
 
 def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> Queue:
@@ -223,6 +230,7 @@ def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> 
     signature = queue_signature(store)
     with store.session() as s:
         threshold = stored_cluster_config(s).threshold
+        direction = model_child_direction(s, active_embedder_id(s)) if cfg.ask_faces else None
         people = {pid: (name, hidden) for pid, name, hidden in s.execute(select(Person.id, Person.name, Person.hidden))}
         t = load_faces(s, Face.person_id.is_not(None))
         shown = np.array([not people.get(int(p), (None, True))[1] for p in t.person_ids], bool)
@@ -255,7 +263,11 @@ def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> 
             gl = sorted(gs)
             excluded |= {x * g + y for i, x in enumerate(gl) for y in gl[i + 1:]}
     pairs = rank_pairs(means, sizes, named, threshold, cfg, excluded=np.fromiter(excluded, np.int64, len(excluded)))
-    faces = rank_faces(emb, gidx, g, threshold, cfg, eligible=~placed) if cfg.ask_faces else None
+    faces = None
+    if cfg.ask_faces:
+        # The classifier informs the question even where its grouping penalty is 0 (calibrated off).
+        child = direction.likelihood(emb) if direction is not None and emb.shape[1] == len(direction.weights) else None
+        faces = rank_faces(emb, gidx, g, threshold, cfg, eligible=~placed, child=child)
     return Queue(signature, ids, gidx, emb, groups, names, sizes, means, named, pairs, cfg, faces)
 
 

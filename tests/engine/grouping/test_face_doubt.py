@@ -65,3 +65,28 @@ def test_the_strip_is_the_group_core_without_the_face():
     emb, gidx = _library()
     strip = core_faces(emb[:12], 6, without=10)
     assert 10 not in strip and 11 not in strip and len(strip) == 6
+
+
+def test_a_group_of_children_is_doubted_more_and_without_a_classifier_nothing_changes():
+    """With the model's child likelihoods a face in a group of child-like faces is more doubtful at the same
+    distances (different children sit close together), and the rest of its group counts more than the face."""
+    from engine.grouping.same_person import child_of_rest, face_doubt
+
+    emb, gidx = _library()
+    adults, children = np.zeros(len(gidx)), np.ones(len(gidx))
+    base = rank_faces(emb, gidx, 3, 1.2, QuestionConfig(face_min_probability=0.0))
+    kids = rank_faces(emb, gidx, 3, 1.2, QuestionConfig(face_min_probability=0.0), child=children)
+    grown = rank_faces(emb, gidx, 3, 1.2, QuestionConfig(face_min_probability=0.0), child=adults)
+    p_kids, p_grown = (dict(zip(r.face.tolist(), r.probability.tolist(), strict=True)) for r in (kids, grown))
+    assert set(p_kids) == set(p_grown) == set(base.face.tolist())
+    assert all(p_kids[f] > p_grown[f] for f in p_kids)
+    # The wrong faces still come first among children.
+    assert set(kids.face[:2].tolist()) == {10, 11}
+    # child_of_rest: the mean over the other faces of the group.
+    c = np.arange(len(gidx), dtype=float)
+    rows = np.array([0, 12])
+    assert np.allclose(child_of_rest(c, gidx, 3, rows), [np.arange(1, 12).mean(), 13.0])
+    one = np.array([0.2])
+    z_face = face_doubt(one, one, one, np.array([4]), 1.2, child_face=np.ones(1), child_rest=np.zeros(1))
+    z_rest = face_doubt(one, one, one, np.array([4]), 1.2, child_face=np.zeros(1), child_rest=np.ones(1))
+    assert z_rest > z_face
