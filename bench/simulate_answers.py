@@ -229,21 +229,36 @@ def fit_faces(libs, threshold: float, method: str, cache) -> None:
               f"({', '.join(f'{v:.3f}' for v in w)}); held-out ROC AUC all {roc_auc_score(y, z):.3f}, {auc}")
 
 
-def fit_curve(libs, threshold: float, method: str, with_rank: bool = True) -> None:
+def fit_curve(libs, threshold: float, method: str, with_rank: bool = True, cache=None) -> None:
     """Fit p(same) = sigmoid((threshold + offset - d) / scale - rank_weight * log(1 + rank)) on the group pairs
     the queue looks at (each group's ``QuestionConfig.neighbours`` nearest groups, ``rank_pairs``) within
     threshold + 0.6 of the automatic grouping (``method`` at ``threshold``: the curve is relative to the
     threshold of the grouping it follows). ``with_rank`` False: distance alone (rank_weight 0). The fit is
     also cross-validated over the five identity folds: the held-out log-loss and, per kind, how many of each
-    library's first 10 and 30 pairs by the fitted p are one person."""
+    library's first 10 and 30 pairs by the fitted p are one person. Given the ``cache``, the child curve is
+    fitted too (``QuestionConfig.child_*``: offset, scale and the weight of the product of the two groups'
+    mean child likelihoods, out of fold), on the grouping with the children's penalty."""
+    if cache is not None:
+        _fit_curve(libs, threshold, method, with_rank, None)
+        from evals.family import child_training_set, out_of_fold_child
+
+        x_all, y_all, fold_all = child_training_set(cache)
+        _fit_curve(libs, threshold, method, False, out_of_fold_child(x_all, y_all, fold_all),
+                   held_out_child_directions(cache)[0].penalty)
+        return
+    _fit_curve(libs, threshold, method, with_rank, None)
+
+
+def _fit_curve(libs, threshold: float, method: str, with_rank: bool, c_all, penalty: float = 0.0) -> None:
     from scipy.optimize import minimize
 
     from engine.grouping.cluster import cluster_faces
     from engine.grouping.same_person import QuestionConfig, rank_pairs
 
-    ds, rs, ys, folds, kinds, which = [], [], [], [], [], []
+    ds, rs, ys, folds, kinds, which, ccs = [], [], [], [], [], [], []
     for li, lib in enumerate(libs):
-        lab = cluster_faces(lib.emb, threshold, method=method)
+        c = None if c_all is None else c_all[lib.index]
+        lab = cluster_faces(lib.emb, threshold, method=method, child=c, child_penalty=penalty)
         codes = np.unique(lib.truth, return_inverse=True)[1]
         g = int(lab.max()) + 1
         sums = np.zeros((g, lib.emb.shape[1]))
@@ -258,14 +273,18 @@ def fit_curve(libs, threshold: float, method: str, with_rank: bool = True) -> No
         ds.append(pr.distance[sel])
         rs.append(pr.rank[sel])
         ys.append((own[pr.a] == own[pr.b])[sel])
+        if c is not None:
+            cg = np.bincount(lab, weights=c, minlength=g) / size
+            ccs.append((cg[pr.a] * cg[pr.b])[sel])
         folds.append(np.full(int(sel.sum()), lib.fold))
         kinds.append(np.full(int(sel.sum()), lib.kind))
         which.append(np.full(int(sel.sum()), li))
     d, r, y = np.concatenate(ds), np.log1p(np.concatenate(rs)), np.concatenate(ys).astype(float)
     fold, kind, which = np.concatenate(folds), np.concatenate(kinds), np.concatenate(which)
+    cc = np.concatenate(ccs) if ccs else None
 
     def prob(w, sel):
-        z = (d[sel] - w[0]) / w[1] + (w[2] * r[sel] if with_rank else 0.0)
+        z = (d[sel] - w[0]) / w[1] + (w[2] * r[sel] if with_rank else 0.0) + (w[3] * cc[sel] if cc is not None else 0.0)
         return np.clip(1 / (1 + np.exp(np.clip(z, -50, 50))), 1e-9, 1 - 1e-9)
 
     def fit(sel):
@@ -273,8 +292,8 @@ def fit_curve(libs, threshold: float, method: str, with_rank: bool = True) -> No
             p = prob(w, sel)
             return -(y[sel] * np.log(p) + (1 - y[sel]) * np.log(1 - p)).sum()
 
-        return minimize(nll, [threshold + 0.2, 0.1, 0.0], method="Nelder-Mead",
-                        options={"maxiter": 4000, "xatol": 1e-5, "fatol": 1e-6}).x
+        return minimize(nll, [threshold + 0.2, 0.1, 0.0] + ([0.0] if cc is not None else []), method="Nelder-Mead",
+                        options={"maxiter": 8000, "xatol": 1e-6, "fatol": 1e-7}).x
 
     w = fit(np.ones(len(d), bool))
     held = np.zeros(len(d))
@@ -289,8 +308,11 @@ def fit_curve(libs, threshold: float, method: str, with_rank: bool = True) -> No
             t10.append(y[which == li][o[:10]].mean())
             t30.append(y[which == li][o[:30]].mean())
         tops.append(f"{k} {np.mean(t10):.3f} / {np.mean(t30):.3f}")
-    print(f"{method} at {threshold:.2f}: {len(d)} group pairs within threshold + 0.6 ({y.mean():.3f} same person): "
-          f"offset {w[0] - threshold:.3f}, scale {w[1]:.3f}" + (f", rank_weight {w[2]:.3f}" if with_rank else ""))
+    print(f"{method} at {threshold:.2f}{' with the children penalty' if cc is not None else ''}: {len(d)} group pairs "
+          f"within threshold + 0.6 ({y.mean():.3f} same person): "
+          f"{'child_' if cc is not None else ''}offset {w[0] - threshold:.3f}, {'child_' if cc is not None else ''}"
+          f"scale {w[1]:.3f}" + (f", rank_weight {w[2]:.3f}" if with_rank else "")
+          + (f", child_weight {w[3]:.3f}" if cc is not None else ""))
     print(f"held out (five folds): log-loss {loss:.4f}; one person among each library's first 10 / 30 pairs: "
           + ", ".join(tops))
 
@@ -330,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--face-value", type=float, default=None, help="face questions' score factor (QuestionConfig's)")
     ap.add_argument("--no-child-faces", action="store_true",
                     help="face questions without the child likelihoods (QuestionConfig.face_weights for every model)")
+    ap.add_argument("--no-child-pairs", action="store_true",
+                    help="pair questions on the distance curve alone for every model (no child curve)")
     ap.add_argument("--shipped-child", action="store_true",
                     help="group and ask with the shipped child classifier (fitted on every lag-dev face) instead "
                          "of one fitted without each library's fold")
@@ -344,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.fit_faces:
             fit_faces(libs, args.threshold or cc.threshold, args.method or cc.method, cache)
         else:
-            fit_curve(libs, args.threshold or cc.threshold, args.method or cc.method, with_rank=not args.no_rank)
+            fit_curve(libs, args.threshold or cc.threshold, args.method or cc.method, with_rank=not args.no_rank,
+                      cache=cache)
         return 0
     kinds = tuple(args.kinds)
     libs = [lib for lib in libs if lib.kind in kinds]
@@ -357,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
         from engine.grouping.same_person import QuestionConfig
 
         curve["face_child_weights"] = (*QuestionConfig().face_weights, 0.0, 0.0)
+    if args.no_child_pairs:
+        from engine.grouping.same_person import QuestionConfig
+
+        qc0 = QuestionConfig()
+        curve.update(child_offset=qc0.offset, child_scale=qc0.scale, child_weight=0.0)
     held_out = {} if args.shipped_child else held_out_child_directions(cache)
     res = []
     for i, lib in enumerate(libs):

@@ -64,6 +64,16 @@ class QuestionConfig:
     # stable method leaves its remaining same-person pairs closer to the threshold.)
     offset: float = 0.135
     scale: float = 0.103
+    # The curve where the embedding model has a child-face classifier (engine/grouping/children.py):
+    # p(same) = sigmoid((threshold + child_offset - d) / child_scale - child_weight * c_a * c_b), c the two
+    # groups' mean child likelihoods. Two groups of children at a distance are less often one person than two
+    # groups of adults there (different children sit close together). Fitted as the curve above on the default
+    # grouping with the children's penalty, likelihoods out of fold (bench/simulate_answers.py --fit): 27,090
+    # pairs, 11.8 % one person; held-out log-loss 0.216 against 0.265 for distance alone, and one person among
+    # each lag-dev library's first 10 pairs 0.805 against 0.480 (mixed 0.930 against 0.740).
+    child_offset: float = 0.246
+    child_scale: float = 0.075
+    child_weight: float = 4.386
     # Pairs less likely than this are not worth a question. 2.5 % (d > threshold + 0.51, the same cut-off
     # as 5 % on the earlier curve): with the refitted curve a 5 % cut-off (threshold + 0.44) ended the queue
     # too early in 4 of the 20 mixed development libraries (simulated user: 36 of 60 libraries reached BCubed
@@ -136,11 +146,17 @@ class RankedPairs:
 
 
 def same_probability(d: np.ndarray | float, threshold: float, cfg: QuestionConfig = QuestionConfig(),
-                     rank: np.ndarray | float = 0) -> np.ndarray:
+                     rank: np.ndarray | float = 0, child_pair: np.ndarray | float | None = None) -> np.ndarray:
     """p(same person) of two groups at average-linkage distance ``d`` whose farther side has ``rank`` closer
-    groups than the other (0: each is the other's nearest; see the module doc)."""
-    z = ((np.asarray(d, np.float64) - (threshold + cfg.offset)) / cfg.scale
-         + cfg.rank_weight * np.log1p(np.asarray(rank, np.float64)))
+    groups than the other (0: each is the other's nearest; see the module doc). ``child_pair``: the product of
+    the two groups' mean child likelihoods, where the model has a child classifier (the child curve)."""
+    d = np.asarray(d, np.float64)
+    if child_pair is None:
+        z = (d - (threshold + cfg.offset)) / cfg.scale
+    else:
+        z = ((d - (threshold + cfg.child_offset)) / cfg.child_scale
+             + cfg.child_weight * np.asarray(child_pair, np.float64))
+    z = z + cfg.rank_weight * np.log1p(np.asarray(rank, np.float64))
     return 1.0 / (1.0 + np.exp(np.clip(z, -50, 50)))
 
 
@@ -202,6 +218,7 @@ def rank_pairs(
     *,
     excluded: np.ndarray | None = None,
     ranks: bool = False,
+    child: np.ndarray | None = None,
 ) -> RankedPairs:
     """The candidate pairs of groups, best question first.
 
@@ -209,7 +226,8 @@ def rank_pairs(
     ``named``: (G,) bool, a group the user named (two named groups are never asked about: the user named
     them apart); ``excluded``: pair codes ``min * G + max`` never to ask (answered, or sharing a photo). The
     neighbour ranks are computed only when the curve uses them (``cfg.rank_weight``) or ``ranks`` asks for
-    them (to fit it): at 20,000 groups they cost ~0.6 s of CPU on top of ~4.7 s.
+    them (to fit it): at 20,000 groups they cost ~0.6 s of CPU on top of ~4.7 s. ``child``: (G,) each group's
+    mean child likelihood (None: the model has no classifier; the distance curve).
     """
     import faiss
 
@@ -247,7 +265,13 @@ def rank_pairs(
     d = np.maximum(2.0 - 2.0 * np.einsum("ij,ij->i", means[a].astype(np.float64), means[b].astype(np.float64)), 0.0)
     rank = neighbour_ranks(nn, a, b, excluded) if ranks or cfg.rank_weight else np.zeros(len(a), np.int64)
     p = same_probability(d, threshold, cfg, rank)
+    # Which pairs are worth a question is the distance curve's cut-off, with or without the child curve: cut on
+    # the child curve, lag-dev's libraries ran out of questions (96 answers each on average, against 161) and
+    # ended with less F1 (bench/simulate_answers.py). The child curve only orders them and says how likely.
     keep = p >= cfg.min_probability
+    if child is not None:
+        c = np.asarray(child, np.float64)
+        p = np.where(keep, same_probability(d, threshold, cfg, rank, c[a] * c[b]), p)
     a, b, d, p, rank = a[keep], b[keep], d[keep], p[keep], rank[keep]
     # The faces an answer decides: the unnamed side beside a named person, else the smaller group.
     affected = np.where(named[a], sizes[b], np.where(named[b], sizes[a], np.minimum(sizes[a], sizes[b])))

@@ -230,7 +230,7 @@ def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> 
     signature = queue_signature(store)
     with store.session() as s:
         threshold = stored_cluster_config(s).threshold
-        direction = model_child_direction(s, active_embedder_id(s)) if cfg.ask_faces else None
+        direction = model_child_direction(s, active_embedder_id(s))
         people = {pid: (name, hidden) for pid, name, hidden in s.execute(select(Person.id, Person.name, Person.hidden))}
         t = load_faces(s, Face.person_id.is_not(None))
         shown = np.array([not people.get(int(p), (None, True))[1] for p in t.person_ids], bool)
@@ -262,11 +262,14 @@ def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> 
         if len(gs) > 1:
             gl = sorted(gs)
             excluded |= {x * g + y for i, x in enumerate(gl) for y in gl[i + 1:]}
-    pairs = rank_pairs(means, sizes, named, threshold, cfg, excluded=np.fromiter(excluded, np.int64, len(excluded)))
+    # The model's child classifier informs both kinds of question, even where its grouping penalty is 0
+    # (calibrated off).
+    child = direction.likelihood(emb) if direction is not None and emb.shape[1] == len(direction.weights) else None
+    group_child = None if child is None else np.bincount(gidx, weights=child, minlength=g) / np.maximum(sizes, 1)
+    pairs = rank_pairs(means, sizes, named, threshold, cfg, excluded=np.fromiter(excluded, np.int64, len(excluded)),
+                       child=group_child)
     faces = None
     if cfg.ask_faces:
-        # The classifier informs the question even where its grouping penalty is 0 (calibrated off).
-        child = direction.likelihood(emb) if direction is not None and emb.shape[1] == len(direction.weights) else None
         faces = rank_faces(emb, gidx, g, threshold, cfg, eligible=~placed, child=child)
     return Queue(signature, ids, gidx, emb, groups, names, sizes, means, named, pairs, cfg, faces)
 

@@ -118,3 +118,29 @@ def test_a_pair_that_are_not_each_others_nearest_is_less_likely():
     fat = {(int(x), int(y)): i for i, (x, y) in enumerate(zip(flat.a, flat.b, strict=True))}
     assert flat.probability[fat[(0, 2)]] > 0.85 * flat.probability[fat[(0, 1)]]
     assert np.allclose(flat.probability, same_probability(flat.distance, 1.2, QuestionConfig(rank_weight=0.0)))
+
+
+def test_two_groups_of_children_are_less_likely_one_person_than_two_of_adults():
+    """With the model's child likelihoods the child curve is used: at one distance two child-like groups are
+    less often one person (different children sit close together); groups of adults keep a curve as steep."""
+    cfg = QuestionConfig()
+    d = np.array([1.2, 1.3, 1.4])
+    adults, children = same_probability(d, 1.2, cfg, child_pair=0.0), same_probability(d, 1.2, cfg, child_pair=1.0)
+    assert (children < adults).all() and (np.diff(adults) < 0).all()
+    assert same_probability(1.2 + cfg.child_offset, 1.2, cfg, child_pair=0.0) == pytest.approx(0.5)
+    # Without a classifier, the distance curve (and the same ranking as before).
+    assert same_probability(1.2 + cfg.offset, 1.2, cfg) == pytest.approx(0.5)
+    rng = np.random.default_rng(4)
+    means = rng.normal(size=(6, 32))
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    means[1] = means[0] + 0.3 * means[1]
+    means[3] = means[2] + 0.3 * means[3]
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    sizes, named = np.full(6, 3), np.zeros(6, bool)
+    child = np.array([0.9, 0.9, 0.05, 0.05, 0.5, 0.5])
+    r = rank_pairs(means, sizes, named, 1.2, QuestionConfig(min_probability=0.0), child=child)
+    plain = rank_pairs(means, sizes, named, 1.2, QuestionConfig(min_probability=0.0))
+    p = {(int(a), int(b)): float(x) for a, b, x in zip(r.a, r.b, r.probability, strict=True)}
+    q = {(int(a), int(b)): float(x) for a, b, x in zip(plain.a, plain.b, plain.probability, strict=True)}
+    assert set(p) == set(q)
+    assert p[(0, 1)] / q[(0, 1)] < p[(2, 3)] / q[(2, 3)]

@@ -10,10 +10,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from engine.errors import EditError
+from engine.grouping.children import active_child_direction
+from engine.grouping.people import load_faces
 from engine.grouping.same_person import QuestionConfig, same_probability
 from engine.grouping.thresholds import stored_cluster_config
 from engine.services.library import Library
-from engine.store.schema import NOT_KNOWN, CannotLink
+from engine.store.schema import NOT_KNOWN, CannotLink, Face
 
 from conftest import old_library
 
@@ -52,11 +54,20 @@ def test_queue_is_ranked_and_shows_both_sides(split):
     # The curve is relative to the library's grouping threshold (not the 0.5 of this one-off grouping).
     with split.store.session() as s:
         threshold = stored_cluster_config(s).threshold
+        # The model has a child classifier (SFace's shipped one): the child curve, in the two groups' mean
+        # child likelihoods.
+        faces = load_faces(s, Face.person_id.is_not(None))
+        c = active_child_direction(s).likelihood(faces.emb)
+    child = {int(p): float(c[faces.person_ids == p].mean()) for p in np.unique(faces.person_ids)}
     for q in qs:
-        assert q.probability >= cfg.min_probability
-        # The curve of the distance and of how many groups are nearer one side than the other (0..neighbours).
-        assert any(q.probability == pytest.approx(float(same_probability(q.distance, threshold, cfg, r)), abs=1e-9)
+        # Asked when the distance curve finds it worth it; the probability shown is the child curve's.
+        assert any(float(same_probability(q.distance, threshold, cfg, r)) >= cfg.min_probability
                    for r in range(cfg.neighbours + 1))
+        # The curve of the distance and of how many groups are nearer one side than the other (0..neighbours).
+        cp = child[q.person_a] * child[q.person_b]
+        assert any(q.probability == pytest.approx(float(same_probability(q.distance, threshold, cfg, r, cp)), abs=1e-9)
+                   for r in range(cfg.neighbours + 1))
+        assert q.probability != pytest.approx(float(same_probability(q.distance, threshold, cfg)), abs=1e-6)
         assert q.id == f"{q.person_a}-{q.person_b}"
         assert {split.face(f).person_id for f in q.faces_a} == {q.person_a}
         assert {split.face(f).person_id for f in q.faces_b} == {q.person_b}
