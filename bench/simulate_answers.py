@@ -154,14 +154,16 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
     return out, needed, spent / max(asked, 1), after, kinds
 
 
-def held_out_child_directions(cache) -> dict[int, object]:
+def held_out_child_directions(cache, penalty: float | None = None) -> dict[int, object]:
     """SFace-space child classifiers per identity fold, each fitted without that fold's people (so no
-    library is grouped or questioned with a classifier that saw its people), with the shipped penalty."""
+    library is grouped or questioned with a classifier that saw its people), with the shipped penalty (or
+    ``penalty``)."""
     from engine.grouping.children import ChildDirection, load_directions
     from engine.models.registry import SFACE
     from evals.family import child_training_set, fit_child_classifier
 
-    penalty = load_directions()[SFACE.model_id].penalty
+    if penalty is None:
+        penalty = load_directions()[SFACE.model_id].penalty
     x, y, fold = child_training_set(cache)
     out = {}
     for f in np.unique(fold):
@@ -354,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="face questions without the child likelihoods (QuestionConfig.face_weights for every model)")
     ap.add_argument("--no-child-pairs", action="store_true",
                     help="pair questions on the distance curve alone for every model (no child curve)")
+    ap.add_argument("--child-penalty", type=float, default=None,
+                    help="the held-out classifiers' grouping penalty (default: the shipped one's)")
     ap.add_argument("--shipped-child", action="store_true",
                     help="group and ask with the shipped child classifier (fitted on every lag-dev face) instead "
                          "of one fitted without each library's fold")
@@ -387,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
 
         qc0 = QuestionConfig()
         curve.update(child_offset=qc0.offset, child_scale=qc0.scale, child_weight=0.0)
-    held_out = {} if args.shipped_child else held_out_child_directions(cache)
+    held_out = {} if args.shipped_child else held_out_child_directions(cache, args.child_penalty)
     res = []
     for i, lib in enumerate(libs):
         res.append(simulate(lib.emb, lib.truth, args.max_answers, regroup=args.regroup, policy=args.policy,
@@ -403,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
           f"min_probability {qc.min_probability}; "
           f"face questions {'off' if args.no_faces else 'on'}; grouping T {args.group_threshold or 'default'}; "
           f"regroup near the answers every {args.regroup_every or 'never'} "
-          f"child classifier {'shipped' if args.shipped_child else 'held out per fold'}; "
+          f"child classifier {'shipped' if args.shipped_child else 'held out per fold'}"
+          f"{'' if args.child_penalty is None else f', penalty {args.child_penalty}'}; "
           f"({args.regroup_neighbours or 'all'} neighbours); "
           f"{len(libs)} libraries")
     print("| set | " + " | ".join(f"after {c}" for c in CHECKPOINTS)
