@@ -191,6 +191,9 @@ def recognise(
     known_days: np.ndarray | None = None,
     query_days: np.ndarray | None = None,
     window_days: float = DATE_WINDOW_DAYS,
+    known_child: np.ndarray | None = None,
+    query_child: np.ndarray | None = None,
+    child_penalty: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """k-NN vote of each query face among faces of known people.
 
@@ -198,7 +201,9 @@ def recognise(
     when it has the most votes within ``threshold`` (ties: nearest); a face the user confirmed counts
     ``CONFIRMED_VOTES``. With dates (days, NaN = unknown) for the known and the query faces, a dated known
     face votes for a dated query only within ``window_days`` of its person's face nearest in time to the
-    query (``DATE_WINDOW_DAYS``); undated faces always vote."""
+    query (``DATE_WINDOW_DAYS``); undated faces always vote. With child likelihoods for both sides, the
+    distance between two child-like faces grows by ``child_penalty * c_query * c_known``, as the grouping's
+    edges do (engine/grouping/children.py): a named child does not take another child's new photos."""
     m = len(query)
     out_p = np.full(m, -1, np.int64)
     out_d = np.full(m, np.inf, np.float32)
@@ -208,6 +213,12 @@ def recognise(
     # With dates, look further: the faces of other ages that the window drops make room for the right ones.
     kk = min(3 * k if dated else k, len(known.ids))
     dist, idx = knn(known.emb, query, kk)
+    if child_penalty > 0 and known_child is not None and query_child is not None:
+        kc = np.asarray(known_child, np.float64)
+        dist = (np.asarray(dist, np.float64)
+                + child_penalty * np.asarray(query_child, np.float64)[:, None] * np.where(idx >= 0, kc[idx], 0.0))
+        order = np.argsort(dist, axis=1, kind="stable")
+        dist, idx = np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
     weight = np.array([CONFIRMED_VOTES if a == BY_USER else 1 for a in known.assignment], np.int64)
     person_days: dict[int, np.ndarray] = {}
     if dated:
@@ -279,6 +290,9 @@ def group_faces(s, face_ids: list[int], cfg: ClusterConfig, only: list[int] | No
         )
         new_keep = [i for i, pid in enumerate(new.person_ids) if pid not in named]
         too_early = unborn(s, new.photo_ids[new_keep])
+        # The children's penalty of the grouping, on the same faces' likelihoods.
+        known_child, penalty = child_weights(s, known.emb, cfg)
+        query_child, _ = child_weights(s, new.emb[new_keep], cfg)
         pids, dists = recognise(
             known,
             new.emb[new_keep],
@@ -288,6 +302,9 @@ def group_faces(s, face_ids: list[int], cfg: ClusterConfig, only: list[int] | No
             ],
             known_days=photo_days(s, known.photo_ids),
             query_days=photo_days(s, new.photo_ids[new_keep]),
+            known_child=known_child,
+            query_child=query_child,
+            child_penalty=penalty,
         )
         for i, pid, d in zip(new_keep, pids, dists, strict=True):
             if pid >= 0:

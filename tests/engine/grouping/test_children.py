@@ -191,3 +191,22 @@ def test_migration_keeps_models_and_adds_the_classifier_column_after_a_backup(tm
         assert "child_classifier" not in {r[1] for r in raw.execute("PRAGMA table_info(models)")}
     finally:
         raw.close()
+
+
+def test_a_named_child_does_not_take_another_childs_new_faces():
+    """Recognition lengthens distances between child-like faces by the same penalty as the grouping."""
+    from engine.grouping.people import FaceTable, recognise
+
+    emb = _two_groups(0.8)  # 0.8 apart: within SFace's recognition threshold (1.0)
+    known = FaceTable(ids=np.arange(4), photo_ids=np.arange(4), person_ids=np.full(4, 7),
+                      assignment=["cluster"] * 4, emb=emb[:4])
+    query = emb[4:]
+    assert (recognise(known, query, 1.0)[0] == 7).all()
+    kids, adults = np.ones(4), np.zeros(4)
+    pids, dists = recognise(known, query, 1.0, known_child=kids, query_child=kids, child_penalty=0.3)
+    assert (pids == -1).all()
+    # A child's new photo may still join a named adult (their own grown-up photos), and adults as before.
+    assert (recognise(known, query, 1.0, known_child=adults, query_child=kids, child_penalty=0.3)[0] == 7).all()
+    # The penalty shows in the evidence distance kept with the suggestion.
+    near = recognise(known, emb[:4] * 0.999, 1.0, known_child=kids, query_child=kids, child_penalty=0.3)
+    assert (near[0] == 7).all() and (near[1] >= 0.3 - 1e-3).all()
