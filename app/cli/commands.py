@@ -454,10 +454,11 @@ def models(
             out.print(f"    thresholds (squared L2): same person {th['verify']:.2f}, grouping {th['cluster']:.2f}, "
                       f"recognition {th['recognise']:.2f}{note}", markup=False, highlight=False)
             ch = th.get("children")
+            whose = "" if not ch or ch["source"] == m["id"] else f", {ch['source']}'s classifier"
             out.print("    children kept apart: " + (
                 "no (no child-face classifier; 'facenet-photos calibrate' fits one)" if not ch else
-                f"penalty {ch['penalty']:.3f}" + ("" if ch["source"] == m["id"] else f", {ch['source']}'s classifier")),
-                markup=False, highlight=False)
+                f"no (penalty 0; the child-face classifier still informs the questions{whose})" if not ch["penalty"]
+                else f"penalty {ch['penalty']:.3f}{whose}"), markup=False, highlight=False)
         if m.get("notice"):
             out.print(f"    notice: {m['notice']}", markup=False, highlight=False)
     if not calibrated:
