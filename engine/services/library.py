@@ -76,6 +76,15 @@ def _thresholds_dict(t: Thresholds, model_id: str, compatible_with: str | None =
             "children": None if child is None else {"source": child.model_id, "penalty": child.penalty}}
 
 
+def _record_pack(session, model_id: str) -> None:
+    """Give an installed pack that this library never activated its (inactive) record, so that what is
+    calibrated for it is kept for when it is chosen."""
+    pack = PACKS.get(model_id)
+    if pack is not None and session.get(ModelRecord, model_id) is None:
+        session.add(_pack_record(pack))
+        session.flush()
+
+
 def _recorded_thresholds(session, model_id: str) -> dict:
     """A recorded model's thresholds as the library uses them (calibrated, borrowed or a pack's own), and
     the child classifier its grouping uses (``children``: whose, and its penalty; None: no penalty)."""
@@ -286,10 +295,7 @@ class Library:
         never activated has no record yet (``facenet-photos calibrate --model arcface-mbf`` on a fresh
         library): it gets one, inactive, so the calibration is kept for when it is chosen."""
         with self.store.transaction() as s:
-            pack = PACKS.get(model_id)
-            if pack is not None and s.get(ModelRecord, model_id) is None:
-                s.add(_pack_record(pack))
-                s.flush()
+            _record_pack(s, model_id)
             set_model_thresholds(s, model_id, verify, cluster, recognise)
 
     def set_model_child_direction(self, model_id: str, direction, **about) -> None:
@@ -299,10 +305,7 @@ class Library:
         from engine.grouping.children import set_model_child_direction
 
         with self.store.transaction() as s:
-            pack = PACKS.get(model_id)
-            if pack is not None and s.get(ModelRecord, model_id) is None:
-                s.add(_pack_record(pack))
-                s.flush()
+            _record_pack(s, model_id)
             set_model_child_direction(s, model_id, direction, **about)
 
     # -- lifecycle ---------------------------------------------------------------------------
