@@ -160,16 +160,12 @@ def held_out_child_directions(cache, penalty: float | None = None) -> dict[int, 
     ``penalty``)."""
     from engine.grouping.children import ChildDirection, load_directions
     from engine.models.registry import SFACE
-    from evals.family import child_training_set, fit_child_classifier
+    from evals.family import child_training_set, fold_child_classifiers
 
     if penalty is None:
         penalty = load_directions()[SFACE.model_id].penalty
-    x, y, fold = child_training_set(cache)
-    out = {}
-    for f in np.unique(fold):
-        m = fit_child_classifier(x[fold != f], y[fold != f])
-        out[int(f)] = ChildDirection(SFACE.model_id, m.coef_[0].astype(np.float64), float(m.intercept_[0]), penalty)
-    return out
+    return {f: ChildDirection(SFACE.model_id, m.coef_[0].astype(np.float64), float(m.intercept_[0]), penalty)
+            for f, m in fold_child_classifiers(*child_training_set(cache)).items()}
 
 
 def fit_faces(libs, threshold: float, method: str, cache) -> None:
@@ -240,15 +236,12 @@ def fit_curve(libs, threshold: float, method: str, with_rank: bool = True, cache
     library's first 10 and 30 pairs by the fitted p are one person. Given the ``cache``, the child curve is
     fitted too (``QuestionConfig.child_*``: offset, scale and the weight of the product of the two groups'
     mean child likelihoods, out of fold), on the grouping with the children's penalty."""
+    _fit_curve(libs, threshold, method, with_rank, None)
     if cache is not None:
-        _fit_curve(libs, threshold, method, with_rank, None)
         from evals.family import child_training_set, out_of_fold_child
 
-        x_all, y_all, fold_all = child_training_set(cache)
-        _fit_curve(libs, threshold, method, False, out_of_fold_child(x_all, y_all, fold_all),
+        _fit_curve(libs, threshold, method, False, out_of_fold_child(*child_training_set(cache)),
                    held_out_child_directions(cache)[0].penalty)
-        return
-    _fit_curve(libs, threshold, method, with_rank, None)
 
 
 def _fit_curve(libs, threshold: float, method: str, with_rank: bool, c_all, penalty: float = 0.0) -> None:

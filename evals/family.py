@@ -322,14 +322,22 @@ def fit_child_classifier(x: np.ndarray, y: np.ndarray):
     return LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced").fit(x, y)
 
 
-def out_of_fold_child(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """Each face's child likelihood from a classifier fitted on the other folds' people."""
-    c = np.zeros(len(x))
+def fold_child_classifiers(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> dict[int, object]:
+    """Per identity fold, the classifier fitted on the other folds' people (none of that fold's)."""
+    out = {}
     for f in np.unique(fold):
         train = fold != f
         if len(set(y[train].tolist())) < 2:
             raise ValueError("a fold's complement holds no young face (or only young ones)")
-        c[fold == f] = fit_child_classifier(x[train], y[train]).predict_proba(x[fold == f])[:, 1]
+        out[int(f)] = fit_child_classifier(x[train], y[train])
+    return out
+
+
+def out_of_fold_child(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Each face's child likelihood from a classifier fitted on the other folds' people."""
+    c = np.zeros(len(x))
+    for f, model in fold_child_classifiers(x, y, fold).items():
+        c[fold == f] = model.predict_proba(x[fold == f])[:, 1]
     return c
 
 

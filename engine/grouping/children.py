@@ -108,11 +108,15 @@ def model_child_direction(session, model_id: str) -> ChildDirection | None:
     return None
 
 
-def active_child_direction(session) -> ChildDirection | None:
-    """The classifier of the library's active embedding model (:func:`model_child_direction`)."""
+def active_child_direction(session, dim: int | None = None) -> ChildDirection | None:
+    """The classifier of the library's active embedding model (:func:`model_child_direction`); with ``dim``,
+    None unless it takes embeddings of that dimension."""
     from engine.grouping.thresholds import active_embedder_id
 
-    return model_child_direction(session, active_embedder_id(session))
+    direction = model_child_direction(session, active_embedder_id(session))
+    if direction is None or (dim is not None and dim != len(direction.weights)):
+        return None
+    return direction
 
 
 def set_model_child_direction(session, model_id: str, direction: ChildDirection | None, **about) -> None:
@@ -133,17 +137,7 @@ def child_weights(session, emb: np.ndarray, config) -> tuple[np.ndarray | None, 
     (a ClusterConfig); (None, 0.0) when off, for another method or a model without a classifier."""
     if not config.separate_children or config.method != "stable" or len(emb) == 0:
         return None, 0.0
-    direction = active_child_direction(session)
-    if direction is None or direction.penalty <= 0 or np.asarray(emb).shape[1] != len(direction.weights):
+    direction = active_child_direction(session, np.asarray(emb).shape[1])
+    if direction is None or direction.penalty <= 0:
         return None, 0.0
     return direction.likelihood(emb), direction.penalty
-
-
-def child_direction(model_id: str, compatible: tuple[str, ...] = ()) -> ChildDirection | None:
-    """The classifier for ``model_id``, else for the first model of ``compatible`` (the models whose
-    space it was trained into, nearest first) that has one; None: group without the penalty."""
-    directions = load_directions()
-    for mid in (model_id, *compatible):
-        if mid in directions:
-            return directions[mid]
-    return None

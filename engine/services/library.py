@@ -73,7 +73,12 @@ def _thresholds_dict(t: Thresholds, model_id: str, compatible_with: str | None =
     shipped = load_directions()
     child = next((shipped[m] for m in (model_id, compatible_with) if m in shipped), None)
     return {"verify": t.verify, "cluster": t.cluster, "recognise": t.recognise, "source": t.source,
-            "children": None if child is None else {"source": child.model_id, "penalty": child.penalty}}
+            "children": _children_dict(child)}
+
+
+def _children_dict(child) -> dict | None:
+    """The listing's ``children``: whose classifier a model groups with and its penalty (None: none)."""
+    return None if child is None else {"source": child.model_id, "penalty": child.penalty}
 
 
 def _record_pack(session, model_id: str) -> None:
@@ -94,7 +99,7 @@ def _recorded_thresholds(session, model_id: str) -> dict:
     child = model_child_direction(session, model_id)
     return {"verify": t.verify, "cluster": t.cluster, "recognise": t.recognise,
             "source": t.source or ("not calibrated" if not t.calibrated else ""), "calibrated": t.calibrated,
-            "children": None if child is None else {"source": child.model_id, "penalty": child.penalty}}
+            "children": _children_dict(child)}
 
 
 @lru_cache(maxsize=1)

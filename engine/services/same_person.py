@@ -26,7 +26,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from engine.errors import EditError
-from engine.grouping.children import model_child_direction
+from engine.grouping.children import active_child_direction
 from engine.grouping.people import cannot_links, load_faces
 from engine.grouping.same_person import (
     QuestionConfig,
@@ -37,7 +37,7 @@ from engine.grouping.same_person import (
     rank_faces,
     rank_pairs,
 )
-from engine.grouping.thresholds import active_embedder_id, stored_cluster_config
+from engine.grouping.thresholds import stored_cluster_config
 from engine.store.database import LibraryStore
 from engine.store.schema import BY_USER, IS, IS_NOT, CannotLink, Constraint, Face, JournalEntry, ModelRecord, Person
 
@@ -217,7 +217,7 @@ def queue_signature(store: LibraryStore) -> tuple:
         # A re-embed changes embeddings, not groups: count the faces already in the active model's space.
         model = s.scalar(select(ModelRecord.id).where(ModelRecord.active.is_(True), ModelRecord.kind == "embedder"))
         embedded = s.scalar(select(func.count(Face.id)).where(Face.model_id == model))
-        # The face questions read the model's child classifier, which `calibrate` may store or replace.
+        # Both kinds of question read the model's child classifier, which `calibrate` may store or replace.
         # (A few small rows: one per model the library has recorded.)
         child = tuple(sorted((mid, repr(c)) for mid, c in s.execute(
             select(ModelRecord.id, ModelRecord.child_classifier).where(ModelRecord.child_classifier.is_not(None)))))
@@ -230,9 +230,9 @@ def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> 
     signature = queue_signature(store)
     with store.session() as s:
         threshold = stored_cluster_config(s).threshold
-        direction = model_child_direction(s, active_embedder_id(s))
         people = {pid: (name, hidden) for pid, name, hidden in s.execute(select(Person.id, Person.name, Person.hidden))}
         t = load_faces(s, Face.person_id.is_not(None))
+        direction = active_child_direction(s, t.emb.shape[1]) if len(t.emb) else None
         shown = np.array([not people.get(int(p), (None, True))[1] for p in t.person_ids], bool)
         ids, pids, photos, emb = t.ids[shown], t.person_ids[shown], t.photo_ids[shown], t.emb[shown]
         # Faces the user placed or confirmed are never asked about again.
@@ -264,7 +264,7 @@ def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> 
             excluded |= {x * g + y for i, x in enumerate(gl) for y in gl[i + 1:]}
     # The model's child classifier informs both kinds of question, even where its grouping penalty is 0
     # (calibrated off).
-    child = direction.likelihood(emb) if direction is not None and emb.shape[1] == len(direction.weights) else None
+    child = direction.likelihood(emb) if direction is not None else None
     group_child = None if child is None else np.bincount(gidx, weights=child, minlength=g) / np.maximum(sizes, 1)
     pairs = rank_pairs(means, sizes, named, threshold, cfg, excluded=np.fromiter(excluded, np.int64, len(excluded)),
                        child=group_child)
