@@ -46,10 +46,13 @@ from family_sets import DEFAULT_CACHE, libraries, load_cache  # noqa: E402
 CHECKPOINTS = (0, 10, 50, 100)
 
 
-def build_library(root: Path, emb: np.ndarray, threshold: float | None = None, child_direction=None):
+def build_library(root: Path, emb: np.ndarray, threshold: float | None = None, child_direction=None,
+                  question_weights: dict | None = None, model_id: str | None = None):
     """A library whose faces are ``emb`` (one photo each), grouped with the defaults (or at ``threshold``,
     saved as the library's own, so the queue's curve follows it); face ids in row order. ``child_direction``:
-    a child classifier stored with SFace's record first (the held-out one; None: the shipped one)."""
+    a child classifier stored with SFace's record first (the held-out one; None: the shipped one);
+    ``question_weights``: the queue's weights stored with it, as ``calibrate`` stores them (None: the shipped);
+    ``model_id``: the embedding model the faces are of, made the library's active one (None: SFace)."""
     from sqlalchemy import insert
 
     from engine.models.quantize import to_bytes
@@ -57,14 +60,27 @@ def build_library(root: Path, emb: np.ndarray, threshold: float | None = None, c
     from engine.store.schema import DONE, Face, Photo
 
     lib = Library(root / "lib")
+    if model_id is not None:
+        from sqlalchemy import select
+
+        from engine.services.library import _record_pack
+        from engine.store.schema import ModelRecord
+
+        with lib.store.transaction() as s:
+            _record_pack(s, model_id)
+            for m in s.scalars(select(ModelRecord).where(ModelRecord.kind == "embedder")):
+                m.active = m.id == model_id
     with lib.store.transaction() as s:
         s.execute(insert(Photo), [{"id": i + 1, "path": f"/dev-set/{i + 1}.jpg", "status": DONE, "width": 100,
                                    "height": 100} for i in range(len(emb))])
         s.execute(insert(Face), [{"id": i + 1, "photo_id": i + 1, "x": 0.0, "y": 0.0, "w": 50.0, "h": 50.0,
-                                  "landmarks": [], "score": 0.9, "embedding": to_bytes(e), "model_id": "sface"}
+                                  "landmarks": [], "score": 0.9, "embedding": to_bytes(e),
+                                  "model_id": model_id or "sface"}
                                  for i, e in enumerate(emb)])
     if child_direction is not None:
         lib.set_model_child_direction(child_direction.model_id, child_direction)
+    if question_weights is not None:
+        lib.set_model_question_weights(lib.active_model_id(), question_weights)
     lib.recluster(threshold, save=threshold is not None)
     return lib
 
@@ -85,7 +101,7 @@ def groups(lib, n: int) -> np.ndarray:
 def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: float = 0.98, regroup: bool = False,
              policy: str = "balanced", curve: dict | None = None, dev=None, faces: bool = True,
              threshold: float | None = None, regroup_every: int | None = None, regroup_neighbours: int = 12,
-             child_direction=None):
+             child_direction=None, question_weights: dict | None = None, model_id: str | None = None):
     """Returns ({answers: (P, R, F1, corrections per 100, cross-age pairs joined, cross-age pairs, false
     pairs, different-people pairs)}, answers needed for ``target_f1`` or None, seconds per question, the
     scores after a final regrouping or None, and {kind: answers of that kind}). ``dev``: the DevLibrary
@@ -100,7 +116,7 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
     kinds: dict[str, list[int]] = {"pair": [0, 0], "face": [0, 0]}  # [yes, no]
     codes = np.unique(truth, return_inverse=True)[1].reshape(-1)
     with tempfile.TemporaryDirectory() as tmp:
-        lib = build_library(Path(tmp), emb, threshold, child_direction)
+        lib = build_library(Path(tmp), emb, threshold, child_direction, question_weights, model_id)
         out: dict[int, tuple] = {}
         needed = None
         spent = 0.0
@@ -154,7 +170,7 @@ def simulate(emb: np.ndarray, truth: np.ndarray, max_answers: int, target_f1: fl
     return out, needed, spent / max(asked, 1), after, kinds
 
 
-def held_out_child_directions(cache, penalty: float | None = None) -> dict[int, object]:
+def held_out_child_directions(cache, penalty: float | None = None, model_id: str | None = None) -> dict[int, object]:
     """SFace-space child classifiers per identity fold, each fitted without that fold's people (so no
     library is grouped or questioned with a classifier that saw its people), with the shipped penalty (or
     ``penalty``)."""
@@ -164,152 +180,88 @@ def held_out_child_directions(cache, penalty: float | None = None) -> dict[int, 
 
     if penalty is None:
         penalty = load_directions()[SFACE.model_id].penalty
-    return {f: ChildDirection(SFACE.model_id, m.coef_[0].astype(np.float64), float(m.intercept_[0]), penalty)
+    mid = model_id or SFACE.model_id
+    return {f: ChildDirection(mid, m.coef_[0].astype(np.float64), float(m.intercept_[0]), penalty)
             for f, m in fold_child_classifiers(*child_training_set(cache)).items()}
 
 
 def fit_faces(libs, threshold: float, method: str, cache) -> None:
-    """Fit the face questions' p(not the group's person) on every face of a group of two or more of the
-    automatic grouping: logistic in (mean distance to the rest, nearest and second-nearest other member, all
-    minus the threshold, and log2 of the group's size) (``QuestionConfig.face_weights``, the grouping without
-    the children's penalty), and with the face's child likelihood and the rest of its group's mean one
-    (``face_child_weights``, the grouping with it; likelihoods out of fold); a face is "wrong" when its person
-    is not the majority person of the rest of its group. Prints both fits and their held-out ROC AUC (weights
-    fitted on four identity folds, scored on the fifth) per kind."""
-    from scipy.optimize import minimize
+    """Fit the face questions' p(not the group's person) (evals.questions.face_examples: every face of a group
+    of two or more of the automatic grouping; ``QuestionConfig.face_weights`` on the grouping without the
+    children's penalty, ``face_child_weights`` with it and the child likelihoods out of fold). Prints both fits
+    and their held-out ROC AUC (weights fitted on four identity folds, scored on the fifth) per kind."""
     from sklearn.metrics import roc_auc_score
 
-    from engine.grouping.cluster import cluster_faces
-    from engine.grouping.same_person import child_of_rest, face_distances
     from evals.family import child_training_set, out_of_fold_child
+    from evals.questions import face_examples, fit_logistic, held_out
 
-    x_all, y_all, fold_all = child_training_set(cache)
-    c_all = out_of_fold_child(x_all, y_all, fold_all)
+    c_all = out_of_fold_child(*child_training_set(cache))
     penalty = held_out_child_directions(cache)[0].penalty
-
-    def nll(w, x, y):
-        z = x @ w
-        return (np.logaddexp(0, z) - y * z).sum()
-
     for with_child in (False, True):
-        xs, ys, kinds, folds = [], [], [], []
-        for lib in libs:
-            c = c_all[lib.index]
-            lab = cluster_faces(lib.emb, threshold, method=method, child=c if with_child else None,
-                                child_penalty=penalty if with_child else 0.0)
-            codes = np.unique(lib.truth, return_inverse=True)[1]
-            g = int(lab.max()) + 1
-            rows, mean_rest, near, second, n = face_distances(lib.emb, lab, g)
-            wrong = np.zeros(len(rows), bool)
-            for i, r in enumerate(rows):
-                rest = np.flatnonzero(lab == lab[r])
-                rest = rest[rest != r]
-                wrong[i] = codes[r] != np.bincount(codes[rest]).argmax()
-            cols = [np.ones(len(rows)), mean_rest - threshold, near - threshold, second - threshold, np.log2(n)]
-            if with_child:
-                cols += [c[rows], child_of_rest(c, lab, g, rows)]
-            xs.append(np.stack(cols, 1))
-            ys.append(wrong)
-            kinds += [lib.kind] * len(rows)
-            folds += [lib.fold] * len(rows)
-        x, y = np.concatenate(xs), np.concatenate(ys).astype(float)
-        kinds, folds = np.array(kinds), np.array(folds)
-        z = np.zeros(len(y))
-        for f in np.unique(folds):
-            w = minimize(nll, np.zeros(x.shape[1]), args=(x[folds != f], y[folds != f]), method="BFGS").x
-            z[folds == f] = x[folds == f] @ w
-        auc = ", ".join(f"{k} {roc_auc_score(y[kinds == k], z[kinds == k]):.3f}"
-                        for k in ("lag", "lfw-phone", "mixed") if (kinds == k).any())
-        w = minimize(nll, np.zeros(x.shape[1]), args=(x, y), method="BFGS").x
+        ex = face_examples(libs, threshold, method, c_all if with_child else None, penalty)
+        z = held_out(ex, fit_logistic, lambda w, e: e.x @ w)
+        auc = ", ".join(f"{k} {roc_auc_score(ex.y[ex.kind == k], z[ex.kind == k]):.3f}"
+                        for k in ("lag", "lfw-phone", "mixed") if (ex.kind == k).any())
+        w = fit_logistic(ex)
         name = "face_child_weights" if with_child else "face_weights"
-        print(f"{method} at {threshold:.2f}{' with the children penalty' if with_child else ''}: {len(y)} faces in "
-              f"groups of 2+ ({y.mean():.4f} not of their group's majority person): {name} = "
-              f"({', '.join(f'{v:.3f}' for v in w)}); held-out ROC AUC all {roc_auc_score(y, z):.3f}, {auc}")
+        print(f"{method} at {threshold:.2f}{' with the children penalty' if with_child else ''}: {len(ex)} faces in "
+              f"groups of 2+ ({ex.y.mean():.4f} not of their group's majority person): {name} = "
+              f"({', '.join(f'{v:.3f}' for v in w)}); held-out ROC AUC all {roc_auc_score(ex.y, z):.3f}, {auc}")
 
 
 def fit_curve(libs, threshold: float, method: str, with_rank: bool = True, cache=None) -> None:
     """Fit p(same) = sigmoid((threshold + offset - d) / scale - rank_weight * log(1 + rank)) on the group pairs
-    the queue looks at (each group's ``QuestionConfig.neighbours`` nearest groups, ``rank_pairs``) within
-    threshold + 0.6 of the automatic grouping (``method`` at ``threshold``: the curve is relative to the
-    threshold of the grouping it follows). ``with_rank`` False: distance alone (rank_weight 0). The fit is
-    also cross-validated over the five identity folds: the held-out log-loss and, per kind, how many of each
-    library's first 10 and 30 pairs by the fitted p are one person. Given the ``cache``, the child curve is
-    fitted too (``QuestionConfig.child_*``: offset, scale and the weight of the product of the two groups'
-    mean child likelihoods, out of fold), on the grouping with the children's penalty."""
-    _fit_curve(libs, threshold, method, with_rank, None)
+    the queue looks at within threshold + 0.6 of the automatic grouping (evals.questions.pair_examples).
+    ``with_rank`` False: distance alone (rank_weight 0). Also cross-validated over the five identity folds: the
+    held-out log-loss and, per kind, how many of each library's first 10 and 30 pairs by the held-out p are
+    one person. Given the ``cache``, the child curve is fitted too (``QuestionConfig.child_*``: offset, scale
+    and the weight of the product of the two groups' mean child likelihoods, out of fold), on the grouping with
+    the children's penalty."""
+    from evals.questions import pair_examples
+
+    _fit_curve(pair_examples(libs, threshold, method), threshold, method, with_rank)
     if cache is not None:
         from evals.family import child_training_set, out_of_fold_child
 
-        _fit_curve(libs, threshold, method, False, out_of_fold_child(*child_training_set(cache)),
-                   held_out_child_directions(cache)[0].penalty)
+        c_all = out_of_fold_child(*child_training_set(cache))
+        ex = pair_examples(libs, threshold, method, c_all, held_out_child_directions(cache)[0].penalty)
+        _fit_curve(ex, threshold, method, False)
 
 
-def _fit_curve(libs, threshold: float, method: str, with_rank: bool, c_all, penalty: float = 0.0) -> None:
-    from scipy.optimize import minimize
+def _fit_curve(ex, threshold: float, method: str, with_rank: bool) -> None:
+    from evals.questions import fit_pair_curve, held_out, pair_probability
 
-    from engine.grouping.cluster import cluster_faces
-    from engine.grouping.same_person import QuestionConfig, rank_pairs
-
-    ds, rs, ys, folds, kinds, which, ccs = [], [], [], [], [], [], []
-    for li, lib in enumerate(libs):
-        c = None if c_all is None else c_all[lib.index]
-        lab = cluster_faces(lib.emb, threshold, method=method, child=c, child_penalty=penalty)
-        codes = np.unique(lib.truth, return_inverse=True)[1]
-        g = int(lab.max()) + 1
-        sums = np.zeros((g, lib.emb.shape[1]))
-        np.add.at(sums, lab, lib.emb.astype(float))
-        size = np.bincount(lab, minlength=g)
-        cnt = np.zeros((g, int(codes.max()) + 1))
-        np.add.at(cnt, (lab, codes), 1)
-        own = cnt.argmax(1)
-        pr = rank_pairs(sums / size[:, None], size, np.zeros(g, bool), threshold,
-                        QuestionConfig(min_probability=0.0), ranks=True)
-        sel = pr.distance < threshold + 0.6
-        ds.append(pr.distance[sel])
-        rs.append(pr.rank[sel])
-        ys.append((own[pr.a] == own[pr.b])[sel])
-        if c is not None:
-            cg = np.bincount(lab, weights=c, minlength=g) / size
-            ccs.append((cg[pr.a] * cg[pr.b])[sel])
-        folds.append(np.full(int(sel.sum()), lib.fold))
-        kinds.append(np.full(int(sel.sum()), lib.kind))
-        which.append(np.full(int(sel.sum()), li))
-    d, r, y = np.concatenate(ds), np.log1p(np.concatenate(rs)), np.concatenate(ys).astype(float)
-    fold, kind, which = np.concatenate(folds), np.concatenate(kinds), np.concatenate(which)
-    cc = np.concatenate(ccs) if ccs else None
-
-    def prob(w, sel):
-        z = (d[sel] - w[0]) / w[1] + (w[2] * r[sel] if with_rank else 0.0) + (w[3] * cc[sel] if cc is not None else 0.0)
-        return np.clip(1 / (1 + np.exp(np.clip(z, -50, 50))), 1e-9, 1 - 1e-9)
-
-    def fit(sel):
-        def nll(w):
-            p = prob(w, sel)
-            return -(y[sel] * np.log(p) + (1 - y[sel]) * np.log(1 - p)).sum()
-
-        return minimize(nll, [threshold + 0.2, 0.1, 0.0] + ([0.0] if cc is not None else []), method="Nelder-Mead",
-                        options={"maxiter": 8000, "xatol": 1e-6, "fatol": 1e-7}).x
-
-    w = fit(np.ones(len(d), bool))
-    held = np.zeros(len(d))
-    for f in np.unique(fold):
-        held[fold == f] = prob(fit(fold != f), fold == f)
+    w = fit_pair_curve(ex, threshold, with_rank)
+    held = np.clip(held_out(ex, lambda e: fit_pair_curve(e, threshold, with_rank),
+                            lambda w_, e: pair_probability(w_, e, threshold, with_rank)), 1e-9, 1 - 1e-9)
+    y = ex.y.astype(float)
     loss = -(y * np.log(held) + (1 - y) * np.log(1 - held)).mean()
     tops = []
-    for k in sorted(set(kind.tolist())):
+    for k in sorted(set(ex.kind.tolist())):
         t10, t30 = [], []
-        for li in np.unique(which[kind == k]):
-            o = np.argsort(-held[which == li], kind="stable")
-            t10.append(y[which == li][o[:10]].mean())
-            t30.append(y[which == li][o[:30]].mean())
+        for li in np.unique(ex.library[ex.kind == k]):
+            o = np.argsort(-held[ex.library == li], kind="stable")
+            t10.append(y[ex.library == li][o[:10]].mean())
+            t30.append(y[ex.library == li][o[:30]].mean())
         tops.append(f"{k} {np.mean(t10):.3f} / {np.mean(t30):.3f}")
-    print(f"{method} at {threshold:.2f}{' with the children penalty' if cc is not None else ''}: {len(d)} group pairs "
-          f"within threshold + 0.6 ({y.mean():.3f} same person): "
-          f"{'child_' if cc is not None else ''}offset {w[0] - threshold:.3f}, {'child_' if cc is not None else ''}"
-          f"scale {w[1]:.3f}" + (f", rank_weight {w[2]:.3f}" if with_rank else "")
-          + (f", child_weight {w[3]:.3f}" if cc is not None else ""))
+    child = ex.x.shape[1] > 2
+    pre = "child_" if child else ""
+    print(f"{method} at {threshold:.2f}{' with the children penalty' if child else ''}: {len(ex)} group pairs "
+          f"within threshold + 0.6 ({y.mean():.3f} same person): {pre}offset {w[0]:.3f}, {pre}scale {w[1]:.3f}"
+          + (f", rank_weight {w[2]:.3f}" if with_rank else "") + (f", child_weight {w[3]:.3f}" if child else ""))
     print(f"held out (five folds): log-loss {loss:.4f}; one person among each library's first 10 / 30 pairs: "
           + ", ".join(tops))
+
+
+def held_out_question_weights(libs, cache, threshold: float, method: str, penalty: float) -> dict[int, dict]:
+    """Per identity fold, the question weights ``calibrate`` would store (evals.questions.fit_questions),
+    fitted on the other folds' libraries (child likelihoods out of fold), in the stored form."""
+    from evals.family import child_training_set, out_of_fold_child
+    from evals.questions import fit_questions
+
+    c_all = out_of_fold_child(*child_training_set(cache))
+    return {f: fit_questions([lib for lib in libs if lib.fold != f], threshold, method, c_all, penalty).as_dict()
+            for f in sorted({lib.fold for lib in libs})}
 
 
 def _app_regroup_every() -> int:
@@ -351,6 +303,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="pair questions on the distance curve alone for every model (no child curve)")
     ap.add_argument("--child-penalty", type=float, default=None,
                     help="the held-out classifiers' grouping penalty (default: the shipped one's)")
+    ap.add_argument("--model", default=None,
+                    help="the embedding model the cache's faces are of (default: SFace; e.g. arcface-mbf)")
+    ap.add_argument("--fitted-questions", action="store_true",
+                    help="rank each library's questions with weights fitted as calibrate fits them, on the other "
+                         "identity folds' libraries, stored with its model (default: the shipped ones)")
     ap.add_argument("--shipped-child", action="store_true",
                     help="group and ask with the shipped child classifier (fitted on every lag-dev face) instead "
                          "of one fitted without each library's fold")
@@ -384,13 +341,23 @@ def main(argv: list[str] | None = None) -> int:
 
         qc0 = QuestionConfig()
         curve.update(child_offset=qc0.offset, child_scale=qc0.scale, child_weight=0.0)
-    held_out = {} if args.shipped_child else held_out_child_directions(cache, args.child_penalty)
+    held_out = {} if args.shipped_child else held_out_child_directions(cache, args.child_penalty, args.model)
+    weights = {}
+    if args.fitted_questions:
+        from engine.config import ClusterConfig
+
+        pen = args.child_penalty if args.child_penalty is not None else held_out_child_directions(cache)[0].penalty
+        weights = held_out_question_weights(libraries(cache), cache, args.group_threshold or ClusterConfig().threshold,
+                                            ClusterConfig().method, pen)
+        for f, w in weights.items():
+            print(f"fold {f}: {w}")
     res = []
     for i, lib in enumerate(libs):
         res.append(simulate(lib.emb, lib.truth, args.max_answers, regroup=args.regroup, policy=args.policy,
                             curve=curve, dev=lib, faces=not args.no_faces, threshold=args.group_threshold,
                             regroup_every=args.regroup_every, regroup_neighbours=args.regroup_neighbours,
-                            child_direction=held_out.get(lib.fold)))
+                            child_direction=held_out.get(lib.fold), question_weights=weights.get(lib.fold),
+                            model_id=args.model))
         print(f"library {i + 1}/{len(libs)} ({lib.kind}, {len(lib.emb)} faces): needed {res[-1][1]}, "
               f"{res[-1][2] * 1000:.0f} ms a question", flush=True)
     from engine.grouping.same_person import QuestionConfig
@@ -402,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
           f"regroup near the answers every {args.regroup_every or 'never'} "
           f"child classifier {'shipped' if args.shipped_child else 'held out per fold'}"
           f"{'' if args.child_penalty is None else f', penalty {args.child_penalty}'}; "
+          f"question weights {'fitted per fold' if args.fitted_questions else 'shipped'}; "
           f"({args.regroup_neighbours or 'all'} neighbours); "
           f"{len(libs)} libraries")
     print("| set | " + " | ".join(f"after {c}" for c in CHECKPOINTS)

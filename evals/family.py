@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .questions import QuestionFit, fit_questions
+
 MIN_LFW_PHOTOS = 10
 CLEAN_SHARE = 0.3  # share of the LFW photos left as they are (scanned prints, good phone photos)
 # lag-dev images are 100 x 100 crops with the face filling them; a photo has background around the face, and
@@ -381,12 +383,16 @@ class CalibratedThresholds:
     # not fit one, or no penalty kept the F1).
     child_penalty: float = 0.0
     child: ChildFit | None = None
+    # The "same person?" queue's weights fitted at the grouping threshold (evals/questions.py; None: not fitted).
+    questions: QuestionFit | None = None
 
 
 def calibrate_thresholds(cache: dict[str, np.ndarray], *, seed: int = 0,
-                         people: tuple[int, int] = (20, 40), method: str | None = None) -> CalibratedThresholds:
+                         people: tuple[int, int] = (20, 40), method: str | None = None,
+                         questions: bool = True) -> CalibratedThresholds:
     """Choose one model's thresholds on the development libraries built from its embeddings; the grouping
-    threshold for ``method`` (default: the app's, ``ClusterConfig.method``)."""
+    threshold for ``method`` (default: the app's, ``ClusterConfig.method``). ``questions``: also fit the
+    "same person?" queue's weights at that threshold (evals/questions.py)."""
     from engine.config import ClusterConfig
     from engine.grouping.cluster import cluster_faces
 
@@ -456,9 +462,13 @@ def calibrate_thresholds(cache: dict[str, np.ndarray], *, seed: int = 0,
     t_rec = float(nd[order][good[-1]]) if len(good) else float(nd[order][0])
     # Never looser than grouping: a recognised face is shown with a name, a stronger claim than a group.
     t_rec = round(min(t_rec, t_cluster), 3)
+    fit = None
+    if questions:
+        # The child likelihoods out of fold (c_all), as the penalty was chosen with; none for another method.
+        fit = fit_questions(libs, float(t_cluster), method, c_all, share_kept * float(t_cluster))
     return CalibratedThresholds(
         verify=round(float(t_verify), 4), cluster=float(t_cluster), recognise=t_rec,
         cluster_precision=float(s_cluster[0]), cluster_recall=float(s_cluster[1]), cluster_f1=float(s_cluster[2]),
         verify_accuracy=float(acc), libraries=len(libs), faces=int(sum(len(lib.truth) for lib in libs)),
-        child_penalty=round(share_kept * float(t_cluster), 4), child=child_fit,
+        child_penalty=round(share_kept * float(t_cluster), 4), child=child_fit, questions=fit,
     )

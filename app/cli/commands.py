@@ -459,6 +459,14 @@ def models(
                 "no (no child-face classifier; 'facenet-photos calibrate' fits one)" if not ch else
                 f"no (penalty 0; the child-face classifier still informs the questions{whose})" if not ch["penalty"]
                 else f"penalty {ch['penalty']:.3f}{whose}"), markup=False, highlight=False)
+            qw = th.get("questions") or {}
+            out.print("    'same person?' questions ranked with: " + (
+                "weights fitted for this model" if qw.get("stored") and qw.get("source") == m["id"] else
+                f"{qw['source']}'s fitted weights" if qw.get("stored") else
+                "the shipped weights (fitted for this model)" if qw.get("source") == m["id"] else
+                f"the shipped weights, fitted for {qw['source']}" if qw.get("source") else
+                "the shipped weights, fitted for SFace ('facenet-photos calibrate' fits this model's)"),
+                markup=False, highlight=False)
         if m.get("notice"):
             out.print(f"    notice: {m['notice']}", markup=False, highlight=False)
     if not calibrated:

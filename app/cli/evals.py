@@ -102,6 +102,10 @@ def calibrate_model(lib, model_id: str, lag_dir: Path, lfw_dir: Path, log=None, 
         lib.set_model_child_direction(model_id, direction, faces=c.faces, young=c.young, auc=round(c.auc, 4))
     else:
         lib.set_model_child_direction(model_id, None)
+    # The question weights: stored when something was fitted, else removed (the shipped ones are used).
+    q = result.questions
+    fitted = q.as_dict() if q is not None else None
+    lib.set_model_question_weights(model_id, fitted if fitted and fitted.keys() - {"pairs", "faces"} else None)
     return result
 
 
@@ -115,7 +119,8 @@ def calibrate(
     """Choose a model's verification, grouping and recognition thresholds on family-shaped development
     sets (lag-dev children and adults, LFW people with 10+ photos made to look like phone photos), fit its
     child-face classifier and the penalty that keeps different children apart, and store them with the
-    model (docs/clustering.md). Takes 2-10 minutes on two cores."""
+    model, with the "same person?" queue's weights fitted for it (docs/clustering.md). Takes 2-10 minutes on
+    two cores."""
     from engine.errors import ModelError
 
     for name, d in (("--lag", lag), ("--lfw", lfw)):
@@ -128,9 +133,11 @@ def calibrate(
             r = calibrate_model(lib, model, lag, lfw, log=lambda m: err.print(m, highlight=False, markup=False))
         except (ModelError, ValueError) as exc:
             fail(str(exc))
-    res = {k: v for k, v in dataclasses.asdict(r).items() if k != "child"}
+    res = {k: v for k, v in dataclasses.asdict(r).items() if k not in ("child", "questions")}
     if r.child is not None:
         res["child_auc"], res["child_faces"], res["child_young"] = r.child.auc, r.child.faces, r.child.young
+    if r.questions is not None:
+        res["questions"] = r.questions.as_dict()
     if json_out:
         dump_json({"model": model, **res})
         return
@@ -144,7 +151,15 @@ def calibrate(
     out.print(f"{model}: verify {r.verify:.3f}, group {r.cluster:.3f}, recognise {r.recognise:.3f} "
               f"(grouping on {r.libraries} development libraries, {r.faces} faces: BCubed precision "
               f"{r.cluster_precision:.3f}, recall {r.cluster_recall:.3f}, F1 {r.cluster_f1:.3f}; "
-              f"verification accuracy {r.verify_accuracy:.3f}); {children}; stored with the model")
+              f"verification accuracy {r.verify_accuracy:.3f}); {children}; {_questions_line(r.questions)}; "
+              "stored with the model")
+
+
+def _questions_line(q) -> str:
+    if q is None or q.offset is None:
+        return "'same person?' questions: too few examples to fit, the shipped weights are kept"
+    return (f"'same person?' questions fitted on {q.pairs} group pairs and {q.faces} faces (p(same) = 0.5 at "
+            f"grouping + {q.offset:.3f})")
 
 
 @eval_cli.command("lag")

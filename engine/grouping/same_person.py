@@ -50,7 +50,7 @@ group saves one merge, so a face question's score is ``rank_score(q, 1)`` and th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -79,6 +79,9 @@ class QuestionConfig:
     # too early in 4 of the 20 mixed development libraries (simulated user: 36 of 60 libraries reached BCubed
     # F1 0.98 within 200 answers, against 40 of 60 at 2.5 %; docs/clustering.md).
     min_probability: float = 0.025
+    # True: where `facenet-photos calibrate` fitted this library's active model's own weights (MODEL_WEIGHTS,
+    # stored with its record), the queue takes them over the ones here, which were fitted on SFace.
+    model_weights: bool = True
     # The logit's fall per log(1 + rank), the rank being how many groups are closer to one side of the pair
     # than the other side is (neighbour_ranks; 0: each is the other's nearest). 0: distance alone.
     rank_weight: float = 0.0
@@ -117,6 +120,32 @@ class QuestionConfig:
     # The regrouping looks at the answered groups and this many nearest unnamed groups of each (0: the whole
     # library, as a full regrouping does).
     regroup_neighbours: int = 12
+
+
+# The fields fitted per embedding model (evals/questions.py) and stored with its record (ModelRecord.question_weights),
+# with each one's length (1: a number).
+MODEL_WEIGHTS = {"offset": 1, "scale": 1, "child_offset": 1, "child_scale": 1, "child_weight": 1, "face_weights": 5,
+                 "face_child_weights": 7}
+
+
+def with_model_weights(cfg: QuestionConfig, stored: dict | None) -> QuestionConfig:
+    """``cfg`` with the fields a model's stored weights give; a field missing, of the wrong length, not finite,
+    or a scale that is not positive keeps ``cfg``'s value."""
+    if not stored or not cfg.model_weights:
+        return cfg
+    given = {}
+    for key, n in MODEL_WEIGHTS.items():
+        v = stored.get(key)
+        try:
+            arr = np.asarray(v, np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            continue
+        if v is None or len(arr) != n or not np.isfinite(arr).all():
+            continue
+        if key.endswith("scale") and arr[0] <= 0:
+            continue
+        given[key] = float(arr[0]) if n == 1 else tuple(float(x) for x in arr)
+    return replace(cfg, **given) if given else cfg
 
 
 # A big group's faces nearest its mean are never doubtful: the nearest-member distances are computed for

@@ -72,8 +72,9 @@ def _thresholds_dict(t: Thresholds, model_id: str, compatible_with: str | None =
 
     shipped = load_directions()
     child = next((shipped[m] for m in (model_id, compatible_with) if m in shipped), None)
+    fitted_for = next((m for m in (model_id, compatible_with) if m == SFACE.model_id), None)
     return {"verify": t.verify, "cluster": t.cluster, "recognise": t.recognise, "source": t.source,
-            "children": _children_dict(child)}
+            "children": _children_dict(child), "questions": {"source": fitted_for, "stored": False}}
 
 
 def _children_dict(child) -> dict | None:
@@ -94,12 +95,17 @@ def _recorded_thresholds(session, model_id: str) -> dict:
     """A recorded model's thresholds as the library uses them (calibrated, borrowed or a pack's own), and
     the child classifier its grouping uses (``children``: whose, and its penalty; None: no penalty)."""
     from engine.grouping.children import model_child_direction
+    from engine.services.same_person import model_question_weights
 
     t = model_thresholds(session, model_id)
     child = model_child_direction(session, model_id)
+    weights, fitted_for = model_question_weights(session, model_id)
     return {"verify": t.verify, "cluster": t.cluster, "recognise": t.recognise,
             "source": t.source or ("not calibrated" if not t.calibrated else ""), "calibrated": t.calibrated,
-            "children": _children_dict(child)}
+            "children": _children_dict(child),
+            # Whose fit the "same person?" queue is ranked with (None: the shipped one, fitted for no model on
+            # this one's chain); "stored": calibrated for that model rather than shipped.
+            "questions": {"source": fitted_for, "stored": weights is not None}}
 
 
 @lru_cache(maxsize=1)
@@ -312,6 +318,21 @@ class Library:
         with self.store.transaction() as s:
             _record_pack(s, model_id)
             set_model_child_direction(s, model_id, direction, **about)
+
+    def set_model_question_weights(self, model_id: str, weights: dict | None) -> None:
+        """Store the "same person?" queue's weights fitted for a model (``evals.questions.QuestionFit.as_dict``;
+        None removes them: back to the shipped or borrowed ones) with its record, creating an installed pack's
+        record as :meth:`set_model_thresholds` does."""
+        from engine.grouping.same_person import MODEL_WEIGHTS
+
+        with self.store.transaction() as s:
+            _record_pack(s, model_id)
+            m = s.get(ModelRecord, model_id)
+            if m is None or m.kind != "embedder":
+                raise ModelError(f"no embedding model {model_id!r} in this library")
+            if weights is not None and not set(weights) & set(MODEL_WEIGHTS):
+                raise ValueError("no question weights to store (expected some of " + ", ".join(MODEL_WEIGHTS) + ")")
+            m.question_weights = dict(weights) if weights is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property

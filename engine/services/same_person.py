@@ -36,6 +36,7 @@ from engine.grouping.same_person import (
     nearest_faces,
     rank_faces,
     rank_pairs,
+    with_model_weights,
 )
 from engine.grouping.thresholds import stored_cluster_config
 from engine.store.database import LibraryStore
@@ -201,6 +202,31 @@ class Queue:
         return tuple(int(x) for x in self.ids[rows[nearest_faces(self.emb[rows], self.means[other], self.cfg.strip)]])
 
 
+def model_question_weights(session, model_id: str) -> tuple[dict | None, str | None]:
+    """(the question weights ``model_id``'s queue is ranked with, the model they were fitted for): its own
+    stored ones, else those of each model whose space it lives in, nearest first; (None, SFace's id): the
+    shipped ones, which were fitted for SFace; (None, None): the shipped ones, fitted for no model on the
+    chain (the queue still runs, relative to the model's own threshold)."""
+    from engine.grouping.thresholds import compatible_chain
+    from engine.models.registry import SFACE
+
+    for mid, record in compatible_chain(session, model_id):
+        if record is not None and record.question_weights:
+            return dict(record.question_weights), mid
+        if mid == SFACE.model_id:
+            return None, mid
+    return None, None
+
+
+def queue_config(session, cfg: QuestionConfig) -> QuestionConfig:
+    """``cfg`` with the active model's fitted question weights (``QuestionConfig.model_weights``)."""
+    from engine.grouping.thresholds import active_embedder_id
+
+    if not cfg.model_weights:
+        return cfg
+    return with_model_weights(cfg, model_question_weights(session, active_embedder_id(session))[0])
+
+
 def queue_signature(store: LibraryStore) -> tuple:
     """A cheap fingerprint of everything the queue depends on (the groups, names, hidden people, answers,
     statements, the threshold, the models' child classifiers): when it is unchanged the ranked queue can be
@@ -219,16 +245,21 @@ def queue_signature(store: LibraryStore) -> tuple:
         embedded = s.scalar(select(func.count(Face.id)).where(Face.model_id == model))
         # Both kinds of question read the model's child classifier, which `calibrate` may store or replace.
         # (A few small rows: one per model the library has recorded.)
-        child = tuple(sorted((mid, repr(c)) for mid, c in s.execute(
-            select(ModelRecord.id, ModelRecord.child_classifier).where(ModelRecord.child_classifier.is_not(None)))))
+        # And its question weights (the same: `calibrate` stores them).
+        child = tuple(sorted((mid, repr(c), repr(q)) for mid, c, q in s.execute(
+            select(ModelRecord.id, ModelRecord.child_classifier, ModelRecord.question_weights).where(
+                ModelRecord.child_classifier.is_not(None) | ModelRecord.question_weights.is_not(None)))))
     return (model, embedded, tuple(faces), tuple(people), tuple(journal), tuple(links), tuple(said), threshold,
             child)
 
 
 def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> Queue:
-    """Rank every candidate pair of the library's current groups (``engine.grouping.same_person``)."""
+    """Rank every candidate pair of the library's current groups (``engine.grouping.same_person``), with the
+    active model's own question weights where ``calibrate`` stored them (``queue_config``)."""
     signature = queue_signature(store)
+    asked = cfg
     with store.session() as s:
+        cfg = queue_config(s, cfg)
         threshold = stored_cluster_config(s).threshold
         people = {pid: (name, hidden) for pid, name, hidden in s.execute(select(Person.id, Person.name, Person.hidden))}
         t = load_faces(s, Face.person_id.is_not(None))
@@ -271,7 +302,8 @@ def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> 
     faces = None
     if cfg.ask_faces:
         faces = rank_faces(emb, gidx, g, threshold, cfg, eligible=~placed, child=child)
-    return Queue(signature, ids, gidx, emb, groups, names, sizes, means, named, pairs, cfg, faces)
+    # The queue is kept for the config it was asked with (the library compares that), ranked with ``cfg``.
+    return Queue(signature, ids, gidx, emb, groups, names, sizes, means, named, pairs, asked, faces)
 
 
 def same_person_questions(store: LibraryStore, limit: int | None = 20, *, skip: set[str] | frozenset = frozenset(),

@@ -80,7 +80,7 @@ def _alembic_config(engine: Engine):
 # library already up to date is opened without importing alembic and reading every migration script
 # (0.35-0.4 s of every command's start). tests/engine/store/test_schema_head.py fails when a migration is
 # added without updating it.
-HEAD_REVISION = "0006_child_classifiers"
+HEAD_REVISION = "0007_question_weights"
 
 
 def head_revision() -> str:

@@ -164,6 +164,10 @@ class ModelRecord(Base):
     # fitted), chosen with the thresholds by ``facenet-photos calibrate``. NULL: the one shipped for the
     # model (SFace's, resources/models/child_direction.json) or the compatible model's, else none.
     child_classifier: Mapped[dict | None] = mapped_column(JSON)
+    # The "same person?" queue's weights fitted for this model (evals/questions.py: the pair curves and the
+    # face doubt model, relative to its grouping threshold) by ``facenet-photos calibrate``. NULL: the shipped
+    # ones (fitted on SFace), or the compatible model's.
+    question_weights: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -117,7 +117,12 @@ def test_cli_calibrate_stores_the_models_thresholds(tmp_path):
     # The child classifier is fitted on the same faces (42 of the 80 lag-dev ones are young) and stored too.
     assert res["child_young"] == 42 and 0.5 < res["child_auc"] <= 1.0
     assert th["children"] == {"source": "personal-1", "penalty": res["child_penalty"]}
-    assert "children kept apart:" in fp("models", lib=libdir, check=0).stdout
+    listing = fp("models", lib=libdir, check=0).stdout
+    assert "children kept apart:" in listing and "'same person?' questions ranked with:" in listing
+    # The queue's weights are fitted on the same libraries where they hold enough examples, and stored.
+    fitted = set(res["questions"]) - {"pairs", "faces"}
+    assert res["questions"]["pairs"] >= 0 and res["questions"]["faces"] > 0
+    assert th["questions"] == {"source": "personal-1" if fitted else None, "stored": bool(fitted)}
     # Bad input: a plain error, nothing stored.
     r = fp("calibrate", "--model", "nope", "--lag", lag, "--lfw", lfw, lib=libdir, check=1)
     assert "no embedding model 'nope'" in r.stderr

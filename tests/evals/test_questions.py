@@ -1,0 +1,75 @@
+"""The "same person?" queue's weights fitted for a model (evals/questions.py), as `calibrate` fits them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.grouping.same_person import QuestionConfig, with_model_weights
+from evals.questions import Examples, fit_pair_curve, fit_questions, held_out, pair_probability
+
+
+def _cache(rng, noise: float, kids: int = 60, d: int = 16) -> dict[str, np.ndarray]:
+    """Development-set-shaped embeddings: people as clusters of spread ``noise``; lag-dev's "young" photos
+    moved along one direction (how child-like a face looks)."""
+    axis = np.zeros(d)
+    axis[0] = 0.5
+
+    def people(names, per, young=()):
+        centres = rng.normal(size=(len(names), d))
+        centres[:, 0] = 0.0
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+        emb, ids, ages = [], [], []
+        for name, c in zip(names, centres, strict=True):
+            for k in range(per):
+                v = c + (axis if k in young else 0.0) + noise * rng.normal(size=d)
+                emb.append(v / np.linalg.norm(v))
+                ids.append(name)
+                ages.append("young" if k in young else "adult")
+        return np.array(emb, np.float32), np.array(ids), np.array(ages)
+
+    lag_emb, lag_id, lag_age = people([f"kid{i}" for i in range(kids)], 4, young=(0, 1))
+    lfw_emb, lfw_id, _ = people([f"adult{i}" for i in range(50)], 12)
+    return {"lag_identity": lag_id, "lag_age": lag_age, "lag_emb": lag_emb, "lfw_identity": lfw_id,
+            "lfw_emb": lfw_emb}
+
+
+def test_the_pair_curve_is_recovered_from_answers_drawn_from_it():
+    rng = np.random.default_rng(0)
+    t, offset, scale = 1.2, 0.1, 0.08
+    d = rng.uniform(t - 0.3, t + 0.6, 4000)
+    y = rng.random(4000) < 1 / (1 + np.exp((d - t - offset) / scale))
+    ex = Examples(np.stack([d, np.zeros_like(d)], 1), y, np.zeros(4000, int), np.arange(4000) % 5,
+                  np.full(4000, "lag"))
+    w = fit_pair_curve(ex, t)
+    assert w[0] == pytest.approx(offset, abs=0.02) and w[1] == pytest.approx(scale, abs=0.015) and w[2] == 0.0
+    p = held_out(ex, lambda e: fit_pair_curve(e, t), lambda w_, e: pair_probability(w_, e, t))
+    assert np.corrcoef(p, y)[0, 1] > 0.5
+
+
+def test_weights_fitted_on_family_libraries_follow_the_distances_and_fit_the_queue():
+    from evals.family import child_training_set, libraries, out_of_fold_child
+
+    cache = _cache(np.random.default_rng(3), noise=0.2)
+    libs = libraries(cache, people=(8, 12))
+    c = out_of_fold_child(*child_training_set(cache))
+    fit = fit_questions(libs, 1.0, "stable", c, 0.1)
+    assert fit.pairs >= 200 and fit.faces >= 200
+    # Farther pairs are less often one person; a face far from the rest of its group is more often wrong.
+    assert fit.scale > 0 and fit.child_scale > 0
+    assert fit.face_weights[1] > 0 and fit.face_child_weights[1] > 0
+    stored = fit.as_dict()
+    cfg = with_model_weights(QuestionConfig(), stored)
+    assert cfg.offset == pytest.approx(fit.offset, abs=1e-4) and cfg.child_weight == pytest.approx(
+        fit.child_weight, abs=1e-4)
+    assert len(cfg.face_child_weights) == 7 and cfg.face_weights != QuestionConfig().face_weights
+
+
+def test_too_few_examples_keep_the_shipped_weights():
+    from evals.family import libraries
+
+    cache = _cache(np.random.default_rng(4), noise=0.02, kids=10)
+    fit = fit_questions(libraries(cache, people=(4, 6))[:2], 1.0, "stable")
+    assert fit.offset is None and fit.face_weights is None and fit.child_offset is None
+    assert set(fit.as_dict()) == {"pairs", "faces"}
+    assert with_model_weights(QuestionConfig(), fit.as_dict()) == QuestionConfig()
