@@ -7,7 +7,8 @@ inner product among the groups' mean vectors (faiss: exact up to ``EXACT_GROUPS_
 file beyond); no face-level k-NN graph is needed.
 
 Each pair gets a probability of being one person from a logistic curve in that distance, fitted on the
-family-shaped development sets (``bench/simulate_answers.py --fit``, docs/clustering.md)::
+family-shaped development sets (``bench/simulate_answers.py --fit``, docs/clustering.md; the weights below are
+SFace's, and ``facenet-photos calibrate`` fits every model's own, ``MODEL_WEIGHTS``, evals/questions.py)::
 
     p(d) = 1 / (1 + exp((d - (threshold + offset)) / scale))
 
