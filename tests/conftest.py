@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -23,6 +24,16 @@ SAMPLE_PEOPLE = {
     "ardern_2018.jpg": "ardern", "ardern_2022.jpg": "ardern", "macron_2014.jpg": "macron",
     "macron_2025.jpg": "macron", "obama.jpg": "obama", "sunak.jpg": "sunak",
 }
+
+
+# torch makes its compiler's cache folder in the system temp folder as soon as an optimiser is built (no test
+# compiles anything); the tests' goes into a folder of their own, CLI subprocesses included, removed at the end.
+_TORCH_CACHE = tempfile.mkdtemp(prefix="facenet-photos-tests-torch-")
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", _TORCH_CACHE)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_TORCH_CACHE, ignore_errors=True)
 
 
 LAG = SHARED / "lag-dev"
