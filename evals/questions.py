@@ -53,20 +53,26 @@ def _stack(rows: list[tuple[np.ndarray, np.ndarray, int, int, str]], width: int)
                     np.concatenate([np.full(len(r[1]), r[4]) for r in rows]))
 
 
+def _grouped(lib, threshold: float, method: str, child, penalty: float):
+    """(the library's child likelihoods or None, its automatic grouping's labels, each face's person as a
+    code, the number of groups)."""
+    from engine.grouping.cluster import cluster_faces
+
+    c = None if child is None else child[lib.index]
+    lab = cluster_faces(lib.emb, threshold, method=method, child=c, child_penalty=penalty if c is not None else 0.0)
+    return c, lab, np.unique(lib.truth, return_inverse=True)[1].reshape(-1), int(lab.max()) + 1
+
+
 def pair_examples(libs, threshold: float, method: str, child=None, penalty: float = 0.0) -> Examples:
     """The group pairs the queue looks at within T + PAIR_SPAN of ``method``'s grouping at ``threshold``: x =
     (distance, log(1 + neighbour rank)[, product of the two groups' mean child likelihoods]) where ``child``
     (each library's faces' likelihoods, by its ``index``) is given, grouped then with ``penalty``; y = the
     two groups' majority persons are one."""
-    from engine.grouping.cluster import cluster_faces
     from engine.grouping.same_person import QuestionConfig, rank_pairs
 
     rows = []
     for li, lib in enumerate(libs):
-        c = None if child is None else child[lib.index]
-        lab = cluster_faces(lib.emb, threshold, method=method, child=c, child_penalty=penalty if c is not None else 0.0)
-        codes = np.unique(lib.truth, return_inverse=True)[1].reshape(-1)
-        g = int(lab.max()) + 1
+        c, lab, codes, g = _grouped(lib, threshold, method, child, penalty)
         sums = np.zeros((g, lib.emb.shape[1]))
         np.add.at(sums, lab, lib.emb.astype(np.float64))
         size = np.bincount(lab, minlength=g)
@@ -88,15 +94,11 @@ def face_examples(libs, threshold: float, method: str, child=None, penalty: floa
     """Every face of a group of two or more of the grouping (as :func:`pair_examples`): x = (1, mean distance
     to the rest of its group - T, nearest and second-nearest other member - T, log2 group size[, the face's
     child likelihood, the rest of its group's mean one]); y = its person is not the rest's majority person."""
-    from engine.grouping.cluster import cluster_faces
     from engine.grouping.same_person import child_of_rest, face_distances
 
     rows = []
     for li, lib in enumerate(libs):
-        c = None if child is None else child[lib.index]
-        lab = cluster_faces(lib.emb, threshold, method=method, child=c, child_penalty=penalty if c is not None else 0.0)
-        codes = np.unique(lib.truth, return_inverse=True)[1].reshape(-1)
-        g = int(lab.max()) + 1
+        c, lab, codes, g = _grouped(lib, threshold, method, child, penalty)
         r, mean_rest, near, second, n = face_distances(lib.emb, lab, g)
         cnt = np.zeros((g, int(codes.max()) + 1))
         np.add.at(cnt, (lab, codes), 1)

@@ -122,6 +122,37 @@ def old_library(root: Path, revision: str, rows=None) -> Path:
     return root
 
 
+def family_cache(rng, *, young_spread: float, adult_spread: float = 0.05, kids: int = 60, dim: int = 64,
+                 child_shift: float = 0.6) -> dict:
+    """Embeddings shaped like the development sets (bench/family_sets.py's cache): each person a cluster of
+    ``adult_spread``; the two "young" photos of each of lag-dev's ``kids`` people moved ``child_shift`` along
+    one direction (how child-like a face looks) and ``young_spread`` apart; 50 LFW-like adults of 12 photos."""
+    import numpy as np
+
+    child_axis = np.zeros(dim)
+    child_axis[0] = child_shift
+
+    def people(names, per, young_pattern=None):
+        centres = rng.normal(size=(len(names), dim))
+        centres[:, 0] = 0.0
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+        emb, ids, ages = [], [], []
+        for name, c in zip(names, centres, strict=True):
+            for k in range(per):
+                young = young_pattern is not None and young_pattern[k] == "young"
+                v = (c + child_axis + young_spread * rng.normal(size=dim) if young
+                     else c + adult_spread * rng.normal(size=dim))
+                emb.append(v / np.linalg.norm(v))
+                ids.append(name)
+                ages.append("young" if young else "adult")
+        return np.array(emb, np.float32), np.array(ids), np.array(ages)
+
+    lag_emb, lag_id, lag_age = people([f"kid{i}" for i in range(kids)], 4, ("young", "young", "adult", "adult"))
+    lfw_emb, lfw_id, _ = people([f"adult{i}" for i in range(50)], 12)
+    return {"lag_identity": lag_id, "lag_age": lag_age, "lag_emb": lag_emb,
+            "lfw_identity": lfw_id, "lfw_emb": lfw_emb}
+
+
 def label_the_sample(lib) -> None:
     """The edits a user makes on the imported sample, one of each kind that must survive a model switch:
     a name, a confirmation and a cover on one two-face person, and a "not this person" on the other."""

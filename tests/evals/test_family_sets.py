@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, SAMPLE
+from conftest import ROOT, SAMPLE, family_cache
 
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -175,37 +175,10 @@ def test_simulated_user_merges_on_yes_and_never_asks_twice():
     assert kinds["pair"][0] == 2 and kinds["face"] == [0, 0]  # tight groups: no face is doubtful
 
 
-def _family_cache(rng, *, young_spread: float, kids: int = 60) -> dict[str, np.ndarray]:
-    """Embeddings shaped like the development sets: each person a tight cluster; the "young" photos of
-    lag-dev's people moved along one direction (how child-like a face looks) and ``young_spread`` apart."""
-    d = 64
-    child_axis = np.zeros(d)
-    child_axis[0] = 0.6
-
-    def people(names, per, young_pattern=None):
-        centres = rng.normal(size=(len(names), d))
-        centres[:, 0] = 0.0
-        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-        emb, ids, ages = [], [], []
-        for name, c in zip(names, centres, strict=True):
-            for k in range(per):
-                young = young_pattern is not None and young_pattern[k] == "young"
-                v = c + child_axis + young_spread * rng.normal(size=d) if young else c + 0.05 * rng.normal(size=d)
-                emb.append(v / np.linalg.norm(v))
-                ids.append(name)
-                ages.append("young" if young else "adult")
-        return np.array(emb, np.float32), np.array(ids), np.array(ages)
-
-    lag_emb, lag_id, lag_age = people([f"kid{i}" for i in range(kids)], 4, ("young", "young", "adult", "adult"))
-    lfw_emb, lfw_id, _ = people([f"adult{i}" for i in range(50)], 12)
-    return {"lag_identity": lag_id, "lag_age": lag_age, "lag_emb": lag_emb,
-            "lfw_identity": lfw_id, "lfw_emb": lfw_emb}
-
-
 def test_calibration_fits_the_child_classifier_and_its_penalty():
     from evals.family import CHILD_PENALTY_SHARES, calibrate_thresholds, fit_child
 
-    cache = _family_cache(np.random.default_rng(5), young_spread=0.05)
+    cache = family_cache(np.random.default_rng(5), young_spread=0.05)
     fit, oof = fit_child(cache)
     # Out of fold, the classifier finds the young photos and leans on the direction that marks them.
     assert fit is not None and fit.young == 120 and fit.faces == 240 + 600
@@ -217,7 +190,7 @@ def test_calibration_fits_the_child_classifier_and_its_penalty():
     # One child's photos close together: the largest penalty costs nothing and is kept...
     assert tight.child_penalty == pytest.approx(max(CHILD_PENALTY_SHARES) * tight.cluster, abs=1e-4)
     # ...while a child's photos far apart would be split by it, so a smaller one is chosen.
-    spread = calibrate_thresholds(_family_cache(np.random.default_rng(5), young_spread=0.12), people=(8, 12))
+    spread = calibrate_thresholds(family_cache(np.random.default_rng(5), young_spread=0.12), people=(8, 12))
     assert 0.0 <= spread.child_penalty / spread.cluster < max(CHILD_PENALTY_SHARES)
     # Only the linkage methods were asked for: no classifier, no penalty.
     avg = calibrate_thresholds(cache, people=(8, 12), method="average")
@@ -227,7 +200,7 @@ def test_calibration_fits_the_child_classifier_and_its_penalty():
 def test_too_few_young_faces_fit_no_classifier():
     from evals.family import calibrate_thresholds, fit_child
 
-    cache = _family_cache(np.random.default_rng(6), young_spread=0.05, kids=8)  # 16 young faces
+    cache = family_cache(np.random.default_rng(6), young_spread=0.05, kids=8)  # 16 young faces
     assert fit_child(cache) == (None, None)
     r = calibrate_thresholds(cache, people=(6, 10))
     assert r.child is None and r.child_penalty == 0.0

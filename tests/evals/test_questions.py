@@ -8,30 +8,13 @@ import pytest
 from engine.grouping.same_person import QuestionConfig, with_model_weights
 from evals.questions import Examples, fit_pair_curve, fit_questions, held_out, pair_probability
 
+from conftest import family_cache
 
-def _cache(rng, noise: float, kids: int = 60, d: int = 16) -> dict[str, np.ndarray]:
-    """Development-set-shaped embeddings: people as clusters of spread ``noise``; lag-dev's "young" photos
-    moved along one direction (how child-like a face looks)."""
-    axis = np.zeros(d)
-    axis[0] = 0.5
 
-    def people(names, per, young=()):
-        centres = rng.normal(size=(len(names), d))
-        centres[:, 0] = 0.0
-        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-        emb, ids, ages = [], [], []
-        for name, c in zip(names, centres, strict=True):
-            for k in range(per):
-                v = c + (axis if k in young else 0.0) + noise * rng.normal(size=d)
-                emb.append(v / np.linalg.norm(v))
-                ids.append(name)
-                ages.append("young" if k in young else "adult")
-        return np.array(emb, np.float32), np.array(ids), np.array(ages)
-
-    lag_emb, lag_id, lag_age = people([f"kid{i}" for i in range(kids)], 4, young=(0, 1))
-    lfw_emb, lfw_id, _ = people([f"adult{i}" for i in range(50)], 12)
-    return {"lag_identity": lag_id, "lag_age": lag_age, "lag_emb": lag_emb, "lfw_identity": lfw_id,
-            "lfw_emb": lfw_emb}
+def _cache(rng, noise: float, kids: int = 60):
+    """Development-set-shaped embeddings (conftest.family_cache) in 16 dimensions, so that people lie close
+    enough for the queue's candidates, every photo ``noise`` from its person."""
+    return family_cache(rng, young_spread=noise, adult_spread=noise, kids=kids, dim=16, child_shift=0.5)
 
 
 def test_the_pair_curve_is_recovered_from_answers_drawn_from_it():
