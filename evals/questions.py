@@ -27,6 +27,11 @@ PAIR_SPAN = 0.6
 # Fewer examples (or fewer of the rarer answer) than this: the fit keeps the shipped weights.
 MIN_EXAMPLES = 200
 MIN_POSITIVES = 20
+# The queue's cut-off for a model: asked while p(same) is at least the value that keeps this share of the
+# same-person pairs its curve was fitted on (SFace: 2.5 %, the cut-off the simulated user chose for it;
+# arcface-mbf's steeper curve about 1.3 %), within the bounds below.
+CUTOFF_COVERS = 0.95
+CUTOFF_BOUNDS = (0.005, 0.05)
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,7 @@ class QuestionFit:
 
     offset: float | None
     scale: float | None
+    min_probability: float | None
     child_offset: float | None
     child_scale: float | None
     child_weight: float | None
@@ -192,7 +198,8 @@ class QuestionFit:
     def as_dict(self) -> dict:
         """The stored form (ModelRecord.question_weights): the fitted fields and the example counts."""
         out: dict = {k: v for k, v in (
-            ("offset", self.offset), ("scale", self.scale), ("child_offset", self.child_offset),
+            ("offset", self.offset), ("scale", self.scale), ("min_probability", self.min_probability),
+            ("child_offset", self.child_offset),
             ("child_scale", self.child_scale), ("child_weight", self.child_weight)) if v is not None}
         for k, v in (("face_weights", self.face_weights), ("face_child_weights", self.face_child_weights)):
             if v is not None:
@@ -209,12 +216,13 @@ def _enough(ex: Examples) -> bool:
 def fit_questions(libs, threshold: float, method: str, child=None, penalty: float = 0.0) -> QuestionFit:
     """Fit the pair curve and the face doubt model at ``threshold`` (the grouping without the children's
     penalty), and, given ``child`` (out-of-fold likelihoods by the libraries' ``index``), the child curve and
-    the face model with the child numbers (the grouping with ``penalty``)."""
+    the face model with the child numbers (the grouping with ``penalty``); and the queue's cut-off on the
+    curve it ranks with (``CUTOFF_COVERS``)."""
     pairs = pair_examples(libs, threshold, method)
     faces = face_examples(libs, threshold, method)
     curve = fit_pair_curve(pairs, threshold) if _enough(pairs) else None
     fw = fit_logistic(faces) if _enough(faces) else None
-    cc = cfw = None
+    cc = cfw = cpairs = None
     if child is not None:
         cpairs = pair_examples(libs, threshold, method, child, penalty)
         cfaces = face_examples(libs, threshold, method, child, penalty)
@@ -224,6 +232,14 @@ def fit_questions(libs, threshold: float, method: str, child=None, penalty: floa
     def num(w, i):
         return None if w is None else float(w[i])
 
-    return QuestionFit(num(curve, 0), num(curve, 1), num(cc, 0), num(cc, 1), num(cc, 3),
+    # The cut-off on the curve the queue ranks with (the child curve where there are child likelihoods).
+    cutoff = None
+    asked_with = (cc, cpairs) if cc is not None else (curve, pairs) if curve is not None else None
+    if asked_with is not None:
+        w, ex = asked_with
+        p = pair_probability(w, ex, threshold)[ex.y]
+        cutoff = float(np.clip(np.quantile(p, 1.0 - CUTOFF_COVERS), *CUTOFF_BOUNDS))
+
+    return QuestionFit(num(curve, 0), num(curve, 1), cutoff, num(cc, 0), num(cc, 1), num(cc, 3),
                        None if fw is None else tuple(float(v) for v in fw),
                        None if cfw is None else tuple(float(v) for v in cfw), len(pairs), len(faces))

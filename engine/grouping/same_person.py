@@ -13,7 +13,8 @@ SFace's, and ``facenet-photos calibrate`` fits every model's own, ``MODEL_WEIGHT
     p(d) = 1 / (1 + exp((d - (threshold + offset)) / scale))
 
 relative to the grouping threshold, so it moves with each model's calibrated threshold. Pairs with
-``p < min_probability`` are not asked (2.5 %: d > threshold + 0.51). The curve can also take the pair's
+``p < min_probability`` are not asked (2.5 %: d > threshold + 0.51; a model's own cut-off, fitted with its
+weights, keeps as large a share of its same-person pairs). The curve can also take the pair's
 neighbour rank (``neighbour_ranks``, ``QuestionConfig.rank_weight``): it predicts better held out but did
 not reduce the answers a simulated user needs, so its weight is 0 (docs/clustering.md, "Neighbour rank").
 
@@ -125,8 +126,8 @@ class QuestionConfig:
 
 # The fields fitted per embedding model (evals/questions.py) and stored with its record (ModelRecord.question_weights),
 # with each one's length (1: a number).
-MODEL_WEIGHTS = {"offset": 1, "scale": 1, "child_offset": 1, "child_scale": 1, "child_weight": 1, "face_weights": 5,
-                 "face_child_weights": 7}
+MODEL_WEIGHTS = {"offset": 1, "scale": 1, "min_probability": 1, "child_offset": 1, "child_scale": 1, "child_weight": 1,
+                 "face_weights": 5, "face_child_weights": 7}
 
 
 def with_model_weights(cfg: QuestionConfig, stored: dict | None) -> QuestionConfig:
@@ -143,7 +144,7 @@ def with_model_weights(cfg: QuestionConfig, stored: dict | None) -> QuestionConf
             continue
         if v is None or len(arr) != n or not np.isfinite(arr).all():
             continue
-        if key.endswith("scale") and arr[0] <= 0:
+        if (key.endswith("scale") and arr[0] <= 0) or (key == "min_probability" and not 0 < arr[0] < 0.5):
             continue
         given[key] = float(arr[0]) if n == 1 else tuple(float(x) for x in arr)
     return replace(cfg, **given) if given else cfg

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.grouping.same_person import QuestionConfig, with_model_weights
-from evals.questions import Examples, fit_pair_curve, fit_questions, held_out, pair_probability
+from evals.questions import CUTOFF_BOUNDS, Examples, fit_pair_curve, fit_questions, held_out, pair_probability
 
 from conftest import family_cache
 
@@ -40,6 +40,8 @@ def test_weights_fitted_on_family_libraries_follow_the_distances_and_fit_the_que
     assert fit.pairs >= 200 and fit.faces >= 200
     # Farther pairs are less often one person; a face far from the rest of its group is more often wrong.
     assert fit.scale > 0 and fit.child_scale > 0
+    # The cut-off keeps CUTOFF_COVERS of the same-person pairs, within its bounds.
+    assert CUTOFF_BOUNDS[0] <= fit.min_probability <= CUTOFF_BOUNDS[1]
     assert fit.face_weights[1] > 0 and fit.face_child_weights[1] > 0
     stored = fit.as_dict()
     cfg = with_model_weights(QuestionConfig(), stored)
@@ -54,5 +56,6 @@ def test_too_few_examples_keep_the_shipped_weights():
     cache = _cache(np.random.default_rng(4), noise=0.02, kids=10)
     fit = fit_questions(libraries(cache, people=(4, 6))[:2], 1.0, "stable")
     assert fit.offset is None and fit.face_weights is None and fit.child_offset is None
+    assert fit.min_probability is None
     assert set(fit.as_dict()) == {"pairs", "faces"}
     assert with_model_weights(QuestionConfig(), fit.as_dict()) == QuestionConfig()

@@ -62,10 +62,12 @@ def test_a_model_of_its_own_space_without_weights_is_listed_as_using_sfaces(libr
 def test_malformed_stored_weights_keep_the_shipped_values():
     cfg = QuestionConfig()
     got = with_model_weights(cfg, {"offset": 0.05, "scale": -1.0, "child_scale": "x", "child_weight": float("nan"),
-                                   "face_weights": [1.0, 2.0], "face_child_weights": [0.5] * 7, "pairs": 9})
+                                   "face_weights": [1.0, 2.0], "face_child_weights": [0.5] * 7, "pairs": 9,
+                                   "min_probability": 0.7})
     assert got.offset == 0.05 and got.face_child_weights == (0.5,) * 7
-    assert (got.scale, got.child_scale, got.child_weight, got.face_weights) == (
-        cfg.scale, cfg.child_scale, cfg.child_weight, cfg.face_weights)
+    assert (got.scale, got.child_scale, got.child_weight, got.face_weights, got.min_probability) == (
+        cfg.scale, cfg.child_scale, cfg.child_weight, cfg.face_weights, cfg.min_probability)
+    assert with_model_weights(cfg, {"min_probability": 0.012}).min_probability == 0.012
     assert with_model_weights(QuestionConfig(model_weights=False), {"offset": 0.05}).offset == cfg.offset
     assert with_model_weights(cfg, None) is cfg
 
