@@ -158,8 +158,9 @@ def calibrate(
 def _questions_line(q) -> str:
     if q is None or q.offset is None:
         return "'same person?' questions: too few examples to fit, the shipped weights are kept"
+    cut = f", asked while p(same) >= {100 * q.min_probability:.1f} %" if q.min_probability is not None else ""
     return (f"'same person?' questions fitted on {q.pairs} group pairs and {q.faces} faces (p(same) = 0.5 at "
-            f"grouping + {q.offset:.3f})")
+            f"grouping + {q.offset:.3f}{cut})")
 
 
 @eval_cli.command("lag")
