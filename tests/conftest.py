@@ -28,7 +28,10 @@ SAMPLE_PEOPLE = {
 
 # torch makes its compiler's cache folder in the system temp folder as soon as an optimiser is built (no test
 # compiles anything); the tests' goes into a folder of their own, CLI subprocesses included, removed at the end.
-_TORCH_CACHE = tempfile.mkdtemp(prefix="facenet-photos-tests-torch-")
+# (Test modules import this file again as a plain module: the second copy finds the first one's folder.)
+_TORCH_CACHE = os.environ.get("FACENET_PHOTOS_TESTS_TORCH_CACHE") or tempfile.mkdtemp(
+    prefix="facenet-photos-tests-torch-")
+os.environ["FACENET_PHOTOS_TESTS_TORCH_CACHE"] = _TORCH_CACHE
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", _TORCH_CACHE)
 
 
