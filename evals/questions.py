@@ -195,6 +195,13 @@ class QuestionFit:
     pairs: int
     faces: int
 
+    @property
+    def fitted(self) -> bool:
+        """Whether any weight was fitted (else every field keeps the shipped value and nothing is stored)."""
+        return any(v is not None for v in (self.offset, self.scale, self.min_probability, self.child_offset,
+                                           self.child_scale, self.child_weight, self.face_weights,
+                                           self.face_child_weights))
+
     def as_dict(self) -> dict:
         """The stored form (ModelRecord.question_weights): the fitted fields and the example counts."""
         out: dict = {k: v for k, v in (

@@ -104,8 +104,7 @@ def calibrate_model(lib, model_id: str, lag_dir: Path, lfw_dir: Path, log=None, 
         lib.set_model_child_direction(model_id, None)
     # The question weights: stored when something was fitted, else removed (the shipped ones are used).
     q = result.questions
-    fitted = q.as_dict() if q is not None else None
-    lib.set_model_question_weights(model_id, fitted if fitted and fitted.keys() - {"pairs", "faces"} else None)
+    lib.set_model_question_weights(model_id, q.as_dict() if q is not None and q.fitted else None)
     return result
 
 

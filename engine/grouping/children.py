@@ -121,11 +121,9 @@ def active_child_direction(session, dim: int | None = None) -> ChildDirection | 
 
 def set_model_child_direction(session, model_id: str, direction: ChildDirection | None, **about) -> None:
     """Store ``direction`` with ``model_id``'s record (None: remove it, back to the shipped or borrowed one)."""
-    from engine.store.schema import ModelRecord
+    from engine.grouping.thresholds import embedder_record
 
-    m = session.get(ModelRecord, model_id)
-    if m is None or m.kind != "embedder":
-        raise ModelError(f"no embedding model {model_id!r} in this library")
+    m = embedder_record(session, model_id)
     if direction is not None and m.dim and len(direction.weights) != m.dim:
         raise ValueError(f"a child classifier of dimension {len(direction.weights)} for {model_id}, whose "
                          f"embeddings have {m.dim}")

@@ -83,13 +83,20 @@ def model_thresholds(session, model_id: str | None = None) -> ModelThresholds:
     return ModelThresholds.bundled(mid, calibrated=mid == SFACE.model_id)
 
 
+def embedder_record(session, model_id: str) -> ModelRecord:
+    """The record of an embedding model of this library, where what `calibrate` fits is stored; ModelError
+    when there is none."""
+    m = session.get(ModelRecord, model_id)
+    if m is None or m.kind != "embedder":
+        raise ModelError(f"no embedding model {model_id!r} in this library")
+    return m
+
+
 def set_model_thresholds(session, model_id: str, verify: float, cluster: float, recognise: float) -> None:
     for name, v in (("verification", verify), ("grouping", cluster), ("recognition", recognise)):
         if not (0.0 < float(v) < 4.0):
             raise ValueError(f"the {name} threshold must be a squared distance between 0 and 4, not {v}")
-    m = session.get(ModelRecord, model_id)
-    if m is None or m.kind != "embedder":
-        raise ModelError(f"no embedding model {model_id!r} in this library")
+    m = embedder_record(session, model_id)
     m.verify_threshold, m.cluster_threshold, m.recognise_threshold = float(verify), float(cluster), float(recognise)
 
 

@@ -324,12 +324,11 @@ class Library:
         None removes them: back to the shipped or borrowed ones) with its record, creating an installed pack's
         record as :meth:`set_model_thresholds` does."""
         from engine.grouping.same_person import MODEL_WEIGHTS
+        from engine.grouping.thresholds import embedder_record
 
         with self.store.transaction() as s:
             _record_pack(s, model_id)
-            m = s.get(ModelRecord, model_id)
-            if m is None or m.kind != "embedder":
-                raise ModelError(f"no embedding model {model_id!r} in this library")
+            m = embedder_record(s, model_id)
             if weights is not None and not set(weights) & set(MODEL_WEIGHTS):
                 raise ValueError("no question weights to store (expected some of " + ", ".join(MODEL_WEIGHTS) + ")")
             m.question_weights = dict(weights) if weights is not None else None

@@ -222,7 +222,7 @@ def queue_config(session, cfg: QuestionConfig) -> QuestionConfig:
     """``cfg`` with the active model's fitted question weights (``QuestionConfig.model_weights``)."""
     from engine.grouping.thresholds import active_embedder_id
 
-    if not cfg.model_weights:
+    if not cfg.model_weights:  # no lookup
         return cfg
     return with_model_weights(cfg, model_question_weights(session, active_embedder_id(session))[0])
 
@@ -246,11 +246,11 @@ def queue_signature(store: LibraryStore) -> tuple:
         # Both kinds of question read the model's child classifier, which `calibrate` may store or replace.
         # (A few small rows: one per model the library has recorded.)
         # And its question weights (the same: `calibrate` stores them).
-        child = tuple(sorted((mid, repr(c), repr(q)) for mid, c, q in s.execute(
+        fitted = tuple(sorted((mid, repr(c), repr(q)) for mid, c, q in s.execute(
             select(ModelRecord.id, ModelRecord.child_classifier, ModelRecord.question_weights).where(
                 ModelRecord.child_classifier.is_not(None) | ModelRecord.question_weights.is_not(None)))))
     return (model, embedded, tuple(faces), tuple(people), tuple(journal), tuple(links), tuple(said), threshold,
-            child)
+            fitted)
 
 
 def build_queue(store: LibraryStore, cfg: QuestionConfig = QuestionConfig()) -> Queue:

@@ -57,5 +57,5 @@ def test_too_few_examples_keep_the_shipped_weights():
     fit = fit_questions(libraries(cache, people=(4, 6))[:2], 1.0, "stable")
     assert fit.offset is None and fit.face_weights is None and fit.child_offset is None
     assert fit.min_probability is None
-    assert set(fit.as_dict()) == {"pairs", "faces"}
+    assert set(fit.as_dict()) == {"pairs", "faces"} and not fit.fitted
     assert with_model_weights(QuestionConfig(), fit.as_dict()) == QuestionConfig()
