@@ -58,26 +58,31 @@ def _stack(rows: list[tuple[np.ndarray, np.ndarray, int, int, str]], width: int)
                     np.concatenate([np.full(len(r[1]), r[4]) for r in rows]))
 
 
-def _grouped(lib, threshold: float, method: str, child, penalty: float):
-    """(the library's child likelihoods or None, its automatic grouping's labels, each face's person as a
-    code, the number of groups)."""
+def groupings(libs, threshold: float, method: str, child=None, penalty: float = 0.0) -> list[tuple]:
+    """Per library: (its child likelihoods or None, its automatic grouping's labels, each face's person as a
+    code, the number of groups). The pair and face examples of one setting share them."""
     from engine.grouping.cluster import cluster_faces
 
-    c = None if child is None else child[lib.index]
-    lab = cluster_faces(lib.emb, threshold, method=method, child=c, child_penalty=penalty if c is not None else 0.0)
-    return c, lab, np.unique(lib.truth, return_inverse=True)[1].reshape(-1), int(lab.max()) + 1
+    out = []
+    for lib in libs:
+        c = None if child is None else child[lib.index]
+        lab = cluster_faces(lib.emb, threshold, method=method, child=c, child_penalty=penalty if c is not None else 0.0)
+        out.append((c, lab, np.unique(lib.truth, return_inverse=True)[1].reshape(-1), int(lab.max()) + 1))
+    return out
 
 
-def pair_examples(libs, threshold: float, method: str, child=None, penalty: float = 0.0) -> Examples:
+def pair_examples(libs, threshold: float, method: str, child=None, penalty: float = 0.0,
+                  grouped: list[tuple] | None = None) -> Examples:
     """The group pairs the queue looks at within T + PAIR_SPAN of ``method``'s grouping at ``threshold``: x =
     (distance, log(1 + neighbour rank)[, product of the two groups' mean child likelihoods]) where ``child``
     (each library's faces' likelihoods, by its ``index``) is given, grouped then with ``penalty``; y = the
-    two groups' majority persons are one."""
+    two groups' majority persons are one. ``grouped``: :func:`groupings` of the same arguments, when the
+    caller has them already."""
     from engine.grouping.same_person import QuestionConfig, rank_pairs
 
     rows = []
-    for li, lib in enumerate(libs):
-        c, lab, codes, g = _grouped(lib, threshold, method, child, penalty)
+    grouped = grouped or groupings(libs, threshold, method, child, penalty)
+    for li, (lib, (c, lab, codes, g)) in enumerate(zip(libs, grouped, strict=True)):
         sums = np.zeros((g, lib.emb.shape[1]))
         np.add.at(sums, lab, lib.emb.astype(np.float64))
         size = np.bincount(lab, minlength=g)
@@ -95,15 +100,17 @@ def pair_examples(libs, threshold: float, method: str, child=None, penalty: floa
     return _stack(rows, 3 if child is not None else 2)
 
 
-def face_examples(libs, threshold: float, method: str, child=None, penalty: float = 0.0) -> Examples:
+def face_examples(libs, threshold: float, method: str, child=None, penalty: float = 0.0,
+                  grouped: list[tuple] | None = None) -> Examples:
     """Every face of a group of two or more of the grouping (as :func:`pair_examples`): x = (1, mean distance
     to the rest of its group - T, nearest and second-nearest other member - T, log2 group size[, the face's
-    child likelihood, the rest of its group's mean one]); y = its person is not the rest's majority person."""
+    child likelihood, the rest of its group's mean one]); y = its person is not the rest's majority person.
+    ``grouped``: as for :func:`pair_examples`."""
     from engine.grouping.same_person import child_of_rest, face_distances
 
     rows = []
-    for li, lib in enumerate(libs):
-        c, lab, codes, g = _grouped(lib, threshold, method, child, penalty)
+    grouped = grouped or groupings(libs, threshold, method, child, penalty)
+    for li, (lib, (c, lab, codes, g)) in enumerate(zip(libs, grouped, strict=True)):
         r, mean_rest, near, second, n = face_distances(lib.emb, lab, g)
         cnt = np.zeros((g, int(codes.max()) + 1))
         np.add.at(cnt, (lab, codes), 1)
@@ -225,14 +232,16 @@ def fit_questions(libs, threshold: float, method: str, child=None, penalty: floa
     penalty), and, given ``child`` (out-of-fold likelihoods by the libraries' ``index``), the child curve and
     the face model with the child numbers (the grouping with ``penalty``); and the queue's cut-off on the
     curve it ranks with (``CUTOFF_COVERS``)."""
-    pairs = pair_examples(libs, threshold, method)
-    faces = face_examples(libs, threshold, method)
+    plain = groupings(libs, threshold, method)
+    pairs = pair_examples(libs, threshold, method, grouped=plain)
+    faces = face_examples(libs, threshold, method, grouped=plain)
     curve = fit_pair_curve(pairs, threshold) if _enough(pairs) else None
     fw = fit_logistic(faces) if _enough(faces) else None
     cc = cfw = cpairs = None
     if child is not None:
-        cpairs = pair_examples(libs, threshold, method, child, penalty)
-        cfaces = face_examples(libs, threshold, method, child, penalty)
+        with_child = groupings(libs, threshold, method, child, penalty)
+        cpairs = pair_examples(libs, threshold, method, child, penalty, grouped=with_child)
+        cfaces = face_examples(libs, threshold, method, child, penalty, grouped=with_child)
         cc = fit_pair_curve(cpairs, threshold) if _enough(cpairs) else None
         cfw = fit_logistic(cfaces) if _enough(cfaces) else None
 
